@@ -1,0 +1,87 @@
+"""Evaluation metrics as pure functions over arrays: numpy, scipy, scikit-learn and pandas only.
+
+Arrays in, numbers out: ``f(y_true, y_pred_or_score, *, option=...)``. Labels may be
+integers or class names; (n, k) probability arrays have columns following ``classes``.
+``summarize_predictions`` turns a run's prediction table into everything a report shows.
+"""
+
+from ._bootstrap import ConfidenceInterval, bootstrap_ci, bootstrap_prediction_metrics
+from ._bundle import prediction_metrics
+from ._calibration import (
+    ReliabilityCurve,
+    brier_score_loss,
+    expected_calibration_error,
+    reliability_curve,
+)
+from ._classification import (
+    BinaryRates,
+    PerClassScores,
+    accuracy_score,
+    balanced_accuracy_score,
+    binary_rates,
+    cohen_kappa_score,
+    confusion_matrix,
+    f1_macro_score,
+    matthews_corrcoef,
+    precision_recall_f1_support,
+)
+from ._comparison import (
+    AUCInterval,
+    CorrectedTTestResult,
+    DeLongResult,
+    McNemarResult,
+    corrected_resampled_ttest,
+    delong_auc_ci,
+    delong_roc_test,
+    mcnemar_test,
+)
+from ._folds import MeanROC, fold_metrics, mean_roc_curve, summarize_folds
+from ._ranking import (
+    OperatingPoint,
+    average_precision_score,
+    operating_point,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
+from ._summary import summarize_predictions
+
+__all__ = [
+    "AUCInterval",
+    "BinaryRates",
+    "ConfidenceInterval",
+    "CorrectedTTestResult",
+    "DeLongResult",
+    "McNemarResult",
+    "MeanROC",
+    "OperatingPoint",
+    "PerClassScores",
+    "ReliabilityCurve",
+    "accuracy_score",
+    "average_precision_score",
+    "balanced_accuracy_score",
+    "binary_rates",
+    "bootstrap_ci",
+    "bootstrap_prediction_metrics",
+    "brier_score_loss",
+    "cohen_kappa_score",
+    "confusion_matrix",
+    "corrected_resampled_ttest",
+    "delong_auc_ci",
+    "delong_roc_test",
+    "expected_calibration_error",
+    "f1_macro_score",
+    "fold_metrics",
+    "matthews_corrcoef",
+    "mcnemar_test",
+    "mean_roc_curve",
+    "operating_point",
+    "precision_recall_curve",
+    "precision_recall_f1_support",
+    "prediction_metrics",
+    "reliability_curve",
+    "roc_auc_score",
+    "roc_curve",
+    "summarize_folds",
+    "summarize_predictions",
+]

@@ -1,0 +1,183 @@
+"""Input checks shared by the public metric functions.
+
+Every public function validates its arguments once, here, and raises a ``ValueError`` that
+names the offending argument and value; the private helpers behind it trust their inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+#: The class used as "positive" when none is named and it is among the classes.
+DEFAULT_POSITIVE = "Monkeypox"
+
+
+def _format_labels(labels, limit: int = 5) -> str:
+    shown = ", ".join(repr(_plain(v)) for v in list(labels)[:limit])
+    extra = len(labels) - limit
+    return shown + (f" and {extra} more" if extra > 0 else "")
+
+
+def _plain(value):
+    """A numpy scalar as the Python value it holds, so messages read 'Cat', not np.str_('Cat')."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def as_1d(name: str, values) -> np.ndarray:
+    """``values`` as a non-empty 1-D array."""
+    array = np.asarray(values)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    return array
+
+
+def check_lengths(**arrays) -> None:
+    """Raise unless every array has the same number of entries (first axis)."""
+    items = [(name, len(array)) for name, array in arrays.items() if array is not None]
+    first_name, first_len = items[0]
+    for name, length in items[1:]:
+        if length != first_len:
+            raise ValueError(f"{first_name} has {first_len} entries, {name} has {length}")
+
+
+def as_scores(name: str, values, *, ndim: int | None = None) -> np.ndarray:
+    """Finite floating-point scores, 1-D or 2-D (or exactly ``ndim`` when given)."""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must hold numbers") from None
+    if array.ndim == 2 and array.shape[1] == 1 and ndim != 2:
+        array = array[:, 0]
+    if array.ndim not in (1, 2) or (ndim is not None and array.ndim != ndim):
+        wanted = f"{ndim}-D" if ndim is not None else "1-D or 2-D"
+        raise ValueError(f"{name} must be {wanted}, got shape {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    n_nan = int(np.isnan(array).sum())
+    if n_nan:
+        raise ValueError(f"{name} has {n_nan} NaN value{'s' if n_nan != 1 else ''}")
+    n_inf = int(np.isinf(array).sum())
+    if n_inf:
+        raise ValueError(f"{name} has {n_inf} infinite value{'s' if n_inf != 1 else ''}")
+    return array
+
+
+def as_probabilities(name: str, values, *, ndim: int | None = None) -> np.ndarray:
+    """Finite scores that also lie in [0, 1]."""
+    array = as_scores(name, values, ndim=ndim)
+    outside = (array < 0) | (array > 1)
+    n_out = int(outside.sum())
+    if n_out:
+        example = float(array[outside].flat[0])
+        raise ValueError(
+            f"{name} has {n_out} value{'s' if n_out != 1 else ''} outside [0, 1] "
+            f"(e.g. {example!r}); pass probabilities, not logits or percentages"
+        )
+    return array
+
+
+def resolve_classes(classes, *label_arrays: np.ndarray, name: str = "classes") -> np.ndarray:
+    """The class list: ``classes`` if given (checked for duplicates), else the sorted labels."""
+    if classes is None:
+        seen = np.concatenate([np.asarray(a, dtype=object) for a in label_arrays])
+        try:
+            return np.asarray(sorted(set(seen.tolist())), dtype=object)
+        except TypeError:
+            raise ValueError(
+                "the labels mix types that cannot be sorted (e.g. numbers and text); "
+                f"pass {name}= explicitly"
+            ) from None
+    array = np.asarray(classes, dtype=object)
+    if array.ndim != 1 or array.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty list of labels")
+    values = array.tolist()
+    duplicates = sorted({v for v in values if values.count(v) > 1}, key=values.index)
+    if duplicates:
+        raise ValueError(f"{name} lists {_format_labels(duplicates)} more than once")
+    return array
+
+
+def encode(name: str, labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Positions of ``labels`` in ``classes``; raise naming any label that is not a class."""
+    codes = pd.Index(classes.tolist()).get_indexer(np.asarray(labels, dtype=object).tolist())
+    unknown = codes < 0
+    if unknown.any():
+        missing = list(dict.fromkeys(np.asarray(labels, dtype=object)[unknown].tolist()))
+        raise ValueError(
+            f"{name} has labels not among the classes {_format_labels(classes)}: "
+            f"{_format_labels(missing)}"
+        )
+    return codes.astype(np.intp)
+
+
+def resolve_positive(classes: np.ndarray, positive_class) -> int:
+    """Index of the positive class: the one named, else 'Monkeypox' if present, else the second."""
+    values = classes.tolist()
+    if positive_class is not None:
+        if positive_class not in values:
+            raise ValueError(
+                f"positive_class {_plain(positive_class)!r} is not among the classes "
+                f"{_format_labels(classes)}"
+            )
+        return values.index(positive_class)
+    if DEFAULT_POSITIVE in values:
+        return values.index(DEFAULT_POSITIVE)
+    if len(values) < 2:
+        raise ValueError(
+            f"y_true contains only one class ({_format_labels(classes)}); two are needed "
+            "(pass classes= if another class exists but is absent here)"
+        )
+    return 1
+
+
+def require_both(codes: np.ndarray, positive: int, classes: np.ndarray, what: str) -> None:
+    """Raise unless ``codes`` holds the positive class and at least one other class."""
+    has_pos = bool((codes == positive).any())
+    has_neg = bool((codes != positive).any())
+    if has_pos and has_neg:
+        return
+    present = _format_labels(classes[np.unique(codes)])
+    raise ValueError(
+        f"y_true contains only one class ({present}); {what} needs samples of both "
+        f"the positive class {_plain(classes[positive])!r} and the other class(es)"
+    )
+
+
+def check_columns(name: str, probabilities: np.ndarray, classes: Sequence) -> None:
+    if probabilities.shape[1] != len(classes):
+        raise ValueError(
+            f"{name} has {probabilities.shape[1]} columns but {len(classes)} classes were given; "
+            "its columns must follow the classes"
+        )
+
+
+def check_unit_interval(name: str, value: float, *, closed_low: bool = False) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    low_ok = number >= 0 if closed_low else number > 0
+    if not (low_ok and number <= 1) or np.isnan(number):
+        interval = "[0, 1]" if closed_low else "(0, 1]"
+        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
+    return number
+
+
+def check_confidence_level(value: float) -> float:
+    number = check_unit_interval("confidence_level", value)
+    if number >= 1:
+        raise ValueError(f"confidence_level must lie in (0, 1), got {value!r}")
+    return number
+
+
+def check_positive_int(name: str, value, *, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)

@@ -1,0 +1,24 @@
+"""Importing mpx_eval.metrics must stay light: no deep-learning or plotting stack."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+FORBIDDEN = ("tensorflow", "keras", "matplotlib", "seaborn", "jinja2")
+
+
+def test_importing_metrics_loads_no_heavy_or_plotting_modules():
+    code = "import json, sys\nimport mpx_eval.metrics\nprint(json.dumps(sorted(sys.modules)))\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],  # the repository root, where mpx_eval lives
+    )
+    loaded = json.loads(result.stdout)
+    assert "mpx_eval.metrics" in loaded
+    offending = [m for m in loaded if m.split(".")[0] in FORBIDDEN]
+    assert offending == []

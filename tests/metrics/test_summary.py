@@ -1,0 +1,509 @@
+"""summarize_predictions on synthetic runs: structure, and numbers recomputed independently."""
+
+import json
+import math
+import statistics
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+import sklearn.metrics as skm
+from statsmodels.stats.contingency_tables import mcnemar
+
+from mpx_eval.metrics import summarize_predictions
+
+from .reference import slow_delong
+from .synthetic import make_run
+
+BINARY = ["Monkeypox", "Others"]
+THREE = ["Chickenpox", "Measles", "Monkeypox"]
+BINARY_METRICS = [
+    "accuracy",
+    "balanced_accuracy",
+    "f1",
+    "f1_macro",
+    "mcc",
+    "kappa",
+    "roc_auc",
+    "average_precision",
+    "brier",
+    "ece",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+]
+
+
+@pytest.fixture(scope="module")
+def binary_run():
+    predictions, history = make_run(seed=1)
+    summary = summarize_predictions(
+        predictions, classes=BINARY, history=history, n_resamples=300, random_state=5
+    )
+    return predictions, history, summary
+
+
+def assert_plain_json(value, where="summary"):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            assert type(key) is str, where
+            assert_plain_json(item, f"{where}[{key!r}]")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            assert_plain_json(item, f"{where}[{i}]")
+    else:
+        assert value is None or type(value) in (str, int, float, bool), (where, type(value))
+        if type(value) is float:
+            assert math.isfinite(value), where
+
+
+def best_cv(predictions, model):
+    rows = predictions[
+        (predictions.model == model)
+        & (predictions.scheme == "cv")
+        & (predictions.checkpoint == "best")
+    ]
+    return rows.sort_values(["fold", "path"])
+
+
+def predicted(rows, classes):
+    return np.array(classes)[rows[[f"prob_{c}" for c in classes]].to_numpy().argmax(axis=1)]
+
+
+def test_output_is_plain_json(binary_run):
+    _, _, summary = binary_run
+    assert_plain_json(summary)
+    json.dumps(summary, allow_nan=False)
+
+
+def test_top_level_and_model_structure(binary_run):
+    _, _, summary = binary_run
+    assert summary["classes"] == BINARY
+    assert summary["positive_class"] == "Monkeypox"
+    assert summary["confidence_level"] == 0.95
+    assert summary["metrics"] == BINARY_METRICS
+    assert list(summary["models"]) == ["cnn", "vgg"]
+    cv = summary["models"]["cnn"]["cv"]
+    assert cv["k"] == 5 and cv["n"] == 228
+    assert [f["fold"] for f in cv["folds"]] == [1, 2, 3, 4, 5]
+    for fold in cv["folds"]:
+        assert set(fold) == {"fold", "n_test", "n_train", "best_epoch", *BINARY_METRICS}
+        assert fold["n_train"] == 228 - fold["n_test"]
+    for part in ("mean", "std", "min", "max", "pooled"):
+        assert list(cv[part]) == BINARY_METRICS
+    assert set(cv["ci"]) == set(BINARY_METRICS)
+    assert set(cv["ci"]["accuracy"]) == {"low", "high", "method"}
+    assert set(cv["auc_delong"]) == {"auc", "low", "high"}
+    assert cv["confusion_matrix"]["labels"] == BINARY
+    assert set(cv["per_class"]) == set(BINARY)
+    assert set(cv["per_class"]["Others"]) == {"precision", "recall", "f1", "support"}
+    assert set(cv["last"]) == {"mean", "std", "pooled"}
+    assert len(cv["mean_roc"]["fpr"]) == 101
+    assert len(cv["reliability"]["counts"]) == 10
+    seed = summary["models"]["cnn"]["seed_split"]
+    assert {
+        "n_val",
+        "accuracy",
+        "roc_auc",
+        "best_epoch",
+        "best_val_accuracy",
+        "last_val_accuracy",
+        "balanced_accuracy",
+        "ci",
+    } <= set(seed)
+    optimism = summary["models"]["cnn"]["optimism"]
+    assert set(optimism) == {"best_epoch_on_test", "chosen", "last", "gap", "per_fold"}
+    assert [c["a"] + "/" + c["b"] for c in summary["comparisons"]] == ["cnn/vgg"]
+
+
+def test_fold_and_pooled_numbers_match_sklearn(binary_run):
+    predictions, history, summary = binary_run
+    cv = summary["models"]["cnn"]["cv"]
+    rows = best_cv(predictions, "cnn")
+    pred = predicted(rows, BINARY)
+    accuracies = []
+    for fold in cv["folds"]:
+        mask = (rows.fold == fold["fold"]).to_numpy()
+        accuracies.append(skm.accuracy_score(rows.label[mask], pred[mask]))
+        assert fold["accuracy"] == pytest.approx(accuracies[-1])
+        assert fold["n_test"] == mask.sum()
+        assert fold["roc_auc"] == pytest.approx(
+            skm.roc_auc_score(rows.label[mask] == "Monkeypox", rows.prob_Monkeypox[mask])
+        )
+        h = history[
+            (history.model == "cnn") & (history.scheme == "cv") & (history.fold == fold["fold"])
+        ]
+        assert fold["best_epoch"] == int(h.epoch[h.val_accuracy.idxmax()])
+    assert cv["mean"]["accuracy"] == pytest.approx(statistics.mean(accuracies))
+    assert cv["std"]["accuracy"] == pytest.approx(statistics.stdev(accuracies))
+    assert cv["min"]["accuracy"] == pytest.approx(min(accuracies))
+    assert cv["pooled"]["roc_auc"] == pytest.approx(
+        skm.roc_auc_score(rows.label == "Monkeypox", rows.prob_Monkeypox)
+    )
+    assert cv["pooled"]["sensitivity"] == pytest.approx(
+        skm.recall_score(rows.label, pred, pos_label="Monkeypox")
+    )
+    assert cv["pooled"]["mcc"] == pytest.approx(skm.matthews_corrcoef(rows.label, pred))
+    counts = skm.confusion_matrix(rows.label, pred, labels=BINARY)
+    assert cv["confusion_matrix"]["counts"] == counts.tolist()
+    np.testing.assert_allclose(
+        cv["confusion_matrix"]["normalized"], counts / counts.sum(axis=1, keepdims=True)
+    )
+    precision = [
+        skm.precision_score(
+            rows.label[rows.fold == f], pred[(rows.fold == f).to_numpy()], pos_label="Others"
+        )
+        for f in range(1, 6)
+    ]
+    others = cv["per_class"]["Others"]
+    assert others["precision"]["mean"] == pytest.approx(np.mean(precision))
+    assert others["precision"]["std"] == pytest.approx(np.std(precision, ddof=1))
+    assert others["support"]["pooled"] == int((rows.label == "Others").sum())
+    last = predictions[
+        (predictions.model == "cnn")
+        & (predictions.scheme == "cv")
+        & (predictions.checkpoint == "last")
+    ]
+    last_accuracy = [
+        skm.accuracy_score(last.label[last.fold == f], predicted(last[last.fold == f], BINARY))
+        for f in range(1, 6)
+    ]
+    assert cv["last"]["mean"]["accuracy"] == pytest.approx(np.mean(last_accuracy))
+
+
+def test_intervals(binary_run):
+    predictions, _, summary = binary_run
+    cv = summary["models"]["cnn"]["cv"]
+    for name in ("accuracy", "roc_auc", "sensitivity", "brier"):
+        ci = cv["ci"][name]
+        assert ci["low"] <= cv["pooled"][name] <= ci["high"], name
+        assert ci["method"] == "percentile (samples resampled, stratified by label)"
+    rows = best_cv(predictions, "cnn")
+    aucs, cov = slow_delong(rows.label == "Monkeypox", [rows.prob_Monkeypox.to_numpy()])
+    half = scipy.stats.norm.ppf(0.975) * math.sqrt(cov[0, 0])
+    assert cv["auc_delong"]["auc"] == pytest.approx(aucs[0])
+    assert cv["auc_delong"]["low"] == pytest.approx(aucs[0] - half)
+    assert cv["auc_delong"]["high"] == pytest.approx(min(1.0, aucs[0] + half))
+
+
+def test_seed_split_and_optimism_follow_the_history(binary_run):
+    predictions, history, summary = binary_run
+    seed = summary["models"]["vgg"]["seed_split"]
+    rows = predictions[
+        (predictions.model == "vgg")
+        & (predictions.scheme == "seed")
+        & (predictions.checkpoint == "best")
+    ]
+    assert seed["n_val"] == len(rows) == 45
+    assert seed["accuracy"] == pytest.approx(
+        skm.accuracy_score(rows.label, predicted(rows, BINARY))
+    )
+    h = history[(history.model == "vgg") & (history.scheme == "seed")].sort_values("epoch")
+    assert seed["best_epoch"] == int(h.epoch[h.val_accuracy.idxmax()])
+    assert seed["best_val_accuracy"] == h.val_accuracy.max()
+    assert seed["last_val_accuracy"] == h.val_accuracy.iloc[-1]
+    assert seed["val_accuracy_source"] == "history"
+
+    optimism = summary["models"]["vgg"]["optimism"]
+    cv_history = history[(history.model == "vgg") & (history.scheme == "cv")]
+    best_on_test, chosen, last = [], [], []
+    for _, h in cv_history.groupby("fold"):
+        h = h.sort_values("epoch").reset_index(drop=True)
+        best_on_test.append(h.test_accuracy.max())
+        chosen.append(h.test_accuracy[h.val_accuracy.idxmax()])
+        last.append(h.test_accuracy.iloc[-1])
+    assert optimism["best_epoch_on_test"] == pytest.approx(np.mean(best_on_test))
+    assert optimism["chosen"] == pytest.approx(np.mean(chosen))
+    assert optimism["last"] == pytest.approx(np.mean(last))
+    assert optimism["gap"] == pytest.approx(np.mean(best_on_test) - np.mean(chosen))
+    assert optimism["gap"] >= 0
+    assert [f["chosen"] for f in optimism["per_fold"]] == pytest.approx(chosen)
+
+
+def test_comparison_numbers(binary_run):
+    predictions, _, summary = binary_run
+    comparison = summary["comparisons"][0]
+    a, b = best_cv(predictions, "cnn"), best_cv(predictions, "vgg")
+    assert (a.path.to_numpy() == b.path.to_numpy()).all()
+    pred_a, pred_b = predicted(a, BINARY), predicted(b, BINARY)
+    acc_a = np.array(
+        [
+            skm.accuracy_score(a.label[a.fold == f], pred_a[(a.fold == f).to_numpy()])
+            for f in range(1, 6)
+        ]
+    )
+    acc_b = np.array(
+        [
+            skm.accuracy_score(b.label[b.fold == f], pred_b[(b.fold == f).to_numpy()])
+            for f in range(1, 6)
+        ]
+    )
+    d = acc_a - acc_b
+    n_test = a.groupby("fold").size().mean()
+    t = d.mean() / math.sqrt((1 / 5 + n_test / (228 - n_test)) * d.var(ddof=1))
+    assert comparison["metric"] == "accuracy" and comparison["k"] == 5
+    assert comparison["mean_difference"] == pytest.approx(d.mean())
+    assert comparison["corrected_t"]["t"] == pytest.approx(t)
+    assert comparison["corrected_t"]["p"] == pytest.approx(2 * scipy.stats.t.sf(abs(t), 4))
+    assert comparison["corrected_t"]["df"] == 4
+    ca, cb = pred_a == a.label.to_numpy(), pred_b == b.label.to_numpy()
+    reference = mcnemar(
+        [[np.sum(ca & cb), np.sum(ca & ~cb)], [np.sum(~ca & cb), np.sum(~ca & ~cb)]], exact=True
+    )
+    assert comparison["mcnemar"]["statistic"] == reference.statistic
+    assert comparison["mcnemar"]["p"] == pytest.approx(reference.pvalue)
+    assert comparison["mcnemar"]["n_a_only"] == np.sum(ca & ~cb)
+    aucs, cov = slow_delong(
+        a.label == "Monkeypox", [a.prob_Monkeypox.to_numpy(), b.prob_Monkeypox.to_numpy()]
+    )
+    z = (aucs[0] - aucs[1]) / math.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    assert comparison["delong"]["z"] == pytest.approx(z)
+    assert comparison["delong"]["auc_b"] == pytest.approx(aucs[1])
+    assert comparison["n_paired"] == 228
+
+
+def test_without_history():
+    predictions, _ = make_run(seed=2, n=100)
+    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=100)
+    model = summary["models"]["cnn"]
+    assert model["optimism"] is None
+    assert all(f["best_epoch"] is None for f in model["cv"]["folds"])
+    seed = model["seed_split"]
+    assert seed["val_accuracy_source"] == "predictions"
+    assert seed["best_epoch"] is None
+    assert seed["best_val_accuracy"] == seed["accuracy"]
+    last = predictions[
+        (predictions.model == "cnn")
+        & (predictions.scheme == "seed")
+        & (predictions.checkpoint == "last")
+    ]
+    assert seed["last_val_accuracy"] == pytest.approx(
+        skm.accuracy_score(last.label, predicted(last, BINARY))
+    )
+
+
+def test_three_classes():
+    predictions, history = make_run(classes=THREE, n=150, seed=3)
+    summary = summarize_predictions(predictions, classes=THREE, history=history, n_resamples=100)
+    assert summary["positive_class"] is None
+    assert summary["metrics"] == BINARY_METRICS[:10]
+    cv = summary["models"]["vgg"]["cv"]
+    assert "sensitivity" not in cv["folds"][0] and "sensitivity" not in cv["pooled"]
+    assert cv["auc_delong"] is None and cv["mean_roc"] is None
+    rows = best_cv(predictions, "vgg")
+    prob = rows[[f"prob_{c}" for c in THREE]].to_numpy()
+    assert cv["pooled"]["roc_auc"] == pytest.approx(
+        skm.roc_auc_score(rows.label, prob, labels=THREE, multi_class="ovr")
+    )
+    assert cv["pooled"]["f1"] == pytest.approx(
+        skm.f1_score(rows.label, predicted(rows, THREE), average="macro")
+    )
+    assert cv["pooled"]["brier"] == pytest.approx(
+        skm.brier_score_loss(rows.label, prob, labels=THREE)
+    )
+    assert len(cv["confusion_matrix"]["counts"]) == 3
+    comparison = summary["comparisons"][0]
+    assert comparison["delong"] is None
+    assert comparison["mcnemar"]["statistic"] is not None
+
+
+def test_one_model_without_seed_rows_or_last_checkpoint():
+    predictions, _ = make_run(models=("cnn",), with_seed=False, with_last=False, n=60, seed=4)
+    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=50)
+    assert summary["comparisons"] == []
+    model = summary["models"]["cnn"]
+    assert model["seed_split"] is None
+    assert model["cv"]["last"] is None
+    assert model["cv"]["k"] == 5
+
+
+def test_seed_only_model_has_no_cv_and_is_not_compared():
+    predictions, _ = make_run(seed=9, n=80)
+    predictions = predictions[(predictions.model == "cnn") | (predictions.scheme == "seed")]
+    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=50)
+    assert summary["models"]["vgg"]["cv"] is None
+    assert summary["models"]["vgg"]["optimism"] is None
+    assert summary["models"]["vgg"]["seed_split"]["n_val"] == 16
+    assert summary["comparisons"] == []
+
+
+def test_a_fold_without_positives_gives_none_not_an_error():
+    predictions, _ = make_run(models=("cnn",), with_seed=False, n=100, seed=6)
+    fold_1_monkeypox = (predictions.fold == 1) & (predictions.label == "Monkeypox")
+    predictions = predictions[~fold_1_monkeypox]
+    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=50)
+    cv = summary["models"]["cnn"]["cv"]
+    fold_1 = cv["folds"][0]
+    assert fold_1["roc_auc"] is None and fold_1["sensitivity"] is None
+    assert fold_1["specificity"] is not None
+    other_aucs = [f["roc_auc"] for f in cv["folds"][1:]]
+    assert cv["mean"]["roc_auc"] == pytest.approx(np.mean(other_aucs))
+    assert cv["mean_roc"]["folds"] == [2, 3, 4, 5]
+
+
+def test_repeated_groups_switch_to_a_grouped_bootstrap():
+    predictions, _ = make_run(models=("cnn",), n=120, patients=12, seed=7)
+    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=100)
+    method = summary["models"]["cnn"]["cv"]["ci"]["accuracy"]["method"]
+    assert method == "percentile (whole groups resampled, stratified by group label)"
+
+
+def test_deterministic_for_a_seed():
+    predictions, history = make_run(n=80, seed=8)
+    first = summarize_predictions(predictions, classes=BINARY, history=history, n_resamples=100)
+    again = summarize_predictions(predictions, classes=BINARY, history=history, n_resamples=100)
+    other = summarize_predictions(
+        predictions, classes=BINARY, history=history, n_resamples=100, random_state=1
+    )
+    assert first == again
+    assert first["models"]["cnn"]["cv"]["ci"] != other["models"]["cnn"]["cv"]["ci"]
+
+
+def test_full_size_run_is_fast():
+    """2 models x 228 images x 5 folds with 2,000 resamples takes well under a second here."""
+    predictions, history = make_run(seed=10)
+    start = time.perf_counter()
+    summarize_predictions(predictions, classes=BINARY, history=history, n_resamples=2000)
+    assert time.perf_counter() - start < 10
+
+
+def broken(change):
+    predictions, _ = make_run(n=40, seed=12)
+    return change(predictions.copy())
+
+
+SUMMARY_ERRORS = {
+    "missing column": (lambda p: p.drop(columns="group"), "predictions lacks column(s): group"),
+    "missing probability column": (
+        lambda p: p.drop(columns="prob_Others"),
+        "predictions lacks column(s): prob_Others",
+    ),
+    "bad scheme": (lambda p: p.assign(scheme="holdout"), "scheme values 'holdout'"),
+    "bad checkpoint": (lambda p: p.assign(checkpoint="final"), "checkpoint values 'final'"),
+    "seed fold": (
+        lambda p: p.assign(fold=np.where(p.scheme == "seed", 3, p.fold)),
+        "scheme 'seed' rows with fold 3",
+    ),
+    "unknown label": (
+        lambda p: p.assign(label=np.where(p.index == 0, "Cowpox", p.label)),
+        "labels not among the classes 'Monkeypox', 'Others': 'Cowpox'",
+    ),
+    "probabilities off": (
+        lambda p: p.assign(prob_Others=p.prob_Others * 0.5),
+        "rows whose probabilities do not sum to 1",
+    ),
+    "nan probability": (
+        lambda p: p.assign(prob_Others=np.where(p.index < 2, np.nan, p.prob_Others)),
+        "has 2 NaN values",
+    ),
+    "duplicate row": (lambda p: pd.concat([p, p.iloc[:1]]), "lists path 'img_"),
+    "not a partition": (
+        lambda p: pd.concat([p, p[(p.scheme == "cv") & (p.fold == 1)].iloc[:1].assign(fold=2)]),
+        "the cv test folds must partition the images",
+    ),
+    "models differ": (
+        lambda p: p[~((p.model == "vgg") & (p.path == p.path.iloc[0]))],
+        "models 'cnn' and 'vgg' do not hold the same cv test images",
+    ),
+    "no best rows": (
+        lambda p: p[~((p.model == "vgg") & (p.scheme == "cv") & (p.checkpoint == "best"))],
+        "model 'vgg' has cv rows but none with checkpoint 'best'",
+    ),
+    "labels differ between models": (
+        lambda p: p.assign(
+            label=np.where(
+                (p.model == "vgg") & (p.path == "img_0000.jpg"),
+                np.where(p.label == "Others", "Monkeypox", "Others"),
+                p.label,
+            )
+        ),
+        "disagree on the label",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SUMMARY_ERRORS))
+def test_summarize_predictions_rejects_bad_tables(case):
+    change, message = SUMMARY_ERRORS[case]
+    with pytest.raises(ValueError) as info:
+        summarize_predictions(broken(change), classes=BINARY, n_resamples=20)
+    assert message in str(info.value)
+
+
+def test_summarize_predictions_rejects_bad_options_and_history():
+    predictions, history = make_run(n=40, seed=13)
+    with pytest.raises(ValueError, match="positive_class applies to two classes only"):
+        summarize_predictions(predictions, classes=THREE, positive_class="Monkeypox")
+    with pytest.raises(ValueError, match="classes must name at least two classes"):
+        summarize_predictions(predictions, classes=["Monkeypox"])
+    with pytest.raises(ValueError, match="positive_class 'Cowpox' is not among the classes"):
+        summarize_predictions(predictions, classes=BINARY, positive_class="Cowpox")
+    with pytest.raises(ValueError, match="predictions must be a pandas DataFrame"):
+        summarize_predictions(predictions.to_dict(), classes=BINARY)
+    with pytest.raises(ValueError, match="history lacks column"):
+        summarize_predictions(predictions, classes=BINARY, history=history.drop(columns="epoch"))
+    with pytest.raises(ValueError, match="history lists epoch 1 more than once"):
+        summarize_predictions(predictions, classes=BINARY, history=pd.concat([history, history]))
+    with pytest.raises(ValueError, match="confidence_level must lie in"):
+        summarize_predictions(predictions, classes=BINARY, confidence_level=1.5)
+
+
+def test_positive_class_can_be_chosen():
+    predictions, _ = make_run(models=("cnn",), n=60, seed=14)
+    summary = summarize_predictions(
+        predictions, classes=BINARY, positive_class="Others", n_resamples=50
+    )
+    assert summary["positive_class"] == "Others"
+    rows = best_cv(predictions, "cnn")
+    assert summary["models"]["cnn"]["cv"]["pooled"]["sensitivity"] == pytest.approx(
+        skm.recall_score(rows.label, predicted(rows, BINARY), pos_label="Others")
+    )
+
+
+def test_folds_that_each_hold_one_class_give_no_auc_and_no_mean_roc():
+    predictions, _ = make_run(models=("cnn",), with_seed=False, k=2, n=40, seed=15)
+    predictions = predictions.assign(fold=np.where(predictions.label == "Monkeypox", 1, 2))
+    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=50)
+    cv = summary["models"]["cnn"]["cv"]
+    assert [f["roc_auc"] for f in cv["folds"]] == [None, None]
+    assert cv["mean"]["roc_auc"] is None
+    assert cv["mean_roc"] is None
+    assert cv["pooled"]["roc_auc"] is not None
+    assert cv["auc_delong"]["auc"] == pytest.approx(cv["pooled"]["roc_auc"])
+
+
+def test_ties_in_validation_accuracy_choose_the_first_epoch():
+    predictions, _ = make_run(models=("cnn",), k=2, n=40, seed=16)
+    epochs = [1, 2, 3, 4]
+    history = pd.DataFrame(
+        [
+            {"model": "cnn", "scheme": scheme, "fold": fold, "epoch": e,
+             "val_accuracy": val, "test_accuracy": test}
+            for scheme, fold in (("cv", 1), ("cv", 2), ("seed", 0))
+            for e, val, test in zip(
+                epochs,
+                [0.80, 0.90, 0.90, 0.85],
+                [0.70, 0.75, 0.95, 0.95] if scheme == "cv" else [np.nan] * 4,
+                strict=True,
+            )
+        ]
+    )  # fmt: skip
+    summary = summarize_predictions(predictions, classes=BINARY, history=history, n_resamples=50)
+    model = summary["models"]["cnn"]
+    assert [f["best_epoch"] for f in model["cv"]["folds"]] == [2, 2]
+    assert model["seed_split"]["best_epoch"] == 2
+    assert model["seed_split"]["best_val_accuracy"] == 0.90
+    assert model["seed_split"]["last_val_accuracy"] == 0.85
+    fold_1 = model["optimism"]["per_fold"][0]
+    assert fold_1 == {
+        "fold": 1,
+        "chosen_epoch": 2,
+        "best_test_epoch": 3,
+        "best_epoch_on_test": 0.95,
+        "chosen": 0.75,
+        "last": 0.95,
+    }
+    assert model["optimism"]["gap"] == pytest.approx(0.20)
