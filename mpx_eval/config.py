@@ -1,0 +1,285 @@
+"""The run configuration: one typed object, defaults in code, loaded from TOML, CLI overrides.
+
+The defaults are the blog's hyper-parameters; ``configs/default.toml`` spells them out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import MpxEvalError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+DEVICES = ("auto", "cpu", "gpu")
+#: Built-in architectures and their default square input sizes (the blog's lessons).
+BUILTIN_MODELS = {"t3": 180, "t4": 224}
+_USER_MODEL = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+PRECISIONS = ("auto", "float32", "mixed")
+EXECUTORS = ("local", "ray")
+
+#: What ``--demo`` changes unless the user set the value explicitly: the demo must finish in
+#: minutes on a laptop CPU, so images are 64 px, and with 120 images a batch of 8 gives the
+#: model four times the blog's updates per epoch (at batch 32 it barely moves in 50 epochs).
+DEMO_SETTINGS: dict[str, Any] = {
+    "image_size": 64,
+    "batch_size": 8,
+    "group_pattern": r"^([^_]+)_",
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides what a run does. Field order is the TOML order."""
+
+    # [data]
+    data_dir: str = "data"
+    demo: bool = False
+    group_pattern: str | None = None
+    skip_bad_images: bool = False
+    # [protocol]
+    folds: int = 5
+    seed: int = 123
+    validation_split: float = 0.2
+    inner_fraction: float = 0.125
+    # [training]
+    models: tuple[str, ...] = ("t3", "t4")
+    epochs: int = 50
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    image_size: int | None = None
+    # [runtime]
+    device: str = "auto"
+    precision: str = "auto"
+    executor: str = "local"
+    ray_address: str | None = None
+    ray_cpus_per_task: int = 1
+    max_retries: int = 2
+    out: str = "reports"
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that change results; a resumed run must match them exactly."""
+        return {name: _plain(getattr(self, name)) for name in RESULT_FIELDS}
+
+    def to_toml(self) -> str:
+        return dump_toml(self)
+
+
+#: Which TOML table each field lives in.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "data": ("data_dir", "demo", "group_pattern", "skip_bad_images"),
+    "protocol": ("folds", "seed", "validation_split", "inner_fraction"),
+    "training": ("models", "epochs", "batch_size", "learning_rate", "image_size"),
+    "runtime": (
+        "device", "precision", "executor", "ray_address", "ray_cpus_per_task", "max_retries", "out",
+    ),
+}
+
+#: Fields that do not change a unit's numbers (where and how it ran, where it is written).
+NON_RESULT_FIELDS = frozenset(
+    {"data_dir", "device", "executor", "ray_address", "ray_cpus_per_task", "max_retries", "out"}
+)
+RESULT_FIELDS = tuple(
+    f.name for f in dataclasses.fields(RunConfig) if f.name not in NON_RESULT_FIELDS
+)
+
+def _field_types() -> dict[str, str]:
+    return {f.name: str(f.type) for f in dataclasses.fields(RunConfig)}
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _check_type(key: str, value: Any, where: str) -> Any:
+    """Coerce a TOML/CLI value to the field's type, or raise naming the key."""
+    kind = _field_types()[key]
+    optional = "None" in kind
+    if value is None:
+        if optional:
+            return None
+        raise MpxEvalError(f"{where}: '{key}' must be set")
+    base = kind.replace(" | None", "")
+    ok: bool
+    if base == "bool":
+        ok = isinstance(value, bool)
+    elif base == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif base == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif base == "str":
+        ok = isinstance(value, str)
+    elif base.startswith("tuple"):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+        value = tuple(value) if ok else value
+    else:  # pragma: no cover - a new field type was added without a rule here
+        raise TypeError(f"no type rule for {key}: {kind}")
+    if not ok:
+        expected = {
+            "tuple[str, ...]": "a list of strings",
+            "int": "an integer",
+            "float": "a number",
+            "bool": "true or false",
+            "str": "a string",
+        }[base]
+        raise MpxEvalError(
+            f"{where}: '{key}' must be {expected}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def validate(cfg: RunConfig) -> None:
+    """Raise MpxEvalError for values no run can use, naming the option."""
+    if cfg.folds < 0 or cfg.folds == 1:
+        raise MpxEvalError(
+            f"folds must be 0 (seed split only) or at least 2, got {cfg.folds}"
+        )
+    for name in ("epochs", "batch_size", "ray_cpus_per_task"):
+        if getattr(cfg, name) < 1:
+            raise MpxEvalError(f"{name} must be a positive integer, got {getattr(cfg, name)}")
+    if cfg.max_retries < 0:
+        raise MpxEvalError(f"max_retries must be 0 or more, got {cfg.max_retries}")
+    if cfg.image_size is not None and not 16 <= cfg.image_size <= 2048:
+        raise MpxEvalError(f"image_size must be between 16 and 2048 pixels, got {cfg.image_size}")
+    if not cfg.learning_rate > 0:
+        raise MpxEvalError(f"learning_rate must be positive, got {cfg.learning_rate}")
+    for name in ("validation_split", "inner_fraction"):
+        value = getattr(cfg, name)
+        if not 0 < value < 0.5:
+            raise MpxEvalError(f"{name} must be between 0 and 0.5, got {value}")
+    for name, allowed in (("device", DEVICES), ("precision", PRECISIONS), ("executor", EXECUTORS)):
+        if getattr(cfg, name) not in allowed:
+            raise MpxEvalError(
+                f"{name} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}"
+            )
+    if not cfg.models:
+        raise MpxEvalError("models must name at least one model")
+    for name in cfg.models:
+        if name not in BUILTIN_MODELS and not _USER_MODEL.match(name):
+            raise MpxEvalError(
+                f"unknown model {name!r}: use {', '.join(BUILTIN_MODELS)} or "
+                "package.module:function"
+            )
+    if len(set(cfg.models)) != len(cfg.models):
+        raise MpxEvalError(f"models lists a model twice: {', '.join(cfg.models)}")
+    if cfg.group_pattern is not None:
+        try:
+            compiled = re.compile(cfg.group_pattern)
+        except re.error as exc:
+            raise MpxEvalError(
+                f"group_pattern {cfg.group_pattern!r} does not compile: {exc}"
+            ) from None
+        if compiled.groups < 1:
+            raise MpxEvalError(
+                f"group_pattern {cfg.group_pattern!r} needs a capture group, e.g. '^([^_]+)_'"
+            )
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a config file into flat ``{field: value}``, naming any unknown key or bad type."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise MpxEvalError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise MpxEvalError(f"config file {path} is a folder, not a TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise MpxEvalError(f"config file {path} is not valid TOML: {exc}") from None
+    flat: dict[str, Any] = {}
+    for section, table in raw.items():
+        if section not in SECTIONS:
+            raise MpxEvalError(
+                f"config file {path}: unknown section [{section}] "
+                f"(known: {', '.join(f'[{s}]' for s in SECTIONS)})"
+            )
+        if not isinstance(table, dict):
+            raise MpxEvalError(f"config file {path}: '{section}' must be a table [{section}]")
+        for key, value in table.items():
+            if key not in SECTIONS[section]:
+                home = next((s for s, keys in SECTIONS.items() if key in keys), None)
+                hint = f" (it belongs in [{home}])" if home else ""
+                raise MpxEvalError(f"config file {path}: unknown key '{key}' in [{section}]{hint}")
+            flat[key] = _check_type(key, value, f"config file {path}")
+    return flat
+
+
+def resolve(
+    *,
+    config_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Defaults, then the config file, then ``--demo`` settings, then command-line overrides.
+
+    ``--demo`` only fills the settings that neither the file nor the command line set.
+    """
+    explicit: dict[str, Any] = {}
+    if config_file is not None:
+        explicit.update(read_toml(config_file))
+    for key, value in (overrides or {}).items():
+        explicit[key] = _check_type(key, value, f"option --{key.replace('_', '-')}")
+    values = dict(explicit)
+    if values.get("demo"):
+        for key, value in DEMO_SETTINGS.items():
+            values.setdefault(key, value)
+    return RunConfig(**values)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value)
+    if "'" not in text and "\n" not in text:
+        return f"'{text}'"
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def dump_toml(cfg: RunConfig) -> str:
+    """The resolved config as TOML that ``--config`` reads back to an equal object."""
+    lines = ["# Resolved mpx_eval configuration (unset options are omitted)."]
+    for section, keys in SECTIONS.items():
+        lines.append(f"\n[{section}]")
+        for key in keys:
+            value = getattr(cfg, key)
+            if value is not None:
+                lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def config_from_toml_text(text: str) -> dict[str, Any]:
+    """Parse TOML text written by :func:`dump_toml` back into field values."""
+    raw = tomllib.loads(text)
+    return {key: value for table in raw.values() for key, value in table.items()}
+
+
+__all__ = [
+    "DEMO_SETTINGS",
+    "RESULT_FIELDS",
+    "RunConfig",
+    "dump_toml",
+    "read_toml",
+    "resolve",
+]

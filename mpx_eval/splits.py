@@ -1,0 +1,172 @@
+"""The split plan: the blog's seed-123 split, stratified (grouped) k folds and their inner parts.
+
+Indices refer to rows of an :class:`~mpx_eval.data.ImageSet`. No Keras import here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+from .data import ImageSet
+from .errors import MpxEvalError
+
+PLAN_COLUMNS = ("path", "label", "group", "scheme", "fold", "role")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: indices of the training, validation (checkpoint choice) and test parts.
+
+    For the seed scheme ``test`` is empty: the blog chooses its checkpoint on ``val`` and
+    reports on the same images.
+    """
+
+    scheme: str
+    fold: int
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return f"{self.scheme}-{self.fold}"
+
+
+def keras_validation_mask(
+    n_scanned: int, scan_index: np.ndarray, *, validation_split: float = 0.2, seed: int = 123
+) -> np.ndarray:
+    """Which files ``image_dataset_from_directory(validation_split=..., seed=...)`` puts in
+    its validation subset: Keras shuffles the scanned file list with
+    ``np.random.RandomState(seed)`` and keeps the last ``int(validation_split * n)`` files.
+
+    ``scan_index`` maps each kept image to its position in the scan, so files left out as
+    unreadable do not shift the others.
+    """
+    n_val = int(validation_split * n_scanned)
+    if n_val < 1 or n_val >= n_scanned:
+        raise MpxEvalError(
+            f"validation_split {validation_split} of {n_scanned} images leaves an empty part"
+        )
+    order = np.arange(n_scanned)
+    np.random.RandomState(seed).shuffle(order)
+    return np.isin(scan_index, order[n_scanned - n_val :])
+
+
+def _check_fold_counts(images: ImageSet, k: int, grouped: bool) -> None:
+    for label, name in enumerate(images.class_names):
+        members = images.labels == label
+        n_images = int(members.sum())
+        if grouped:
+            n_groups = len(set(images.groups[members].tolist()))
+            if n_groups < k:
+                raise MpxEvalError(
+                    f"class {name!r} has {n_groups} groups ({n_images} images), fewer than "
+                    f"--folds {k}; lower --folds or add images"
+                )
+        elif n_images < k:
+            raise MpxEvalError(
+                f"class {name!r} has {n_images} images, fewer than --folds {k}; "
+                "lower --folds or add images"
+            )
+
+
+def _folds_of(labels: np.ndarray, groups: np.ndarray | None, k: int, seed: int) -> np.ndarray:
+    """Fold number 0..k-1 of every row, stratified by label and grouped when groups given."""
+    x = np.zeros(len(labels))
+    with warnings.catch_warnings():
+        # sklearn warns when a class has fewer members than folds; the caller checked what
+        # matters (every class reaches every outer fold) and small inner parts are fine.
+        warnings.simplefilter("ignore", UserWarning)
+        if groups is None:
+            splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+            parts = splitter.split(x, labels)
+        else:
+            splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+            parts = splitter.split(x, labels, groups)
+        fold = np.empty(len(labels), dtype=np.int64)
+        for f, (_, test) in enumerate(parts):
+            fold[test] = f
+    return fold
+
+
+def inner_validation(
+    train: np.ndarray, images: ImageSet, *, fraction: float, seed: int, grouped: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split a training part into (train, val): a stratified (grouped) ``fraction`` of it."""
+    labels = images.labels[train]
+    groups = images.groups[train] if grouped else None
+    # sklearn needs at least as many groups as parts, and (ungrouped) a class that fills them
+    n_units = len(set(groups.tolist())) if grouped else int(np.bincount(labels).max())
+    parts = max(2, min(round(1 / fraction), n_units))
+    fold = _folds_of(labels, groups, parts, seed)
+    return np.sort(train[fold != 0]), np.sort(train[fold == 0])
+
+
+def make_plan(
+    images: ImageSet,
+    *,
+    folds: int,
+    seed: int = 123,
+    validation_split: float = 0.2,
+    inner_fraction: float = 0.125,
+) -> list[Split]:
+    """The seed split, then ``folds`` cross-validation splits (none when ``folds`` is 0).
+
+    Folds are grouped whenever some group holds several images, so no group (patient) sits
+    on both sides of a cv split. The seed split copies the blog and ignores groups.
+    """
+    if folds == 1 or folds < 0:
+        raise MpxEvalError(f"--folds must be 0 (seed split only) or at least 2, got {folds}")
+    all_rows = np.arange(len(images))
+    is_val = keras_validation_mask(
+        images.n_scanned, images.scan_index, validation_split=validation_split, seed=seed
+    )
+    plan = [Split("seed", 0, all_rows[~is_val], all_rows[is_val], all_rows[:0])]
+    if folds == 0:
+        return plan
+    grouped = images.grouped()
+    _check_fold_counts(images, folds, grouped)
+    fold_of = _folds_of(images.labels, images.groups if grouped else None, folds, seed)
+    for f in range(folds):
+        test = all_rows[fold_of == f]
+        train, val = inner_validation(
+            all_rows[fold_of != f], images, fraction=inner_fraction, seed=seed, grouped=grouped
+        )
+        plan.append(Split("cv", f + 1, train, val, test))
+    return plan
+
+
+def plan_frame(images: ImageSet, plan: list[Split]) -> pd.DataFrame:
+    """The plan in long form: one row per (image, split) with its role."""
+    blocks = []
+    for split in plan:
+        role = np.empty(len(images), dtype=object)
+        role[split.train] = "train"
+        role[split.val] = "val"
+        role[split.test] = "test"
+        used = np.sort(np.concatenate([split.train, split.val, split.test]))
+        blocks.append(
+            pd.DataFrame(
+                {
+                    "path": [images.paths[i] for i in used],
+                    "label": [images.class_names[images.labels[i]] for i in used],
+                    "group": images.groups[used],
+                    "scheme": split.scheme,
+                    "fold": split.fold,
+                    "role": role[used],
+                }
+            )
+        )
+    return pd.concat(blocks, ignore_index=True)[list(PLAN_COLUMNS)]
+
+
+def write_plan_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    from .results import write_csv
+
+    write_csv(frame, path)

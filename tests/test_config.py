@@ -1,0 +1,93 @@
+"""The run configuration: defaults, TOML presets, demo settings, validation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from mpx_eval.config import DEMO_SETTINGS, RunConfig, dump_toml, read_toml, resolve
+from mpx_eval.errors import MpxEvalError
+
+from .conftest import REPO
+
+
+def test_default_toml_spells_out_the_code_defaults():
+    assert resolve(config_file=REPO / "configs" / "default.toml") == RunConfig()
+
+
+def test_blog_hyper_parameters_are_the_defaults():
+    cfg = RunConfig()
+    assert (cfg.epochs, cfg.batch_size, cfg.learning_rate) == (50, 32, 1e-4)
+    assert (cfg.seed, cfg.validation_split, cfg.models) == (123, 0.2, ("t3", "t4"))
+
+
+@pytest.mark.parametrize("name", ["quick.toml", "msld.toml"])
+def test_shipped_presets_load(name):
+    assert isinstance(resolve(config_file=REPO / "configs" / name), RunConfig)
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = RunConfig(group_pattern=r"^([^_]+)_", image_size=96, models=("t4", "pkg.mod:net"))
+    path = tmp_path / "c.toml"
+    path.write_text(dump_toml(cfg))
+    assert resolve(config_file=path) == cfg
+
+
+def test_precedence_file_then_demo_then_cli(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[training]\nbatch_size = 4\n")
+    cfg = resolve(config_file=path, overrides={"demo": True, "epochs": 3})
+    assert cfg.batch_size == 4  # the file's explicit value beats the demo setting
+    assert cfg.image_size == DEMO_SETTINGS["image_size"]
+    assert cfg.epochs == 3
+    assert resolve(overrides={"image_size": 32, "demo": True}).image_size == 32
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[training]\nepoch = 5\n", "unknown key 'epoch' in \\[training\\]"),
+        ("[protocol]\nepochs = 5\n", "'epochs' in \\[protocol\\] \\(it belongs in \\[training\\]\\)"),
+        ("[training]\nepochs = 'many'\n", "'epochs' must be an integer, got str"),
+        ("[training]\nmodels = 't4'\n", None),
+        ("[data]\ndemo = 1\n", "'demo' must be true or false"),
+        ("[extras]\nx = 1\n", "unknown section \\[extras\\]"),
+        ("[training\nepochs = 1\n", "not valid TOML"),
+    ],
+)
+def test_config_file_errors_name_the_key(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    if message is None:
+        assert resolve(config_file=path).models == ("t4",)
+        return
+    with pytest.raises(MpxEvalError, match=message):
+        read_toml(path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"folds": 1}, "folds must be 0"),
+        ({"folds": -3}, "folds must be 0"),
+        ({"epochs": 0}, "epochs must be a positive"),
+        ({"batch_size": -1}, "batch_size must be a positive"),
+        ({"models": ("t5",)}, "unknown model 't5'"),
+        ({"models": ("t4", "t4")}, "lists a model twice"),
+        ({"device": "tpu"}, "device must be one of"),
+        ({"group_pattern": "("}, "does not compile"),
+        ({"inner_fraction": 0.7}, "inner_fraction must be between"),
+        ({"image_size": 8}, "image_size must be between"),
+    ],
+)
+def test_invalid_values(changes, message):
+    with pytest.raises(MpxEvalError, match=message):
+        dataclasses.replace(RunConfig(), **changes)
+
+
+def test_identity_ignores_where_a_run_happens():
+    a = RunConfig(out="x", device="cpu", executor="local")
+    b = RunConfig(out="y", device="gpu", executor="ray")
+    assert a.identity() == b.identity()
+    assert a.identity() != RunConfig(epochs=3).identity()
