@@ -1,0 +1,167 @@
+"""Where units train: in this process (``local``) or as tasks on a Ray cluster (``ray``).
+
+Either way an executor yields ``(unit, result, extra)`` to the runner, which alone writes
+artefacts, so resume, ``report`` and every file are the same whichever executor ran a unit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from .config import RunConfig
+from .errors import MpxEvalError
+
+
+class LocalExecutor:
+    """Units one after another in this process, with per-epoch progress."""
+
+    def __init__(self) -> None:
+        self.failures: dict[str, str] = {}
+
+    def execute(self, pending, images, *, specs, cfg: RunConfig, policy, progress,
+                train_module, device_info) -> Iterator[tuple]:
+        for unit in pending:
+            progress.unit_started(unit)
+            result = train_module.train_unit(
+                specs[unit.model],
+                images.arrays[unit.size],
+                images.labels,
+                train=unit.split.train,
+                val=unit.split.val,
+                test=unit.split.test,
+                num_classes=len(images.class_names),
+                epochs=cfg.epochs,
+                batch_size=cfg.batch_size,
+                learning_rate=cfg.learning_rate,
+                seed=unit.seed(cfg.seed),
+                policy=policy,
+                on_epoch=lambda row, seconds, unit=unit: progress.epoch(unit, row, seconds),
+            )
+            yield unit, result, {"executor": "local", "device": device_info["name"]}
+
+
+def _ray_unit(task: dict, x, y):
+    """Body of one Ray task: choose the worker's device, train, return plain data."""
+    from .runner import _load_training
+
+    train_mod, models_mod, info = _load_training(task["device"], threads=task["threads"])
+    spec = models_mod.resolve_model(task["model"])
+    policy = train_mod.precision_policy(task["precision"], info)
+    result = train_mod.train_unit(
+        spec, x, y, train=task["train"], val=task["val"], test=task["test"],
+        num_classes=task["num_classes"], epochs=task["epochs"], batch_size=task["batch_size"],
+        learning_rate=task["learning_rate"], seed=task["seed"], policy=policy,
+    )
+    import socket
+
+    return result, {"executor": "ray", "device": info["name"], "host": socket.gethostname()}
+
+
+class RayExecutor:
+    """Each unfinished unit is one Ray task; image arrays go to the object store once per
+    input size. Failed tasks are retried ``max_retries`` times, then reported by unit name
+    while the other units carry on."""
+
+    def __init__(self, cfg: RunConfig) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise MpxEvalError(
+                "--executor ray needs Ray: pip install 'mpx-eval[ray]'"
+            ) from None
+        self.ray = ray
+        self.failures: dict[str, str] = {}
+        self.cfg = cfg
+
+    def _connect(self) -> None:
+        ray = self.ray
+        if ray.is_initialized():
+            return
+        kwargs = {"include_dashboard": False, "log_to_driver": False}
+        if self.cfg.ray_address is None:
+            from .system import usable_cpus
+
+            kwargs["num_cpus"] = usable_cpus()
+        else:
+            kwargs["address"] = self.cfg.ray_address
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise MpxEvalError(
+                f"cannot connect to Ray at {self.cfg.ray_address or 'a new local instance'}: {exc}"
+            ) from None
+
+    def execute(self, pending, images, *, specs, cfg: RunConfig, policy, progress,
+                train_module, device_info) -> Iterator[tuple]:
+        if not pending:
+            return
+        ray = self.ray
+        self._connect()
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        if gpus and cfg.device != "cpu":
+            options, capacity, threads = {"num_gpus": 1}, gpus, None
+        else:
+            cpus = cfg.ray_cpus_per_task
+            options = {"num_cpus": cpus}
+            capacity, threads = max(1, int(resources.get("CPU", 1)) // cpus), cpus
+        progress.parallel = capacity
+        if cfg.device == "gpu" and not gpus:
+            raise MpxEvalError("--device gpu: the Ray cluster has no GPU")
+        remote = ray.remote(_ray_unit).options(
+            max_retries=cfg.max_retries, retry_exceptions=True, **options
+        )
+        refs = {size: ray.put(images.arrays[size]) for size in {u.size for u in pending}}
+        labels = ray.put(images.labels)
+        in_flight = {}
+        started = {}
+        for unit in pending:
+            task = {
+                "model": unit.model,
+                "train": unit.split.train,
+                "val": unit.split.val,
+                "test": unit.split.test,
+                "num_classes": len(images.class_names),
+                "epochs": cfg.epochs,
+                "batch_size": cfg.batch_size,
+                "learning_rate": cfg.learning_rate,
+                "seed": unit.seed(cfg.seed),
+                "precision": cfg.precision,
+                "device": "auto" if options.get("num_gpus") else "cpu",
+                "threads": threads,
+            }
+            ref = remote.remote(task, refs[unit.size], labels)
+            in_flight[ref] = unit
+            started[unit.name] = time.perf_counter()
+            progress.unit_started(unit)
+        try:
+            while in_flight:
+                ready, _ = ray.wait(list(in_flight), num_returns=1)
+                unit = in_flight.pop(ready[0])
+                try:
+                    result, extra = ray.get(ready[0])
+                except (ray.exceptions.RayError, MpxEvalError) as exc:
+                    reason = _short_reason(exc)
+                    self.failures[unit.name] = reason
+                    progress.unit_failed(unit, reason)
+                    continue
+                yield unit, result, extra
+        finally:
+            for ref in in_flight:
+                ray.cancel(ref, force=True)
+
+
+def _short_reason(exc: BaseException) -> str:
+    """The innermost error of a Ray failure, in one line."""
+    cause = getattr(exc, "cause", None) or exc
+    text = str(cause).strip().splitlines()
+    last = text[-1] if text else type(cause).__name__
+    return f"{type(cause).__name__}: {last}"[:300]
+
+
+def make_executor(cfg: RunConfig):
+    if cfg.executor == "ray":
+        return RayExecutor(cfg)
+    return LocalExecutor()
+

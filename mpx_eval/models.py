@@ -1,0 +1,137 @@
+"""Model builders: the blog's T3 and T4 CNNs, a registry by name, and users' own builders.
+
+A builder is ``function(input_shape, num_classes) -> keras.Model`` returning a new,
+uncompiled model whose outputs are logits (or softmax probabilities, detected).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+from .config import BUILTIN_MODELS
+from .errors import MpxEvalError
+
+Builder = Callable[[tuple[int, int, int], int], keras.Model]
+
+
+def t4(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """The blog's T4 network: 22,175,138 parameters at 224x224x3 with 2 classes."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Rescaling(1.0 / 255),
+            layers.Conv2D(16, 3, activation="relu"),
+            layers.AveragePooling2D(2),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.AveragePooling2D(2),
+            layers.Dropout(0.3),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.Dropout(0.3),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            # float32 logits keep the loss stable under mixed precision; same parameters
+            layers.Dense(num_classes, dtype="float32"),
+        ],
+        name="t4",
+    )
+
+
+def t3(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """The blog's T3 network (T4 without the dropout after the second pooling):
+    13,794,722 parameters at 180x180x3 with 2 classes."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Rescaling(1.0 / 255),
+            layers.Conv2D(16, 3, activation="relu"),
+            layers.AveragePooling2D(2),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.AveragePooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.Dropout(0.3),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(num_classes, dtype="float32"),
+        ],
+        name="t3",
+    )
+
+
+_BUILDERS: dict[str, Builder] = {"t3": t3, "t4": t4}
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    builder: Builder
+    default_size: int
+
+
+def resolve_model(name: str) -> ModelSpec:
+    """Look up a built-in model or import ``package.module:function`` (syntax checked by the
+    config)."""
+    if name in _BUILDERS:
+        return ModelSpec(name, _BUILDERS[name], BUILTIN_MODELS[name])
+    module_name, func_name = name.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # any import-time failure of user code is the user's to fix
+        raise MpxEvalError(
+            f"model {name!r}: cannot import {module_name} ({type(exc).__name__}: {exc})"
+        ) from None
+    builder = getattr(module, func_name, None)
+    if not callable(builder):
+        raise MpxEvalError(f"model {name!r}: {module_name} has no function {func_name}")
+    size = getattr(builder, "default_image_size", 224)
+    return ModelSpec(name, builder, int(size))
+
+
+def build(spec: ModelSpec, size: int, num_classes: int) -> keras.Model:
+    """A fresh model from ``spec`` for square RGB inputs of ``size`` pixels."""
+    try:
+        model = spec.builder((size, size, 3), num_classes)
+    except Exception as exc:
+        raise MpxEvalError(
+            f"model {spec.name!r} failed to build for input {size}x{size}x3 and "
+            f"{num_classes} classes ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(model, keras.Model):
+        raise MpxEvalError(
+            f"model {spec.name!r} returned {type(model).__name__}, not a keras.Model"
+        )
+    out_shape = tuple(model.outputs[0].shape) if getattr(model, "outputs", None) else None
+    if out_shape is not None and out_shape[-1] != num_classes:
+        raise MpxEvalError(
+            f"model {spec.name!r} ends in {out_shape[-1]} outputs; {num_classes} classes need "
+            f"{num_classes}"
+        )
+    return model
+
+
+def outputs_probabilities(model: keras.Model) -> bool:
+    """True when the model already ends in a softmax (then the loss must not apply one)."""
+    activation = getattr(model.layers[-1], "activation", None) if model.layers else None
+    return activation is keras.activations.softmax
+
+
+def layer_table(model: keras.Model) -> list[dict]:
+    """Name, type, output shape and parameter count of every layer, for the report."""
+    rows = []
+    for layer in model.layers:
+        try:
+            shape = list(layer.output.shape)
+        except (AttributeError, ValueError):
+            shape = None
+        rows.append(
+            {
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "output_shape": shape,
+                "params": int(layer.count_params()),
+            }
+        )
+    return rows

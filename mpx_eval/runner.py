@@ -1,0 +1,500 @@
+"""A run: plan the units (model x split), train the unfinished ones, write every artefact.
+
+A unit's folder is complete once its ``unit.json`` exists (written last, atomically); the
+same command again skips complete units, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .audit import audit, summary_lines
+from .config import BUILTIN_MODELS, DEMO_SETTINGS, RESULT_FIELDS, RunConfig, config_from_toml_text
+from .data import ImageSet, load_image_set
+from .demo import DEMO_LABEL, demo_dataset
+from .errors import MpxEvalError
+from .progress import Progress, format_seconds
+from .results import (
+    HISTORY_COLUMNS,
+    finished_units,
+    read_json,
+    write_bytes,
+    write_csv,
+    write_json,
+    write_text,
+)
+from .splits import Split, make_plan, plan_frame
+from .system import versions
+
+
+#: Files and folders a run owns inside --out (what --overwrite removes).
+RUN_FILES = (
+    "config.toml", "runinfo.json", "splits.csv", "audit.json", "models.json", "thumbnails.zip",
+    "history.csv", "predictions.csv", "metrics.json", "index.html",
+)
+RUN_DIRS = ("units", "figures")
+
+
+# --------------------------------------------------------------------------- units
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One model trained and evaluated on one split."""
+
+    model: str
+    split: Split
+    size: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}-{self.split.scheme}-{self.split.fold}"
+
+    @property
+    def dirname(self) -> str:
+        return re.sub(r"[^\w.-]", "_", self.model) + f"-{self.split.scheme}-{self.split.fold}"
+
+    def seed(self, run_seed: int) -> int:
+        """Seed of initialisation, shuffling and dropout: fixed by the run seed and the split,
+        so a resumed or re-run unit trains exactly as it did (and models on one split share
+        their shuffling order)."""
+        return zlib.crc32(f"{run_seed}/{self.split.name}".encode()) & 0x7FFFFFFF
+
+
+def plan_units(models: dict[str, int], plan: list[Split]) -> list[Unit]:
+    """Split-major order, so a partial run already compares the models on the same splits."""
+    return [Unit(model, split, size) for split in plan for model, size in models.items()]
+
+
+def _identity_hash(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- data
+
+
+def locate_data(cfg: RunConfig) -> Path:
+    if cfg.demo:
+        return demo_dataset()
+    root = Path(cfg.data_dir)
+    if not root.exists():
+        raise MpxEvalError(
+            f"data folder {root} does not exist: pass --data-dir DIR (one sub-folder of images "
+            "per class), or try --demo for a synthetic set"
+        )
+    return root
+
+
+def load_for(cfg: RunConfig, sizes: Iterable[int], *, quiet: bool) -> ImageSet:
+    root = locate_data(cfg)
+    sizes = sorted(set(sizes))
+    started = time.perf_counter()
+    images = load_image_set(
+        root,
+        sizes=sizes,
+        group_pattern=cfg.group_pattern,
+        skip_bad_images=cfg.skip_bad_images,
+        demo=cfg.demo,
+    )
+    if not quiet:
+        what = "synthetic demo images" if cfg.demo else "images"
+        at = f" at {', '.join(f'{s}x{s}' for s in sizes)}" if sizes else ""
+        counts = ", ".join(f"{k} {v}" for k, v in images.counts.items())
+        print(
+            f"Decoded {len(images)} {what} ({counts}) from {root}{at} in "
+            f"{time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
+        for path, reason in images.skipped:
+            print(f"  skipped {path}: {reason}", file=sys.stderr)
+    return images
+
+
+def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
+    """``mpx_eval splits``: write the plan and its audit, print a summary."""
+    out_csv = Path(out_csv)
+    _check_writable(out_csv.parent if str(out_csv.parent) else Path("."))
+    images = load_for(cfg, (), quiet=False)
+    plan = make_plan(
+        images, folds=cfg.folds, seed=cfg.seed, validation_split=cfg.validation_split,
+        inner_fraction=cfg.inner_fraction,
+    )
+    frame = plan_frame(images, plan)
+    found = audit(images, plan)
+    write_csv(frame, out_csv)
+    audit_path = out_csv.with_name(out_csv.stem + ".audit.json")
+    write_json(audit_path, found)
+    grouped = "grouped by " + repr(cfg.group_pattern) if images.grouped() else "ungrouped"
+    print(f"Split plan ({grouped}, seed {cfg.seed}):")
+    counts = frame.groupby(["scheme", "fold", "role"], sort=False).size()
+    for (scheme, fold), roles in counts.groupby(level=[0, 1], sort=False):
+        parts = ", ".join(f"{role} {n}" for (_, _, role), n in roles.items())
+        print(f"  {scheme}-{fold}: {parts}")
+    for line in summary_lines(found):
+        print(line, file=sys.stderr if "!" in line else sys.stdout)
+    print(f"Wrote {out_csv} and {audit_path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- output folder
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail before any work if ``folder`` (or the nearest existing parent) is not writable."""
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise MpxEvalError(f"output {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise MpxEvalError(f"output folder {probe} is not writable; choose another --out")
+
+
+def _previous_identity(out: Path) -> dict | None:
+    path = out / "config.toml"
+    if not path.is_file():
+        return None
+    try:
+        values = config_from_toml_text(path.read_text(encoding="utf-8"))
+    except Exception:  # an unreadable old config: the unit markers still protect results
+        return None
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
+
+
+def _refuse_mismatch(cfg: RunConfig, out: Path, done: dict[str, dict]) -> None:
+    if not done:
+        return
+    previous = _previous_identity(out)
+    if previous is None:
+        return
+    current = cfg.identity()
+    changed = [
+        f"{key} {previous.get(key)!r} -> {current[key]!r}"
+        for key in RESULT_FIELDS
+        if previous.get(key) != current[key]
+    ]
+    if changed:
+        raise MpxEvalError(
+            f"{out} holds {len(done)} finished unit(s) of a run with other settings "
+            f"({'; '.join(changed)}); use a new --out, or --overwrite to discard them"
+        )
+
+
+def _clear_run(out: Path) -> None:
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for name in RUN_DIRS:
+        shutil.rmtree(out / name, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- backend
+
+
+def _load_training(device: str, *, threads: int | None = None):
+    """Import the Keras side (models, train) quietly and choose the device.
+
+    TensorFlow prints start-up notices on stderr before its logging is set up; they are
+    hidden unless MPX_EVAL_DEBUG is set. Returns (train module, models module, device info).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if device == "cpu":
+        os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    if os.environ.get("MPX_EVAL_DEBUG") or "keras" in sys.modules:
+        from . import models, train
+
+        return train, models, train.configure_device(device, threads=threads)
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        from . import models, train
+
+        info = train.configure_device(device, threads=threads)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return train, models, info
+
+
+# --------------------------------------------------------------------------- artefacts
+
+
+def unit_frames(
+    unit: Unit, result, images: ImageSet
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """history and predictions tables of one trained unit."""
+    history = pd.DataFrame(result.history)
+    history.insert(0, "fold", unit.split.fold)
+    history.insert(0, "scheme", unit.split.scheme)
+    history.insert(0, "model", unit.model)
+    history = history[list(HISTORY_COLUMNS)]
+    rows = np.asarray(result.eval_index)
+    blocks = []
+    for checkpoint, probs in (("best", result.probs_best), ("last", result.probs_last)):
+        block = pd.DataFrame(
+            {
+                "model": unit.model,
+                "scheme": unit.split.scheme,
+                "fold": unit.split.fold,
+                "checkpoint": checkpoint,
+                "path": [images.paths[i] for i in rows],
+                "label": [images.class_names[images.labels[i]] for i in rows],
+                "group": images.groups[rows],
+            }
+        )
+        for c, name in enumerate(images.class_names):
+            block[f"prob_{name}"] = probs[:, c]
+        blocks.append(block)
+    return history, pd.concat(blocks, ignore_index=True)
+
+
+def write_unit(out: Path, unit: Unit, result, images: ImageSet, identity: str, extra: dict) -> dict:
+    folder = out / "units" / unit.dirname
+    history, predictions = unit_frames(unit, result, images)
+    write_csv(history, folder / "history.csv")
+    write_csv(predictions, folder / "predictions.csv")
+    info = {
+        "unit": unit.name,
+        "dirname": unit.dirname,
+        "model": unit.model,
+        "scheme": unit.split.scheme,
+        "fold": unit.split.fold,
+        "identity": identity,
+        "input_size": unit.size,
+        "n_train": len(unit.split.train),
+        "n_val": len(unit.split.val),
+        "n_test": len(unit.split.test),
+        "best_epoch": result.best_epoch,
+        "epochs": len(result.history),
+        "params": result.params,
+        "seconds": round(result.seconds, 3),
+        "seconds_per_epoch": round(float(np.mean(result.seconds_per_epoch)), 4),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+    }
+    write_json(folder / "unit.json", info)  # last: marks the unit complete
+    return info
+
+
+def write_thumbnails(out: Path, images: ImageSet) -> None:
+    """Small JPEGs of every image for the report (which never reads the data folder)."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    path = out / "thumbnails.zip"
+    if path.is_file():
+        try:
+            with zipfile.ZipFile(path) as zf:
+                if zf.comment.decode() == images.fingerprint:
+                    return
+        except (zipfile.BadZipFile, OSError, UnicodeDecodeError):
+            pass
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.comment = images.fingerprint.encode()
+        for rel, thumb in zip(images.paths, images.thumbnails):
+            jpeg = io.BytesIO()
+            Image.fromarray(thumb).save(jpeg, format="JPEG", quality=85)
+            info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
+            zf.writestr(info, jpeg.getvalue())
+    write_bytes(path, buf.getvalue())
+
+
+# --------------------------------------------------------------------------- run
+
+
+def run(
+    cfg: RunConfig, *, overwrite: bool = False, quiet: bool = False, command: list[str] | None = None
+) -> int:
+    """Train every unit of ``cfg`` that is not finished in ``cfg.out``; write all artefacts."""
+    started_wall = time.perf_counter()
+    out = Path(cfg.out)
+    _check_writable(out)
+    done = {} if overwrite else finished_units(out)
+    _refuse_mismatch(cfg, out, done)
+    from .executors import make_executor
+
+    executor = make_executor(cfg)
+
+    user_models = [m for m in cfg.models if m not in BUILTIN_MODELS]
+    train_mod = models_mod = device_info = None
+    if user_models:
+        train_mod, models_mod, device_info = _load_training(cfg.device)
+    specs = {}
+    sizes: dict[str, int] = {}
+    for name in cfg.models:
+        if name in BUILTIN_MODELS:
+            sizes[name] = cfg.image_size or BUILTIN_MODELS[name]
+        else:
+            specs[name] = models_mod.resolve_model(name)
+            sizes[name] = cfg.image_size or specs[name].default_size
+
+    images = load_for(cfg, sizes.values(), quiet=quiet)
+    plan = make_plan(
+        images, folds=cfg.folds, seed=cfg.seed, validation_split=cfg.validation_split,
+        inner_fraction=cfg.inner_fraction,
+    )
+    found = audit(images, plan)
+    identity = _identity_hash({**cfg.identity(), "fingerprint": images.fingerprint})
+    stale = [n for n, info in done.items() if info.get("identity") != identity]
+    if stale and not overwrite:
+        raise MpxEvalError(
+            f"{out} holds finished unit(s) ({', '.join(stale[:3])}) trained on other data or "
+            "settings; use a new --out, or --overwrite to discard them"
+        )
+
+    if train_mod is None:
+        train_mod, models_mod, device_info = _load_training(cfg.device)
+    policy = train_mod.precision_policy(cfg.precision, device_info)
+    models_info = {}
+    for name in cfg.models:
+        spec = specs.get(name) or models_mod.resolve_model(name)
+        specs[name] = spec
+        model = models_mod.build(spec, sizes[name], len(images.class_names))
+        models_info[name] = {
+            "builder": name if ":" in name else f"mpx_eval.models:{name}",
+            "input_shape": [sizes[name], sizes[name], 3],
+            "params": int(model.count_params()),
+            "layers": models_mod.layer_table(model),
+        }
+        del model
+
+    # ---- everything is valid: from here on the output folder is written
+    if overwrite:
+        _clear_run(out)
+        done = {}
+    out.mkdir(parents=True, exist_ok=True)
+    units = plan_units(sizes, plan)
+    pending = [u for u in units if u.name not in done]
+    write_text(out / "config.toml", cfg.to_toml())
+    write_csv(plan_frame(images, plan), out / "splits.csv")
+    write_json(out / "audit.json", found)
+    write_json(out / "models.json", models_info)
+    write_thumbnails(out, images)
+    info = images.describe()
+    runinfo = {
+        "mpx_eval": __version__,
+        "command": command or ["python", "-m", "mpx_eval", "run"],
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished": None,
+        "backend": device_info["backend"],
+        "device": device_info,
+        "precision_policy": policy,
+        "versions": versions(),
+        "dataset": info,
+        "demo": {"label": DEMO_LABEL, "settings": DEMO_SETTINGS} if cfg.demo else None,
+        "identity": identity,
+        "units_planned": [u.name for u in units],
+    }
+    write_json(out / "runinfo.json", runinfo)
+
+    if not quiet:
+        where = device_info["name"] + (
+            f", {device_info['threads']} threads" if device_info.get("threads") else ""
+        )
+        print(
+            f"Backend {device_info['backend']} on {device_info['kind'].upper()} ({where}), "
+            f"precision {policy}",
+            file=sys.stderr,
+        )
+        for line in summary_lines(found):
+            print(line, file=sys.stderr)
+        if done:
+            print(f"Resuming: {len(done)} of {len(units)} units already finished in {out}",
+                  file=sys.stderr)
+
+    progress = Progress(units, done, cfg.epochs, quiet=quiet)
+    try:
+        for unit, result, extra in executor.execute(
+            pending, images, specs=specs, cfg=cfg, policy=policy, progress=progress,
+            train_module=train_mod, device_info=device_info,
+        ):
+            write_unit(out, unit, result, images, identity, extra)
+            progress.unit_done(unit, result.seconds)
+    except KeyboardInterrupt:
+        progress.close()
+        finished = len(finished_units(out))
+        where = f" during {progress.current}" if progress.current else ""
+        print(
+            f"Interrupted{where}. {finished} of {len(units)} units are finished and kept in "
+            f"{out / 'units'}; run the same command again to resume.",
+            file=sys.stderr,
+        )
+        return 130
+    progress.close()
+    failed = executor.failures
+
+    from .report import render_run
+
+    report = render_run(out)
+    metrics = read_json(out / "metrics.json")
+    done = finished_units(out)
+    runinfo["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    runinfo["wall_seconds"] = round(time.perf_counter() - started_wall, 1)
+    runinfo["units"] = {
+        name: {k: done[name][k] for k in ("seconds", "seconds_per_epoch", "finished_at")}
+        for name in runinfo["units_planned"]
+        if name in done
+    }
+    write_json(out / "runinfo.json", runinfo)
+    print_summary(metrics, report, quiet=quiet)
+    if failed:
+        for name, reason in failed.items():
+            print(f"mpx_eval: unit {name} failed: {reason}", file=sys.stderr)
+        print(
+            f"mpx_eval: {len(failed)} unit(s) failed; run the same command again to retry them",
+            file=sys.stderr,
+        )
+        return 1
+    if not quiet:
+        print(f"Finished in {format_seconds(time.perf_counter() - started_wall)}.", file=sys.stderr)
+    return 0
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def print_summary(metrics: dict, report: Path, *, quiet: bool) -> None:
+    """The headline per model on stdout: what a user reads first."""
+    lines = ["Results on held-out test folds (checkpoint chosen on inner validation):"]
+    for name, entry in metrics["models"].items():
+        cv = entry.get("cv")
+        seed = entry.get("seed_split")
+        parts = [f"  {name:<6}"]
+        if cv:
+            mean, std = cv["mean"], cv["std"]
+            parts.append(
+                f"accuracy {_fmt(mean.get('accuracy'))} ± {_fmt(std.get('accuracy'))}, "
+                f"AUC {_fmt(mean.get('roc_auc'))} ± {_fmt(std.get('roc_auc'))} "
+                f"over {cv['k']} folds"
+            )
+        if seed:
+            parts.append(
+                f"| seed split best-epoch val accuracy {_fmt(seed.get('best_val_accuracy'))} "
+                "(optimistic: chosen on the same images)"
+            )
+        lines.append(" ".join(parts))
+    lines.append(f"Report: {report}")
+    print("\n".join(lines[-1:] if quiet else lines))

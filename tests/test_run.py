@@ -1,0 +1,154 @@
+"""`python -m mpx_eval run` end to end on tiny settings: artefacts, protocol, resume."""
+
+from __future__ import annotations
+
+import json
+from mpx_eval.config import tomllib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mpx_eval.cli import main
+from mpx_eval.results import HISTORY_COLUMNS, PREDICTION_KEYS
+
+TINY = ["--demo", "--folds", "2", "--epochs", "2", "--image-size", "48", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "out"
+    assert main(["run", *TINY, "--out", str(out)]) == 0
+    return out
+
+
+def test_every_artefact_is_written(tiny_run):
+    for name in ("config.toml", "splits.csv", "runinfo.json", "history.csv", "predictions.csv",
+                 "metrics.json", "index.html", "models.json", "audit.json", "thumbnails.zip"):
+        assert (tiny_run / name).is_file(), name
+    units = sorted(p.name for p in (tiny_run / "units").iterdir())
+    assert units == sorted(f"{m}-{s}" for m in ("t3", "t4") for s in ("seed-0", "cv-1", "cv-2"))
+    for unit in units:
+        for name in ("history.csv", "predictions.csv", "unit.json"):
+            assert (tiny_run / "units" / unit / name).is_file()
+
+
+def test_tables_have_the_documented_columns(tiny_run):
+    history = pd.read_csv(tiny_run / "history.csv")
+    assert tuple(history.columns) == HISTORY_COLUMNS
+    assert len(history) == 6 * 2  # six units, two epochs
+    assert history.loc[history.scheme == "seed", "test_accuracy"].isna().all()
+    assert history.loc[history.scheme == "cv", "test_accuracy"].notna().all()
+    predictions = pd.read_csv(tiny_run / "predictions.csv")
+    assert tuple(predictions.columns) == (*PREDICTION_KEYS, "prob_Monkeypox", "prob_Others")
+    assert set(predictions.checkpoint) == {"best", "last"}
+    probs = predictions[["prob_Monkeypox", "prob_Others"]].to_numpy()
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    cv = predictions[(predictions.scheme == "cv") & (predictions.checkpoint == "best")]
+    for model in ("t3", "t4"):
+        assert cv[cv.model == model].path.is_unique
+        assert len(cv[cv.model == model]) == 120  # the folds' test parts cover the whole set
+    splits = pd.read_csv(tiny_run / "splits.csv")
+    assert tuple(splits.columns) == ("path", "label", "group", "scheme", "fold", "role")
+
+
+def test_metrics_json_structure(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["dataset"]["classes"] == ["Monkeypox", "Others"]
+    assert metrics["dataset"]["counts"] == {"Monkeypox": 60, "Others": 60}
+    assert len(metrics["dataset"]["fingerprint"]) == 64
+    for name in ("t3", "t4"):
+        model = metrics["models"][name]
+        assert model["input_shape"] == [48, 48, 3]
+        assert isinstance(model["params"], int) and model["params"] > 0
+        folds = model["cv"]["folds"]
+        assert [f["fold"] for f in folds] == [1, 2]
+        for fold in folds:
+            assert {"fold", "n_test", "accuracy", "roc_auc", "best_epoch"} <= fold.keys()
+        assert {"accuracy", "roc_auc"} <= model["cv"]["mean"].keys()
+        assert {"accuracy", "best_val_accuracy", "last_val_accuracy"} <= model["seed_split"].keys()
+    assert [(c["a"], c["b"]) for c in metrics["comparisons"]] == [("t3", "t4")]
+
+
+def test_checkpoint_is_chosen_on_inner_validation_only(tiny_run):
+    history = pd.read_csv(tiny_run / "history.csv")
+    predictions = pd.read_csv(tiny_run / "predictions.csv")
+    for (model, scheme, fold), h in history.groupby(["model", "scheme", "fold"]):
+        unit = json.loads((tiny_run / "units" / f"{model}-{scheme}-{fold}" / "unit.json").read_text())
+        chosen = int(h.epoch.iloc[int(np.argmax(h.val_accuracy.to_numpy()))])  # first maximum
+        assert unit["best_epoch"] == chosen
+        rows = predictions[(predictions.model == model) & (predictions.scheme == scheme)
+                           & (predictions.fold == fold)]
+        for checkpoint, epoch in (("best", chosen), ("last", int(h.epoch.max()))):
+            part = rows[rows.checkpoint == checkpoint]
+            predicted = np.where(part.prob_Monkeypox >= part.prob_Others, "Monkeypox", "Others")
+            accuracy = float(np.mean(predicted == part.label.to_numpy()))
+            column = "test_accuracy" if scheme == "cv" else "val_accuracy"
+            assert accuracy == pytest.approx(float(h.loc[h.epoch == epoch, column].iloc[0]))
+
+
+def test_config_and_runinfo(tiny_run):
+    config = tomllib.loads((tiny_run / "config.toml").read_text())
+    assert config["training"]["epochs"] == 2 and config["protocol"]["folds"] == 2
+    runinfo = json.loads((tiny_run / "runinfo.json").read_text())
+    assert runinfo["backend"] in {"tensorflow", "jax"}
+    assert runinfo["device"]["kind"] == "cpu"
+    assert runinfo["dataset"]["demo"] is True and runinfo["demo"]["label"]
+    assert set(runinfo["units"]) == set(runinfo["units_planned"])
+    assert runinfo["wall_seconds"] > 0
+    assert "keras" in runinfo["versions"]
+
+
+def test_same_command_again_trains_nothing(tiny_run, monkeypatch):
+    from mpx_eval import train
+
+    before = {p: p.read_bytes() for p in (tiny_run / "units").rglob("*") if p.is_file()}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished unit was trained again")
+
+    monkeypatch.setattr(train, "train_unit", refuse)
+    assert main(["run", *TINY, "--out", str(tiny_run)]) == 0
+    after = {p: p.read_bytes() for p in (tiny_run / "units").rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_other_settings_over_finished_units_are_refused(tiny_run, capsys):
+    assert main(["run", *TINY, "--epochs", "3", "--out", str(tiny_run)]) == 2
+    err = capsys.readouterr().err
+    assert "epochs 2 -> 3" in err and "--overwrite" in err
+    assert err.count("\n") == 1
+
+
+def test_same_seed_same_predictions(tiny_run, tmp_path):
+    again = tmp_path / "again"
+    assert main(["run", *TINY, "--out", str(again)]) == 0
+    for name in ("predictions.csv", "history.csv", "metrics.json", "splits.csv"):
+        assert (again / name).read_bytes() == (tiny_run / name).read_bytes(), name
+
+
+def test_folds_zero_runs_the_blog_protocol_alone(tmp_path):
+    out = tmp_path / "seed"
+    args = ["run", "--demo", "--folds", "0", "--epochs", "2", "--image-size", "48",
+            "--models", "t4", "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    assert sorted(p.name for p in (out / "units").iterdir()) == ["t4-seed-0"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["models"]["t4"]["cv"] is None
+    assert metrics["models"]["t4"]["seed_split"]["best_val_accuracy"] is not None
+
+
+def test_overwrite_starts_afresh(tmp_path):
+    out = tmp_path / "o"
+    base = ["run", "--demo", "--folds", "0", "--image-size", "48", "--models", "t4", "--quiet",
+            "--out", str(out)]
+    assert main([*base, "--epochs", "1"]) == 0
+    assert main([*base, "--epochs", "2", "--overwrite"]) == 0
+    assert len(pd.read_csv(out / "history.csv")) == 2
+
+
+def test_missing_data_folder_points_at_demo(tmp_path, capsys):
+    assert main(["run", "--data-dir", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "--demo" in err
+    assert not (tmp_path / "o").exists()
