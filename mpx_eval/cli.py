@@ -17,7 +17,12 @@ from .errors import MpxEvalError
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad option in one line instead of the whole usage text."""
+    """argparse that reports a bad option in one line instead of the whole usage text, and
+    takes no abbreviations (a mistyped --epoch must not silently mean --epochs)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise MpxEvalError(f"{self.prog}: {message} (see {self.prog} --help)")

@@ -6,6 +6,8 @@ artefacts, so resume, ``report`` and every file are the same whichever executor 
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from collections.abc import Iterator
 
@@ -14,7 +16,8 @@ from .errors import MpxEvalError
 
 
 class LocalExecutor:
-    """Units one after another in this process, with per-epoch progress."""
+    """Units one after another in this process, with per-epoch progress. A unit that raises
+    is reported by name and the others still run (Ctrl-C stops everything)."""
 
     def __init__(self) -> None:
         self.failures: dict[str, str] = {}
@@ -23,22 +26,41 @@ class LocalExecutor:
                 train_module, device_info) -> Iterator[tuple]:
         for unit in pending:
             progress.unit_started(unit)
-            result = train_module.train_unit(
-                specs[unit.model],
-                images.arrays[unit.size],
-                images.labels,
-                train=unit.split.train,
-                val=unit.split.val,
-                test=unit.split.test,
-                num_classes=len(images.class_names),
-                epochs=cfg.epochs,
-                batch_size=cfg.batch_size,
-                learning_rate=cfg.learning_rate,
-                seed=unit.seed(cfg.seed),
-                policy=policy,
-                on_epoch=lambda row, seconds, unit=unit: progress.epoch(unit, row, seconds),
-            )
+            try:
+                result = self._train(unit, images, specs, cfg, policy, progress, train_module)
+            except (KeyboardInterrupt, MemoryError):
+                raise
+            except Exception as exc:  # the unit's own failure; the run goes on
+                reason = _short_reason(exc)
+                self.failures[unit.name] = reason
+                progress.unit_failed(unit, reason)
+                continue
             yield unit, result, {"executor": "local", "device": device_info["name"]}
+
+    @staticmethod
+    def _train(unit, images, specs, cfg, policy, progress, train_module):
+        return train_module.train_unit(
+            specs[unit.model],
+            images.arrays[unit.size],
+            images.labels,
+            policy=policy,
+            on_epoch=lambda row, seconds: progress.epoch(unit, row, seconds),
+            **training_arguments(unit, images, cfg),
+        )
+
+
+def training_arguments(unit, images, cfg: RunConfig) -> dict:
+    """What ``train_unit`` needs about one unit besides the model and the images."""
+    return {
+        "train": unit.split.train,
+        "val": unit.split.val,
+        "test": unit.split.test,
+        "num_classes": len(images.class_names),
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "learning_rate": cfg.learning_rate,
+        "seed": unit.seed(cfg.seed),
+    }
 
 
 def _ray_unit(task: dict, x, y):
@@ -48,11 +70,7 @@ def _ray_unit(task: dict, x, y):
     train_mod, models_mod, info = _load_training(task["device"], threads=task["threads"])
     spec = models_mod.resolve_model(task["model"])
     policy = train_mod.precision_policy(task["precision"], info)
-    result = train_mod.train_unit(
-        spec, x, y, train=task["train"], val=task["val"], test=task["test"],
-        num_classes=task["num_classes"], epochs=task["epochs"], batch_size=task["batch_size"],
-        learning_rate=task["learning_rate"], seed=task["seed"], policy=policy,
-    )
+    result = train_mod.train_unit(spec, x, y, policy=policy, **task["arguments"])
     import socket
 
     return result, {"executor": "ray", "device": info["name"], "host": socket.gethostname()}
@@ -78,7 +96,8 @@ class RayExecutor:
         ray = self.ray
         if ray.is_initialized():
             return
-        kwargs = {"include_dashboard": False, "log_to_driver": False}
+        kwargs = {"include_dashboard": False, "log_to_driver": False,
+                  "logging_level": logging.ERROR}
         if self.cfg.ray_address is None:
             from .system import usable_cpus
 
@@ -119,14 +138,7 @@ class RayExecutor:
         for unit in pending:
             task = {
                 "model": unit.model,
-                "train": unit.split.train,
-                "val": unit.split.val,
-                "test": unit.split.test,
-                "num_classes": len(images.class_names),
-                "epochs": cfg.epochs,
-                "batch_size": cfg.batch_size,
-                "learning_rate": cfg.learning_rate,
-                "seed": unit.seed(cfg.seed),
+                "arguments": training_arguments(unit, images, cfg),
                 "precision": cfg.precision,
                 "device": "auto" if options.get("num_gpus") else "cpu",
                 "threads": threads,
@@ -152,12 +164,20 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_KERAS_FRAME = ("Exception encountered when calling", "Arguments received by", "•")
+
+
 def _short_reason(exc: BaseException) -> str:
-    """The innermost error of a Ray failure, in one line."""
-    cause = getattr(exc, "cause", None) or exc
-    text = str(cause).strip().splitlines()
-    last = text[-1] if text else type(cause).__name__
-    return f"{type(cause).__name__}: {last}"[:300]
+    """The innermost error of a failure, in one line: Ray wraps task errors and Keras wraps
+    layer errors in a frame of context lines around the original message."""
+    cause = getattr(exc, "cause", None) or exc  # a Ray task error carries the original
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__
+    lines = [_ANSI.sub("", line).strip() for line in str(cause).splitlines()]
+    useful = [line for line in lines if line and not line.startswith(_KERAS_FRAME)]
+    message = useful[0] if useful else ""
+    return f"{type(cause).__name__}: {message}"[:300]
 
 
 def make_executor(cfg: RunConfig):

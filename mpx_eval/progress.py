@@ -100,8 +100,11 @@ class Progress:
     def _line(self, note: str = "") -> str:
         total = len(self.units)
         parts = [f"[{len(self.done)}/{total} units"]
-        if len(self.running) > 1:
-            parts.append(f", {len(self.running)} running")
+        if self.parallel > 1 and self.running:
+            # tasks handed to a cluster: as many run as it has room for, the rest wait
+            running = min(len(self.running), self.parallel)
+            queued = len(self.running) - running
+            parts.append(f", {running} running" + (f", {queued} queued" if queued else ""))
         if self.failed:
             parts.append(f", {len(self.failed)} failed")
         parts.append("]")

@@ -38,3 +38,36 @@ def not_a_model(input_shape, num_classes):
 
 def wrong_outputs(input_shape, num_classes):
     return keras.Sequential([keras.Input(shape=input_shape), layers.Flatten(), layers.Dense(7)])
+
+
+class _RefusesToTrain(layers.Layer):
+    """Passes inputs through, but raises as soon as Keras traces a training step."""
+
+    def call(self, inputs, training=None):
+        if training:
+            raise RuntimeError("this layer refuses to train")
+        return inputs
+
+
+def explodes(input_shape, num_classes):
+    """Builds fine, fails in fit: a user model with a bug."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Rescaling(1.0 / 255),
+            _RefusesToTrain(),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(num_classes),
+        ]
+    )
+
+
+def explodes_while_flagged(input_shape, num_classes):
+    """Fails to train while the file named by $MPX_EVAL_TEST_FAIL_FLAG exists, so a test can
+    make a unit fail once and succeed when resumed."""
+    import os
+
+    flag = os.environ.get("MPX_EVAL_TEST_FAIL_FLAG", "")
+    if flag and os.path.exists(flag):
+        return explodes(input_shape, num_classes)
+    return tiny(input_shape, num_classes)

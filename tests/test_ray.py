@@ -1,0 +1,78 @@
+"""The Ray executor: same artefacts as the local one, failures named, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mpx_eval.cli import main
+
+ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'mpx-eval[ray]'")
+
+TINY = ["--demo", "--folds", "2", "--epochs", "2", "--image-size", "48", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def fail_flag(tmp_path_factory):
+    """A fresh local Ray instance whose workers see the failure flag's path."""
+    flag = tmp_path_factory.mktemp("flag") / "fail"
+    ray.shutdown()
+    os.environ["MPX_EVAL_TEST_FAIL_FLAG"] = str(flag)
+    yield flag
+    ray.shutdown()
+    os.environ.pop("MPX_EVAL_TEST_FAIL_FLAG", None)
+
+
+def test_ray_run_equals_local_run(tmp_path, fail_flag):
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    assert main(["run", *TINY, "--out", str(local)]) == 0
+    assert main(["run", *TINY, "--executor", "ray", "--out", str(remote)]) == 0
+    assert ray.is_initialized() and ray.cluster_resources()["CPU"] >= 1
+    units = sorted(p.name for p in (local / "units").iterdir())
+    assert sorted(p.name for p in (remote / "units").iterdir()) == units
+    executors = {json.loads((remote / "units" / u / "unit.json").read_text())["executor"]
+                 for u in units}
+    assert executors == {"ray"}
+    a, b = pd.read_csv(local / "predictions.csv"), pd.read_csv(remote / "predictions.csv")
+    keys = ["model", "scheme", "fold", "checkpoint", "path", "label", "group"]
+    assert a[keys].equals(b[keys])
+    assert np.allclose(a.prob_Monkeypox, b.prob_Monkeypox, atol=1e-5)
+    ma = json.loads((local / "metrics.json").read_text())
+    mb = json.loads((remote / "metrics.json").read_text())
+    for model in ("t3", "t4"):
+        fa, fb = ma["models"][model]["cv"]["folds"], mb["models"][model]["cv"]["folds"]
+        assert [f["accuracy"] for f in fa] == pytest.approx([f["accuracy"] for f in fb])
+        assert [f["best_epoch"] for f in fa] == [f["best_epoch"] for f in fb]
+
+
+def test_failed_task_is_named_others_finish_and_resume_trains_only_it(tmp_path, fail_flag, capsys):
+    out = tmp_path / "out"
+    flaky = "tests.helpers.user_models:explodes_while_flagged"
+    argv = ["run", "--demo", "--folds", "0", "--epochs", "1", "--image-size", "40", "--quiet",
+            "--models", f"t4,{flaky}", "--executor", "ray", "--max-retries", "1",
+            "--out", str(out)]
+    fail_flag.write_text("fail")
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"unit {flaky}-seed-0 failed" in err and "refuses to train" in err
+    assert "Traceback" not in err
+    finished = sorted(p.parent.name for p in (out / "units").glob("*/unit.json"))
+    assert finished == ["t4-seed-0"]
+    t4_before = (out / "units" / "t4-seed-0" / "unit.json").read_bytes()
+
+    fail_flag.unlink()
+    assert main(argv) == 0  # resume: only the failed unit trains
+    assert (out / "units" / "t4-seed-0" / "unit.json").read_bytes() == t4_before
+    assert len(list((out / "units").glob("*/unit.json"))) == 2
+
+
+def test_resume_with_the_other_executor(tmp_path, fail_flag):
+    out = tmp_path / "out"
+    assert main(["run", *TINY, "--models", "t4", "--out", str(out)]) == 0
+    first = {p: p.read_bytes() for p in (out / "units").rglob("*") if p.is_file()}
+    assert main(["run", *TINY, "--models", "t4", "--executor", "ray", "--out", str(out)]) == 0
+    assert {p: p.read_bytes() for p in (out / "units").rglob("*") if p.is_file()} == first
