@@ -1,0 +1,360 @@
+"""The numbers behind the report's figures and tables, taken from a run's tables.
+
+Every metric comes from :mod:`mpx_eval.metrics`; this module only selects rows, calls it,
+and arranges the results as plain data for the figure functions and the templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..metrics import (
+    average_precision_score,
+    confusion_matrix,
+    precision_recall_curve,
+    precision_recall_f1_support,
+    reliability_curve,
+    roc_auc_score,
+    roc_curve,
+)
+
+CURVE_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
+
+
+@dataclass
+class Line:
+    """One curve of a figure."""
+
+    x: np.ndarray
+    y: np.ndarray
+    label: str
+
+
+@dataclass
+class EvalRows:
+    """A model's scored images at the chosen ("best") checkpoint, in one scheme."""
+
+    scheme: str  # "cv": the held-out test folds; "seed": the seed split's validation part
+    frame: pd.DataFrame
+    classes: list[str]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.frame["label"].to_numpy(dtype=object)
+
+    @property
+    def probs(self) -> np.ndarray:
+        return self.frame[[f"prob_{c}" for c in self.classes]].to_numpy(dtype=float)
+
+    @property
+    def folds(self) -> np.ndarray:
+        return self.frame["fold"].to_numpy(dtype=int)
+
+    @property
+    def predicted(self) -> np.ndarray:
+        # The most probable class, the first one on ties (as the metrics library decides).
+        return np.asarray(self.classes, dtype=object)[np.argmax(self.probs, axis=1)]
+
+    def fold_ids(self) -> list[int]:
+        return sorted(set(self.folds.tolist()))
+
+    def subset(self, fold: int) -> EvalRows:
+        return EvalRows(self.scheme, self.frame.loc[self.frame["fold"] == fold], self.classes)
+
+
+def eval_rows(predictions: pd.DataFrame, model: str, classes: list[str], scheme: str):
+    """The model's "best"-checkpoint rows of ``scheme``, or None when it has none."""
+    if predictions.empty:
+        return None
+    mask = (
+        (predictions["model"] == model)
+        & (predictions["scheme"] == scheme)
+        & (predictions["checkpoint"] == "best")
+    )
+    frame = predictions.loc[mask].copy()
+    if frame.empty:
+        return None
+    frame["fold"] = pd.to_numeric(frame["fold"]).astype(int)
+    return EvalRows(scheme, frame.sort_values(["fold", "path"]).reset_index(drop=True), classes)
+
+
+def _has_both(labels: np.ndarray, positive: str) -> bool:
+    is_positive = labels == positive
+    return bool(is_positive.any() and not is_positive.all())
+
+
+# --------------------------------------------------------------------------- ROC and PR
+
+
+@dataclass
+class CurvePanel:
+    """Per-fold curves, pooled curve(s), and optionally a band and reference lines."""
+
+    title: str
+    folds: list[Line] = field(default_factory=list)
+    pooled: list[Line] = field(default_factory=list)
+    band: dict | None = None
+    baselines: list[tuple[str, float]] = field(default_factory=list)
+
+
+def _ovr_classes(rows: EvalRows, positive: str | None) -> list[str]:
+    """The classes drawn one against the rest: the positive class alone for two classes."""
+    return [positive] if positive is not None else list(rows.classes)
+
+
+def roc_panel(rows: EvalRows, positive: str | None, cv: dict | None) -> CurvePanel:
+    """ROC curves: per fold and pooled for two classes, one-vs-rest pooled for more."""
+    what = "test folds" if rows.scheme == "cv" else "seed split validation"
+    panel = CurvePanel(title=f"ROC — {what}")
+    if positive is not None and rows.scheme == "cv" and len(rows.fold_ids()) > 1:
+        for fold in rows.fold_ids():
+            part = rows.subset(fold)
+            if not _has_both(part.labels, positive):
+                continue
+            fpr, tpr, _ = roc_curve(
+                part.labels, part.probs, classes=rows.classes, positive_class=positive
+            )
+            auc = roc_auc_score(part.labels, part.probs, classes=rows.classes,
+                                positive_class=positive)
+            panel.folds.append(Line(fpr, tpr, f"fold {fold} (AUC {auc:.3f})"))
+        mean_roc = (cv or {}).get("mean_roc")
+        if mean_roc and len(mean_roc.get("folds") or []) > 1:
+            auc_mean, auc_std = cv["mean"].get("roc_auc"), cv["std"].get("roc_auc")
+            label = "mean of folds ± 1 SD"
+            if auc_mean is not None:
+                label += f" (AUC {auc_mean:.3f}" + (
+                    f" ± {auc_std:.3f})" if auc_std is not None else ")"
+                )
+            panel.band = {
+                "x": np.asarray(mean_roc["fpr"], dtype=float),
+                "y": np.asarray(mean_roc["tpr_mean"], dtype=float),
+                "std": np.asarray(
+                    [np.nan if v is None else v for v in mean_roc["tpr_std"]], dtype=float
+                ),
+                "label": label,
+            }
+    for cls in _ovr_classes(rows, positive):
+        if not _has_both(rows.labels, cls):
+            continue
+        fpr, tpr, _ = roc_curve(rows.labels, rows.probs, classes=rows.classes, positive_class=cls)
+        auc = roc_auc_score(rows.labels, rows.probs, classes=rows.classes, positive_class=cls)
+        name = "pooled" if positive is not None else f"{cls} vs rest"
+        panel.pooled.append(Line(fpr, tpr, f"{name} (AUC {auc:.3f})"))
+    return panel
+
+
+def pr_panel(rows: EvalRows, positive: str | None) -> CurvePanel:
+    """Precision-recall curves, laid out like :func:`roc_panel`; baselines are prevalences."""
+    what = "test folds" if rows.scheme == "cv" else "seed split validation"
+    panel = CurvePanel(title=f"Precision–recall — {what}")
+    if positive is not None and rows.scheme == "cv" and len(rows.fold_ids()) > 1:
+        for fold in rows.fold_ids():
+            part = rows.subset(fold)
+            if not (part.labels == positive).any():
+                continue
+            precision, recall, _ = precision_recall_curve(
+                part.labels, part.probs, classes=rows.classes, positive_class=positive
+            )
+            ap = average_precision_score(
+                part.labels, part.probs, classes=rows.classes, positive_class=positive
+            )
+            panel.folds.append(Line(recall, precision, f"fold {fold} (AP {ap:.3f})"))
+    for cls in _ovr_classes(rows, positive):
+        is_cls = rows.labels == cls
+        if not is_cls.any():
+            continue
+        precision, recall, _ = precision_recall_curve(
+            rows.labels, rows.probs, classes=rows.classes, positive_class=cls
+        )
+        ap = average_precision_score(
+            rows.labels, rows.probs, classes=rows.classes, positive_class=cls
+        )
+        name = "pooled" if positive is not None else f"{cls} vs rest"
+        panel.pooled.append(Line(recall, precision, f"{name} (AP {ap:.3f})"))
+        panel.baselines.append((f"{cls} prevalence", float(is_cls.mean())))
+    return panel
+
+
+# --------------------------------------------------------------------------- confusion
+
+
+@dataclass
+class Confusion:
+    title: str
+    counts: np.ndarray
+    normalized: np.ndarray
+
+
+def confusions(rows: EvalRows) -> list[Confusion]:
+    """One matrix per fold (cv with several folds) and one of all rows together."""
+    out = []
+    if rows.scheme == "cv" and len(rows.fold_ids()) > 1:
+        for fold in rows.fold_ids():
+            part = rows.subset(fold)
+            out.append(
+                Confusion(
+                    f"fold {fold} (n={len(part.frame)})",
+                    confusion_matrix(part.labels, part.predicted, labels=rows.classes),
+                    confusion_matrix(
+                        part.labels, part.predicted, labels=rows.classes, normalize="true"
+                    ),
+                )
+            )
+    title = "pooled test folds" if rows.scheme == "cv" else "seed split validation"
+    out.append(
+        Confusion(
+            f"{title} (n={len(rows.frame)})",
+            confusion_matrix(rows.labels, rows.predicted, labels=rows.classes),
+            confusion_matrix(rows.labels, rows.predicted, labels=rows.classes, normalize="true"),
+        )
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def reliability(rows: EvalRows, positive: str | None, cv: dict | None) -> dict:
+    """Reliability diagram data: metrics.json's for cv, computed here for a seed split."""
+    if rows.scheme == "cv" and cv is not None:
+        curve = cv["reliability"]
+        mean_predicted, observed, counts = (
+            curve["mean_predicted"], curve["observed_frequency"], curve["counts"]
+        )
+    else:
+        result = reliability_curve(
+            rows.labels, rows.probs, classes=rows.classes, positive_class=positive
+        )
+        mean_predicted, observed, counts = (
+            result.mean_predicted, result.observed_frequency, result.counts
+        )
+
+    def floats(values):
+        return np.asarray([np.nan if v is None else v for v in values], dtype=float)
+
+    if positive is not None:
+        xlabel = f"predicted probability of {positive}"
+        ylabel = f"observed share of {positive}"
+    else:
+        xlabel, ylabel = "confidence of the predicted class", "observed accuracy"
+    return {
+        "mean_predicted": floats(mean_predicted),
+        "observed": floats(observed),
+        "counts": np.asarray(counts, dtype=int),
+        "xlabel": xlabel,
+        "ylabel": ylabel,
+        "title": "Reliability — " + ("test folds" if rows.scheme == "cv" else "seed split"),
+    }
+
+
+def per_class_seed(rows: EvalRows) -> dict:
+    """Per-class precision/recall/F1/support of a single split (no spread to report)."""
+    scores = precision_recall_f1_support(rows.labels, rows.predicted, labels=rows.classes)
+    out = {}
+    for j, cls in enumerate(rows.classes):
+        out[cls] = {
+            metric: {"mean": None, "std": None, "pooled": _float(getattr(scores, metric)[j])}
+            for metric in ("precision", "recall", "f1")
+        }
+        out[cls]["support"] = {"mean": None, "std": None, "pooled": int(scores.support[j])}
+    return out
+
+
+def _float(value) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+# --------------------------------------------------------------------------- training curves
+
+
+@dataclass
+class TrainingRun:
+    """One unit's per-epoch history, with the epoch whose weights were kept."""
+
+    scheme: str
+    fold: int
+    frame: pd.DataFrame
+    chosen_epoch: int | None
+
+    @property
+    def title(self) -> str:
+        return "seed split" if self.scheme == "seed" else f"fold {self.fold}"
+
+
+def training_runs(history: pd.DataFrame, model: str, chosen: dict) -> list[TrainingRun]:
+    """The model's units in report order (seed split first, then the folds)."""
+    if history.empty:
+        return []
+    rows = history.loc[history["model"] == model].copy()
+    for column in ("fold", "epoch", *CURVE_COLUMNS):
+        rows[column] = pd.to_numeric(rows[column], errors="coerce")
+    out = []
+    for scheme in ("seed", "cv"):
+        part = rows.loc[rows["scheme"] == scheme]
+        for fold, unit in part.groupby("fold", sort=True):
+            fold = int(fold)
+            out.append(
+                TrainingRun(scheme, fold, unit.sort_values("epoch"), chosen.get((scheme, fold)))
+            )
+    return out
+
+
+def mean_curves(runs: list[TrainingRun]) -> pd.DataFrame | None:
+    """Mean and standard deviation over the cv folds at every epoch (None under two folds)."""
+    folds = [r.frame for r in runs if r.scheme == "cv"]
+    if len(folds) < 2:
+        return None
+    stacked = pd.concat(folds, ignore_index=True)
+    grouped = stacked.groupby("epoch")[list(CURVE_COLUMNS)]
+    mean, std = grouped.mean(), grouped.std(ddof=1)
+    return mean.add_suffix("_mean").join(std.add_suffix("_std")).reset_index()
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def misclassified(rows: EvalRows, n: int) -> list[dict]:
+    """The ``n`` wrong predictions made with the highest probability (ties: by path)."""
+    predicted = rows.predicted
+    probs = rows.probs
+    confidence = probs[np.arange(probs.shape[0]), np.argmax(probs, axis=1)]
+    wrong = np.flatnonzero(predicted != rows.labels)
+    frame = pd.DataFrame(
+        {
+            "i": wrong,
+            "confidence": confidence[wrong],
+            "path": rows.frame["path"].to_numpy()[wrong],
+        }
+    ).sort_values(["confidence", "path"], ascending=[False, True], kind="mergesort")
+    out = []
+    for i, conf in zip(frame["i"][:n], frame["confidence"][:n], strict=True):
+        row = rows.frame.iloc[int(i)]
+        out.append(
+            {
+                "path": str(row["path"]),
+                "group": str(row["group"]),
+                "fold": int(row["fold"]),
+                "label": str(row["label"]),
+                "predicted": str(predicted[int(i)]),
+                "confidence": float(conf),
+                "true_probability": float(row[f"prob_{row['label']}"]),
+            }
+        )
+    return out
+
+
+def sample_paths(splits: pd.DataFrame, classes: list[str], per_class: int) -> dict[str, list]:
+    """A few images of each class, evenly spread over the class's sorted paths."""
+    images = splits.drop_duplicates("path")[["path", "label"]]
+    out = {}
+    for cls in classes:
+        paths = sorted(images.loc[images["label"] == cls, "path"].tolist())
+        if len(paths) > per_class:
+            picks = np.linspace(0, len(paths) - 1, per_class).round().astype(int)
+            paths = [paths[i] for i in picks]
+        out[cls] = paths
+    return out

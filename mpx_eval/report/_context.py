@@ -1,0 +1,787 @@
+"""From a checked run (``_artefacts.Run``) to the plain structure the templates render.
+
+Each section is a dict of strings, numbers, tables and figure specifications; nothing here
+draws (figures are specified, then drawn by ``_render``) and nothing here writes HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import re
+import shlex
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..config import BUILTIN_MODELS, RunConfig
+from . import _compute as C
+from . import _figures as F
+from . import _text as T
+from ._artefacts import Run
+
+#: Thumbnails per class in the sample grid, wrong predictions shown per model, and findings
+#: of each kind shown with thumbnails (the rest are listed as text) — keeps the page small.
+SAMPLES_PER_CLASS = 6
+MISCLASSIFIED_PER_MODEL = 8
+AUDIT_FINDINGS_SHOWN = 24
+
+HEADLINE_BINARY = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "roc_auc", "f1")
+HEADLINE_MULTI = ("accuracy", "balanced_accuracy", "roc_auc", "f1_macro")
+
+
+@dataclass
+class FigureSpec:
+    """A figure to draw: ``draw(*args)`` returns a matplotlib Figure or Axes."""
+
+    name: str
+    caption: str
+    alt: str
+    draw: Callable[..., Any]
+    args: tuple = ()
+    wide: bool = True  # spans the page; narrow ones sit side by side on wide screens
+    uri: str = field(default="", repr=False)
+
+    @property
+    def file(self) -> str:
+        return f"figures/{self.name}.png"
+
+
+class Figures:
+    """The figures of one report, with unique, readable file names."""
+
+    def __init__(self):
+        self.specs: list[FigureSpec] = []
+
+    def add(self, name: str, caption: str, alt: str, draw, *args, wide=True) -> FigureSpec:
+        spec = FigureSpec(name, caption, alt, draw, args, wide)
+        self.specs.append(spec)
+        return spec
+
+
+def slugify(name: str, taken: set[str]) -> str:
+    """A file-name-safe, unique form of a model name (``pkg.nets:wide`` -> ``pkg.nets-wide``)."""
+    base = re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-.") or "model"
+    slug, n = base, 2
+    while slug in taken or slug in ("comparison", "optimism"):
+        slug, n = f"{base}-{n}", n + 1
+    taken.add(slug)
+    return slug
+
+
+def _data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+class ThumbnailFactory:
+    """Thumbnails as data URIs; only the ones a section asks for are embedded."""
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    def __call__(self, path: str) -> dict:
+        data = self.run.thumbnails.get(path)
+        return {"path": path, "uri": _data_uri(data, "image/jpeg") if data else None}
+
+
+# --------------------------------------------------------------------------- overview
+
+
+def _blog_setting(key: str, models: list[str]) -> str:
+    """What the blog used for a setting the demo changes (the defaults in mpx_eval.config)."""
+    if key == "image_size":
+        sizes = [f"{m.upper()} {BUILTIN_MODELS[m]} px" for m in models if m in BUILTIN_MODELS]
+        sizes = sizes or [f"{m.upper()} {s} px" for m, s in BUILTIN_MODELS.items()]
+        return ", ".join(sizes)
+    default = getattr(RunConfig(), key, None)
+    return "no grouping" if default is None else str(default)
+
+
+_DEMO_SETTING_NAMES = {
+    "image_size": "image size",
+    "batch_size": "batch size",
+    "group_pattern": "patient/group pattern",
+}
+
+
+def _demo_banner(run: Run) -> dict | None:
+    demo = run.runinfo.get("demo")
+    if not demo and not run.runinfo["dataset"].get("demo"):
+        return None
+    demo = demo or {}
+    models = list(run.models)
+    changes = []
+    for key, value in (demo.get("settings") or {}).items():
+        used = run.setting(key, value)
+        shown = f"{used} px" if key == "image_size" else str(used)
+        changes.append(
+            f"{_DEMO_SETTING_NAMES.get(key, key)}: {shown} (the blog: {_blog_setting(key, models)})"
+        )
+    return {
+        "label": demo.get("label") or "synthetic demo data — not medical images",
+        "text": "These images are drawn by a program to try the tool out. Nothing in this "
+        "report says anything about monkeypox or any skin condition. To finish in minutes on "
+        "a laptop the demo also departs from the blog's settings:",
+        "changes": changes,
+    }
+
+
+def _elapsed(started, units) -> str | None:
+    """Time from the run's start to its last finished unit (the report is first rendered
+    before the run records its own wall time)."""
+    try:
+        start = datetime.fromisoformat(str(started))
+        ends = [datetime.fromisoformat(str(u["finished_at"])) for u in units
+                if u.get("finished_at")]
+        return T.seconds((max(ends) - start).total_seconds()) if ends else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
+    info = run.runinfo
+    dataset = info["dataset"]
+    counts = dataset["counts"]
+    audit = run.audit
+    pattern = run.setting("group_pattern")
+    if pattern:
+        grouping = (
+            f"by the pattern {pattern} on file names: {dataset.get('n_groups', 'n/a')} groups, "
+            f"{audit.get('n_multi_image_groups', 'n/a')} of them with several images"
+        )
+    else:
+        grouping = "none: every image is its own group"
+    folds = run.setting("folds")
+    epochs = run.setting("epochs")
+    inner = run.setting("inner_fraction")
+    val_split = run.setting("validation_split")
+    sizes = {
+        name: "×".join(str(s) for s in m["input_shape"]) for name, m in run.models.items()
+    }
+    protocol = [
+        ("Cross-validation",
+         f"{folds} stratified folds; each fold is the test set once" if folds
+         else "none (folds 0): only the seed split was run"),
+        ("Seed split (the blog's procedure)",
+         f"seed {run.setting('seed')}, {T.fraction(val_split)} of the images held out for "
+         "validation"),
+        ("Patient/group grouping", grouping),
+        ("Inner validation part", f"{T.fraction(inner)} of each training fold"),
+        ("Epochs", str(epochs)),
+        ("Batch size", str(run.setting("batch_size"))),
+        ("Learning rate (Adam)", str(run.setting("learning_rate"))),
+        ("Input size", ", ".join(f"{n}: {s}" for n, s in sizes.items())),
+        ("Checkpoint rule",
+         "the weights of the epoch with the highest accuracy on the inner validation part "
+         "(the first such epoch on ties); the test fold never influences the choice. On the "
+         "seed split the validation images both choose the epoch and score it, as in the blog."),
+    ]
+    device = info.get("device") or {}
+    where = device.get("name", "n/a")
+    if device.get("threads"):
+        where += f", {device['threads']} threads"
+    runtime = [
+        ("Backend", str(info.get("backend", "n/a"))),
+        ("Device", f"{str(device.get('kind', 'n/a')).upper()} ({where})"),
+        ("Precision", str(info.get("precision_policy", "n/a"))),
+        ("Executor", str(run.setting("executor", "n/a"))),
+        ("Started", str(info.get("started") or "n/a")),
+        ("Finished", str(info.get("finished") or "not recorded yet")),
+        ("Versions", ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items())
+         or "n/a"),
+    ]
+    planned = list(info.get("units_planned") or run.units)
+    units = []
+    total = 0.0
+    for name in planned + sorted(set(run.units) - set(planned)):
+        unit = run.units.get(name)
+        if unit is None:
+            units.append({"name": name, "finished": False})
+            continue
+        total += float(unit.get("seconds") or 0.0)
+        units.append(
+            {
+                "name": name,
+                "finished": True,
+                "model": unit.get("model"),
+                "split": "seed split" if unit.get("scheme") == "seed"
+                else f"fold {unit.get('fold')}",
+                "n_train": unit.get("n_train"),
+                "n_val": unit.get("n_val"),
+                "n_test": unit.get("n_test") if unit.get("scheme") == "cv" else "—",
+                "epochs": unit.get("epochs"),
+                "best_epoch": unit.get("best_epoch"),
+                "seconds": T.seconds(unit.get("seconds")),
+                "per_epoch": T.seconds(unit.get("seconds_per_epoch")),
+            }
+        )
+    samples = C.sample_paths(run.splits, run.classes, SAMPLES_PER_CLASS)
+    return {
+        "dataset": [
+            ("Folder", str(dataset.get("root", "n/a"))),
+            ("Fingerprint", str(dataset["fingerprint"])),
+            ("Images", f"{dataset['n_images']} in {len(run.classes)} classes"),
+            ("Classes", ", ".join(f"{c}: {counts.get(c, 0)}" for c in run.classes)),
+            ("Image sizes seen", ", ".join(
+                f"{size}: {n}" for size, n in (dataset.get("sizes_seen") or {}).items()
+            ) or "n/a"),
+        ],
+        "skipped": list(dataset.get("skipped") or []),
+        "protocol": protocol,
+        "runtime": runtime,
+        "units": units,
+        "training_total": T.seconds(total),
+        "wall": T.seconds(info.get("wall_seconds")) if info.get("wall_seconds") else None,
+        "elapsed": _elapsed(info.get("started"), run.units.values()),
+        "samples": [
+            {"label": cls, "count": counts.get(cls, 0), "images": [thumbs(p) for p in paths]}
+            for cls, paths in samples.items()
+        ],
+    }
+
+
+# --------------------------------------------------------------------------- per model
+
+
+def _metric_cell(stats: dict | None, name: str, *, spread: bool) -> dict:
+    if not stats:
+        return {"value": "—", "ci": ""}
+    if spread:
+        return {
+            "value": T.pm(stats["mean"].get(name), stats["std"].get(name)),
+            "ci": T.interval(stats["ci"].get(name)),
+            "pooled": T.num(stats["pooled"].get(name)),
+        }
+    return {"value": T.num(stats.get(name)), "ci": T.interval(stats["ci"].get(name))}
+
+
+def _headline_metrics(metrics: dict) -> list[str]:
+    names = metrics.get("metrics") or []
+    wanted = HEADLINE_BINARY if metrics.get("positive_class") else HEADLINE_MULTI
+    return [m for m in wanted if m in names]
+
+
+def _chosen_epochs(entry: dict, units: dict, model: str) -> dict:
+    chosen = {}
+    for unit in units.values():
+        if unit.get("model") == model and isinstance(unit.get("best_epoch"), int):
+            chosen[(unit.get("scheme"), int(unit.get("fold", 0)))] = unit["best_epoch"]
+    cv = entry.get("cv")
+    for fold in (cv or {}).get("folds") or []:
+        if fold.get("best_epoch") is not None:
+            chosen[("cv", int(fold["fold"]))] = fold["best_epoch"]
+    seed = entry.get("seed_split")
+    if seed and seed.get("best_epoch") is not None:
+        chosen[("seed", 0)] = seed["best_epoch"]
+    return chosen
+
+
+def _per_class_table(per_class: dict, classes: list[str]) -> list[dict]:
+    rows = []
+    for cls in classes:
+        entry = per_class.get(cls)
+        if not entry:
+            continue
+        row = {"class": cls}
+        for metric in ("precision", "recall", "f1"):
+            values = entry[metric]
+            row[metric] = (
+                T.pm(values.get("mean"), values.get("std"))
+                if values.get("mean") is not None else T.num(values.get("pooled"))
+            )
+            row[metric + "_pooled"] = T.num(values.get("pooled"))
+        row["support"] = T.integer(entry["support"].get("pooled"))
+        rows.append(row)
+    return rows
+
+
+def _fold_table(cv: dict, optimism: dict | None, metric_names: list[str]) -> list[dict]:
+    by_fold = {f["fold"]: f for f in (optimism or {}).get("per_fold") or []}
+    rows = []
+    for fold in cv["folds"]:
+        extra = by_fold.get(fold["fold"], {})
+        rows.append(
+            {
+                "fold": fold["fold"],
+                "n_train": fold.get("n_train"),
+                "n_test": fold.get("n_test"),
+                "best_epoch": fold.get("best_epoch") if fold.get("best_epoch") is not None
+                else "n/a",
+                "values": [T.num(fold.get(m)) for m in metric_names],
+                "best_on_test": T.num(extra.get("best_epoch_on_test")),
+                "best_test_epoch": extra.get("best_test_epoch", "n/a"),
+                "last": T.num(extra.get("last")),
+            }
+        )
+    return rows
+
+
+def _all_metrics_table(entry: dict, metric_names: list[str], positive) -> list[dict]:
+    cv, seed = entry.get("cv"), entry.get("seed_split")
+    rows = []
+    for name in metric_names:
+        row = {"label": T.metric_label(name, positive)}
+        if cv:
+            row["cv"] = T.pm(cv["mean"].get(name), cv["std"].get(name))
+            row["range"] = (
+                f"{T.num(cv['min'].get(name))}–{T.num(cv['max'].get(name))}"
+                if cv.get("min") and cv["min"].get(name) is not None else "n/a"
+            )
+            row["pooled"] = T.num(cv["pooled"].get(name))
+            row["ci"] = T.interval(cv["ci"].get(name))
+            last = cv.get("last")
+            row["last"] = T.pm(last["mean"].get(name), last["std"].get(name)) if last else "n/a"
+        if seed:
+            row["seed"] = T.num(seed.get(name))
+            row["seed_ci"] = T.interval(seed["ci"].get(name))
+        rows.append(row)
+    return rows
+
+
+def _eval_rows(run: Run, name: str) -> C.EvalRows | None:
+    """What a model is judged on: its cv test folds, else the seed split's validation part."""
+    return C.eval_rows(run.predictions, name, run.classes, "cv") or C.eval_rows(
+        run.predictions, name, run.classes, "seed"
+    )
+
+
+def _model_section(run: Run, name: str, slug: str, rows: C.EvalRows | None,
+                   figures: Figures) -> dict:
+    metrics = run.metrics
+    entry = metrics["models"].get(name) or {"cv": None, "seed_split": None}
+    positive = metrics.get("positive_class")
+    classes = run.classes
+    cv, seed = entry.get("cv"), entry.get("seed_split")
+    names = list(metrics.get("metrics") or [])
+    info = run.models.get(name, {})
+    section = {
+        "name": name,
+        "slug": slug,
+        "anchor": f"model-{slug}",
+        "input": "×".join(str(s) for s in info.get("input_shape", [])),
+        "params": T.integer(info.get("params")),
+        "cv": cv,
+        "seed": seed,
+        "figures": [],
+        "metric_labels": [T.metric_label(m, positive) for m in _headline_metrics(metrics)],
+    }
+    section["evaluated_on"] = (
+        None if rows is None
+        else f"the held-out test folds ({len(rows.frame)} images, {len(rows.fold_ids())} folds)"
+        if rows.scheme == "cv"
+        else f"the seed split's validation images ({len(rows.frame)} images; optimistic, "
+        "since they also chose the checkpoint)"
+    )
+
+    runs = C.training_runs(run.history, name, _chosen_epochs(entry, run.units, name))
+    if runs:
+        has_cv = any(r.scheme == "cv" for r in runs)
+        section["figures"].append(figures.add(
+            f"{slug}-curves",
+            "Training curves per unit: accuracy and loss on the training images and on the "
+            "validation images — "
+            + ("in cross-validation the inner validation part, on the seed split its "
+               "held-out share — and, in cross-validation, on the test fold; "
+               if has_cv else "the seed split's held-out share; ")
+            + "the dashed line marks the epoch whose weights were kept.",
+            f"Training curves of {name}", F.plot_training_curves, runs,
+        ))
+        mean = C.mean_curves(runs)
+        if mean is not None:
+            section["figures"].append(figures.add(
+                f"{slug}-curves-mean",
+                "Mean ± 1 SD over the cross-validation folds at each epoch.",
+                f"Mean training curves of {name}", F.plot_mean_curves, mean,
+            ))
+    if rows is not None:
+        section["figures"].append(figures.add(
+            f"{slug}-confusion",
+            "Confusion matrices (rows: true class, columns: predicted class). Each cell shows "
+            "the count and, below it, its share of the true class's images; the colour follows "
+            "that share." + (" One per test fold, then all folds pooled." if rows.scheme == "cv"
+                             and len(rows.fold_ids()) > 1 else ""),
+            f"Confusion matrices of {name}", F.plot_confusion_grid, C.confusions(rows), classes,
+        ))
+        section["figures"].append(figures.add(
+            f"{slug}-roc",
+            "ROC curves: " + (
+                "each test fold (thin), the mean over folds with a ±1 SD band (metrics.json "
+                "mean_roc), and all test folds pooled (dash-dot)." if positive and rows.scheme
+                == "cv" and len(rows.fold_ids()) > 1
+                else "one class against the rest, pooled." if not positive
+                else "pooled over the evaluated images."
+            ),
+            f"ROC curves of {name}", F.plot_roc, C.roc_panel(rows, positive, cv), wide=False,
+        ))
+        section["figures"].append(figures.add(
+            f"{slug}-pr",
+            "Precision–recall curves with average precision (AP); the dotted line is the "
+            "share of the class among the images, what a random ranking achieves.",
+            f"Precision-recall curves of {name}", F.plot_precision_recall,
+            C.pr_panel(rows, positive), wide=False,
+        ))
+        section["figures"].append(figures.add(
+            f"{slug}-reliability",
+            "Reliability: in each probability bin, the predicted probability against how "
+            "often it came true (on the diagonal: well calibrated); the bars count images.",
+            f"Reliability diagram of {name}", F.plot_reliability,
+            C.reliability(rows, positive, cv), wide=False,
+        ))
+    if cv:
+        section["per_class"] = _per_class_table(cv["per_class"], classes)
+        section["per_class_note"] = f"mean ± SD over {cv['k']} folds; pooled in the last columns"
+        section["folds"] = _fold_table(cv, entry.get("optimism"), _headline_metrics(metrics))
+    elif rows is not None:
+        section["per_class"] = _per_class_table(C.per_class_seed(rows), classes)
+        section["per_class_note"] = "on the seed split's validation images (no folds)"
+    section["all_metrics"] = _all_metrics_table(entry, names, positive)
+    section["ci_method"] = next(
+        (ci.get("method") for ci in ((cv or seed or {}).get("ci") or {}).values() if ci), None
+    )
+    section["auc_delong"] = (cv or {}).get("auc_delong")
+    return section
+
+
+# --------------------------------------------------------------------------- headline
+
+
+def _headline(run: Run, sections: list[dict], figures: Figures) -> dict:
+    metrics = run.metrics
+    positive = metrics.get("positive_class")
+    names = _headline_metrics(metrics)
+    split_seed, epochs = run.setting("seed"), run.setting("epochs")
+    models, bars = [], []
+    for section in sections:
+        entry = metrics["models"].get(section["name"]) or {}
+        cv, seed, optimism = entry.get("cv"), entry.get("seed_split"), entry.get("optimism")
+        rows = []
+        if cv:
+            rows.append({
+                "label": f"Cross-validated ({cv['k']} test folds, {cv['n']} images)",
+                "kind": "honest",
+                "cells": [_metric_cell(cv, m, spread=True) for m in names],
+            })
+        if seed:
+            rows.append({
+                "label": f"Seed split, blog procedure ({seed['n_val']} validation images)",
+                "kind": "optimistic",
+                "cells": [_metric_cell(seed, m, spread=False) for m in names],
+            })
+        sentences = []
+        if seed:
+            sentences.append(T.seed_sentence(seed, cv, split_seed, epochs))
+        if optimism:
+            sentences.append(T.optimism_sentence(optimism))
+        if not cv and not seed:
+            sentences.append("No unit of this model has finished yet.")
+        models.append({
+            "name": section["name"],
+            "anchor": section["anchor"],
+            "rows": rows,
+            "sentences": [s for s in sentences if s],
+            "best_val": T.num((seed or {}).get("best_val_accuracy")),
+            "cv_accuracy": T.pm(cv["mean"].get("accuracy"), cv["std"].get("accuracy"))
+            if cv else None,
+        })
+        model_bars = [
+            ("seed split: best validation epoch (blog, optimistic)",
+             (seed or {}).get("best_val_accuracy"), "#9467bd"),
+            ("cv: best epoch picked on the test fold (optimistic)",
+             (optimism or {}).get("best_epoch_on_test"), "#ff7f0e"),
+            ("cv: epoch chosen on inner validation (honest)",
+             (optimism or {}).get("chosen"), "#2ca02c"),
+            ("cv: last epoch", (optimism or {}).get("last"), "#7f7f7f"),
+        ]
+        if any(v is not None for _, v, _ in model_bars):
+            bars.append((section["name"], model_bars))
+    figure = None
+    if any(value is not None for _, model_bars in bars for _, value, _ in model_bars[1:]):
+        figure = figures.add(
+            "optimism",
+            "Test accuracy (mean over folds) depending on how the checkpoint was chosen, beside "
+            "the blog-style seed-split number. Only the green bar is an honest estimate.",
+            "Accuracy by checkpoint choice per model", F.plot_optimism, bars,
+        )
+    return {
+        "columns": [T.metric_label(m, positive) for m in names],
+        "models": models,
+        "figure": figure,
+        "positive": positive,
+        "ci_note": "95 % CI: percentile bootstrap over the pooled test predictions "
+        f"({metrics.get('n_resamples', 'n/a')} resamples; whole patient groups are resampled "
+        "when a group has several images). ± is the standard deviation over folds.",
+    }
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def _layer_cell(layer: dict) -> dict:
+    shape = layer.get("output_shape") or []
+    shape = shape[1:] if shape and shape[0] is None else shape
+    return {
+        "name": str(layer.get("name", "")),
+        "type": str(layer.get("type", "")),
+        "shape": "(" + ", ".join(str(s) for s in shape) + ")",
+        "params": T.integer(layer.get("params")),
+    }
+
+
+def align_layers(tables: list[list[dict]]) -> list[dict]:
+    """Line up several models' layer lists by layer type, one row per aligned position.
+
+    Each row holds one cell per model (None where that model has no such layer) and says
+    which fields differ from the first model present in the row.
+    """
+    rows: list[list[dict | None]] = [[cell] for cell in (tables[0] if tables else [])]
+    for index, table in enumerate(tables[1:], start=1):
+        reference = [next(c for c in row if c is not None)["type"] for row in rows]
+        matcher = difflib.SequenceMatcher(a=reference, b=[c["type"] for c in table],
+                                          autojunk=False)
+        merged = []
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            paired = min(i2 - i1, j2 - j1) if tag in ("equal", "replace") else 0
+            for offset in range(paired):
+                merged.append(rows[i1 + offset] + [table[j1 + offset]])
+            for i in range(i1 + paired, i2):
+                merged.append(rows[i] + [None])
+            for j in range(j1 + paired, j2):
+                merged.append([None] * index + [table[j]])
+        rows = merged
+    out = []
+    for cells in rows:
+        present = [c for c in cells if c is not None]
+        first = present[0]
+        diff = {
+            key: any(c[key] != first[key] for c in present) for key in ("type", "shape", "params")
+        }
+        out.append({
+            "cells": cells,
+            "diff": diff,
+            "differs": len(present) < len(cells) or any(diff.values()),
+        })
+    return out
+
+
+def _comparison(run: Run, sections: list[dict], figures: Figures) -> dict:
+    metrics = run.metrics
+    positive = metrics.get("positive_class")
+    names = [s["name"] for s in sections]
+    models = []
+    for name in names:
+        info = run.models.get(name, {})
+        units = [u for u in run.units.values() if u.get("model") == name]
+        per_epoch = [u["seconds_per_epoch"] for u in units
+                     if isinstance(u.get("seconds_per_epoch"), (int, float))]
+        models.append({
+            "name": name,
+            "builder": str(info.get("builder", "n/a")),
+            "input": "×".join(str(s) for s in info.get("input_shape", [])),
+            "params": T.integer(info.get("params")),
+            "per_epoch": T.seconds(float(np.mean(per_epoch))) if per_epoch else "n/a",
+            "training": T.seconds(sum(float(u.get("seconds") or 0) for u in units)),
+            "units": len(units),
+        })
+    layer_names = [n for n in names if n in run.models]
+    layers = align_layers([[_layer_cell(layer) for layer in run.models[n]["layers"]]
+                           for n in layer_names])
+    metric_names = list(metrics.get("metrics") or [])
+    side_by_side = []
+    for m in metric_names:
+        cells = []
+        for name in names:
+            cv = (metrics["models"].get(name) or {}).get("cv")
+            cells.append(T.pm(cv["mean"].get(m), cv["std"].get(m)) if cv else "—")
+        side_by_side.append({"label": T.metric_label(m, positive), "cells": cells})
+    pairs = []
+    for comparison in metrics["comparisons"]:
+        tests = T.comparison_tests(comparison)
+        pairs.append({
+            "a": comparison["a"],
+            "b": comparison["b"],
+            "tests": tests,
+            "verdict": T.verdict(comparison, tests, n_images=comparison.get("n_paired")),
+        })
+    figure = None
+    per_fold = {}
+    for name in names:
+        cv = (metrics["models"].get(name) or {}).get("cv")
+        if cv:
+            per_fold[name] = ([f["fold"] for f in cv["folds"]],
+                              [f.get("accuracy") for f in cv["folds"]])
+    if len(per_fold) >= 2:
+        figure = figures.add(
+            "comparison-folds",
+            "Each model's test accuracy on every fold. Lines that cross, or lie close, mean "
+            "the folds disagree about which model is better.",
+            "Per-fold accuracy of the models", F.plot_fold_comparison, per_fold,
+        )
+    return {
+        "names": names,
+        "models": models,
+        "layer_names": layer_names,
+        "layers": layers,
+        "metrics": side_by_side,
+        "pairs": pairs,
+        "figure": figure,
+        "several_pairs": len(pairs) > 1,
+        "no_cv": len(names) > 1 and not pairs,
+    }
+
+
+# --------------------------------------------------------------------------- audit
+
+
+_ROLE_ORDER = ("train", "val", "test")
+
+
+def _pair_name(roles: set[str]) -> str:
+    ordered = [r for r in _ROLE_ORDER if r in roles]
+    return " / ".join(ordered) if ordered else "—"
+
+
+def _audit(run: Run, thumbs: ThumbnailFactory, evaluated: dict) -> dict:
+    audit = run.audit
+    leaks = audit["leaks"]
+    by_paths: dict[tuple[str, frozenset], list[dict]] = defaultdict(list)
+    for leak in leaks:
+        key = frozenset(item["path"] for item in leak["items"])
+        by_paths[(leak["kind"], key)].append(leak)
+
+    def where(kind: str, paths) -> list[str]:
+        found = by_paths.get((kind, frozenset(paths)), [])
+        return [f"{leak['split']} ({_pair_name({i['role'] for i in leak['items']})})"
+                for leak in found]
+
+    exact = []
+    for members in audit["exact_duplicates"]:
+        paths = [m["path"] for m in members]
+        exact.append({
+            "images": [dict(thumbs(m["path"]), group=m.get("group")) for m in members],
+            "where": where("exact", paths),
+        })
+    near = []
+    for pair in audit["near_duplicates"]:
+        paths = [pair["a"]["path"], pair["b"]["path"]]
+        near.append({
+            "images": [dict(thumbs(item["path"]), group=item.get("group"))
+                       for item in (pair["a"], pair["b"])],
+            "distance": pair["distance"],
+            "where": where("near", paths),
+        })
+    groups: dict[str, dict] = {}
+    for leak in leaks:
+        if leak["kind"] != "group":
+            continue
+        entry = groups.setdefault(
+            str(leak.get("group", "?")), {"group": str(leak.get("group", "?")), "roles": {},
+                                          "splits": []}
+        )
+        entry["splits"].append(leak["split"])
+        for item in leak["items"]:
+            entry["roles"].setdefault(item["path"], []).append(
+                f"{leak['split']}: {item['role'] or 'unused'}"
+            )
+    group_list = sorted(groups.values(), key=lambda g: g["group"])
+    for entry in group_list[:AUDIT_FINDINGS_SHOWN]:
+        entry["images"] = [
+            dict(thumbs(path), roles=", ".join(roles)) for path, roles in entry["roles"].items()
+        ]
+
+    splits = sorted({leak["split"] for leak in leaks},
+                    key=lambda s: (not s.startswith("seed"), len(s), s))
+    table = []
+    for split in splits:
+        row = {"split": split}
+        for kind in ("exact", "near", "group"):
+            found = [leak for leak in leaks if leak["split"] == split and leak["kind"] == kind]
+            pairs = defaultdict(int)
+            for leak in found:
+                pairs[_pair_name({i["role"] for i in leak["items"]})] += 1
+            row[kind] = ", ".join(f"{n} ({p})" for p, n in sorted(pairs.items())) or "0"
+        table.append(row)
+
+    errors = []
+    for name, rows in evaluated.items():
+        if rows is None:
+            continue
+        items = C.misclassified(rows, MISCLASSIFIED_PER_MODEL)
+        for item in items:
+            item.update(thumbs(item["path"]))
+            item["confidence_text"] = T.num(item["confidence"])
+            item["true_probability_text"] = T.num(item["true_probability"])
+        errors.append({
+            "name": name,
+            "where": "test-fold images" if rows.scheme == "cv" else "seed-split validation images",
+            "n_wrong": int((rows.predicted != rows.labels).sum()),
+            "n": len(rows.frame),
+            "mistakes": items,
+        })
+    return {
+        "hash_bits": audit.get("hash_bits", "n/a"),
+        "near_bits": audit.get("near_duplicate_bits", "n/a"),
+        "n_multi": audit.get("n_multi_image_groups", "n/a"),
+        "n_leaks": len(leaks),
+        "table": table,
+        "exact": exact[:AUDIT_FINDINGS_SHOWN],
+        "exact_more": max(len(exact) - AUDIT_FINDINGS_SHOWN, 0),
+        "near": near[:AUDIT_FINDINGS_SHOWN],
+        "near_more": max(len(near) - AUDIT_FINDINGS_SHOWN, 0),
+        "groups": group_list[:AUDIT_FINDINGS_SHOWN],
+        "groups_more": group_list[AUDIT_FINDINGS_SHOWN:],
+        "errors": errors,
+    }
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _partial_banner(run: Run) -> dict | None:
+    planned = list(run.runinfo.get("units_planned") or [])
+    missing = [u for u in planned if u not in run.units]
+    if not missing:
+        return None
+    return {
+        "finished": len(planned) - len(missing),
+        "planned": len(planned),
+        "missing": missing,
+    }
+
+
+def build_context(run: Run) -> tuple[dict, list[FigureSpec]]:
+    """The template's context and the figures it needs drawn."""
+    figures = Figures()
+    thumbs = ThumbnailFactory(run)
+    taken: set[str] = set()
+    names = list(run.models) + [m for m in run.metrics["models"] if m not in run.models]
+    evaluated = {name: _eval_rows(run, name) for name in names}
+    sections = [
+        _model_section(run, name, slugify(name, taken), evaluated[name], figures)
+        for name in names
+    ]
+    command = run.runinfo.get("command") or []
+    context = {
+        "title": f"{' vs '.join(names)} — evaluation report",
+        "version": run.runinfo.get("mpx_eval") or __version__,
+        "out": str(run.out),
+        "classes": run.classes,
+        "positive": run.metrics.get("positive_class"),
+        "demo": _demo_banner(run),
+        "partial": _partial_banner(run),
+        "overview": _overview(run, thumbs),
+        "headline": _headline(run, sections, figures),
+        "models": sections,
+        "comparison": _comparison(run, sections, figures),
+        "audit": _audit(run, thumbs, evaluated),
+        "reproduce": {
+            "command": shlex.join(str(c) for c in command) if command else None,
+            "rerender": shlex.join(["python", "-m", "mpx_eval", "report", "--out", str(run.out)]),
+            "config": run.config_text,
+        },
+    }
+    return context, figures.specs

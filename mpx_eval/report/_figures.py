@@ -1,0 +1,329 @@
+"""Figures of the report: each function takes prepared data (see ``_compute``) and draws it.
+
+Single-panel functions accept an optional matplotlib ``ax``; multi-panel ones an optional
+``fig``. Drawing uses matplotlib's object-oriented API on the Agg canvas only: no pyplot, so
+no global figure registry to leak into and no interactive backend to start. matplotlib is
+imported inside the functions, so importing the report does not load it.
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from contextlib import contextmanager
+
+import numpy as np
+
+#: Resolution of the saved PNGs: sharp enough on screen and paper, small enough to inline.
+DPI = 100
+
+_STYLE = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "lines.linewidth": 1.4,
+    # Names from the data (classes, models, files) are drawn as written: "$" is not math.
+    "text.parse_math": False,
+    "text.usetex": False,
+}
+
+#: Colours of the three parts of the data a unit sees.
+ROLE_COLOURS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c"}
+ROLE_NAMES = {"train": "training", "val": "validation", "test": "test fold"}
+POOLED_COLOUR = "#d62728"
+
+
+@contextmanager
+def style():
+    """The report's plotting style, applied only while drawing."""
+    import matplotlib
+
+    with matplotlib.rc_context(_STYLE):
+        yield
+
+
+def new_figure(width: float, height: float):
+    """A figure on the Agg canvas (the report never opens a window)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def png_bytes(fig) -> bytes:
+    """The figure as PNG, without the software tag, so equal inputs give equal bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    fig.clear()
+    return buf.getvalue()
+
+
+def _axes(ax, width: float, height: float):
+    if ax is not None:
+        return ax
+    return new_figure(width, height).add_subplot()
+
+
+def _wrap(text: str, width: int = 16) -> str:
+    return "\n".join(textwrap.wrap(str(text), width, break_long_words=True)) or str(text)
+
+
+def _colours(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return [cmap(i % 10) for i in range(n)]
+
+
+# --------------------------------------------------------------------------- training curves
+
+
+def plot_training_curves(runs, *, fig=None):
+    """Accuracy and loss per epoch of each unit, the kept epoch marked by a dashed line.
+
+    ``runs`` is a list of ``_compute.TrainingRun``; two units share a row (accuracy, loss,
+    accuracy, loss). Returns the figure.
+    """
+    per_row = 2 if len(runs) > 1 else 1
+    nrows = max(-(-len(runs) // per_row), 1)
+    if fig is None:
+        fig = new_figure(5.5 * per_row, 0.5 + 2.2 * nrows)
+    axes = fig.subplots(nrows, 2 * per_row, squeeze=False)
+    for index, run in enumerate(runs):
+        row, col = divmod(index, per_row)
+        frame = run.frame
+        for offset, metric in enumerate(("accuracy", "loss")):
+            ax = axes[row, 2 * col + offset]
+            for role, prefix in (("train", ""), ("val", "val_"), ("test", "test_")):
+                values = frame[prefix + metric].to_numpy(dtype=float)
+                if np.isfinite(values).any():
+                    ax.plot(frame["epoch"], values, color=ROLE_COLOURS[role],
+                            label=ROLE_NAMES[role])
+            if run.chosen_epoch is not None:
+                ax.axvline(run.chosen_epoch, color="0.25", linestyle="--", linewidth=1,
+                           label="kept epoch")
+            ax.set_title(f"{run.title}: {metric}", loc="left")
+            if row == nrows - 1 or index + per_row >= len(runs):
+                ax.set_xlabel("epoch")
+    for ax in axes.ravel()[2 * len(runs):]:
+        ax.set_visible(False)
+    _figure_legend(fig, axes)
+    return fig
+
+
+def _figure_legend(fig, axes) -> None:
+    seen: dict[str, object] = {}
+    for ax in np.ravel(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
+    if seen:
+        fig.legend(list(seen.values()), list(seen.keys()), loc="outside upper center",
+                   ncol=len(seen), frameon=False)
+
+
+def plot_mean_curves(mean, *, fig=None):
+    """Mean ± 1 SD over the cv folds of accuracy and loss per epoch (train, inner val, test)."""
+    if fig is None:
+        fig = new_figure(8.0, 3.0)
+    axes = fig.subplots(1, 2, squeeze=False)[0]
+    epochs = mean["epoch"].to_numpy()
+    for ax, metric in zip(axes, ("accuracy", "loss"), strict=True):
+        for role, prefix in (("train", ""), ("val", "val_"), ("test", "test_")):
+            centre = mean[f"{prefix}{metric}_mean"].to_numpy(dtype=float)
+            spread = mean[f"{prefix}{metric}_std"].to_numpy(dtype=float)
+            if not np.isfinite(centre).any():
+                continue
+            ax.plot(epochs, centre, color=ROLE_COLOURS[role], label=ROLE_NAMES[role])
+            ax.fill_between(epochs, centre - spread, centre + spread, color=ROLE_COLOURS[role],
+                            alpha=0.18, linewidth=0)
+        ax.set_title(f"{metric}: mean ± 1 SD over folds", loc="left")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+    _figure_legend(fig, axes)
+    return fig
+
+
+# --------------------------------------------------------------------------- confusion
+
+
+def plot_confusion(matrix, classes, *, ax=None, colorbar=False):
+    """One confusion matrix: each cell shows the count and its share of the true class's row;
+    the colour is that share, so classes of different sizes read alike."""
+    ax = _axes(ax, 3.4, 3.2)
+    normalized = np.nan_to_num(np.asarray(matrix.normalized, dtype=float))
+    image = ax.imshow(normalized, cmap="Blues", vmin=0.0, vmax=1.0)
+    k = len(classes)
+    for i in range(k):
+        for j in range(k):
+            share = matrix.normalized[i][j]
+            text = f"{int(matrix.counts[i][j])}"
+            if share is not None and np.isfinite(share):
+                text += f"\n{100 * share:.0f}%"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8 if k <= 4 else 6,
+                    color="white" if normalized[i, j] > 0.55 else "black")
+    labels = [_wrap(c, 12) for c in classes]
+    ax.set_xticks(range(k), labels, rotation=30 if k > 2 else 0, ha="right" if k > 2 else "center")
+    ax.set_yticks(range(k), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(matrix.title, loc="left")
+    ax.grid(False)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
+    return ax
+
+
+def plot_confusion_grid(matrices, classes, *, fig=None):
+    """Per-fold matrices followed by the pooled one, three to a row."""
+    n = len(matrices)
+    ncols = min(n, 3)
+    nrows = -(-n // ncols)
+    side = 2.7 + 0.25 * max(len(classes) - 2, 0)
+    if fig is None:
+        fig = new_figure(side * ncols + 0.6, side * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax, matrix in zip(axes.ravel(), matrices, strict=False):
+        plot_confusion(matrix, classes, ax=ax)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig
+
+
+# --------------------------------------------------------------------------- ROC / PR
+
+
+def _plot_panel(panel, ax, *, xlabel, ylabel, diagonal, legend_loc):
+    for line in panel.folds:
+        ax.plot(line.x, line.y, linewidth=0.9, alpha=0.55, label=line.label)
+    if panel.band is not None:
+        band = panel.band
+        std = np.nan_to_num(band["std"])
+        ax.fill_between(band["x"], np.clip(band["y"] - std, 0, 1), np.clip(band["y"] + std, 0, 1),
+                        color="0.5", alpha=0.2, linewidth=0)
+        ax.plot(band["x"], band["y"], color="0.15", linewidth=2, label=band["label"])
+    colours = [POOLED_COLOUR] if len(panel.pooled) == 1 else _colours(len(panel.pooled))
+    for line, colour in zip(panel.pooled, colours, strict=True):
+        ax.plot(line.x, line.y, color=colour, linewidth=2,
+                linestyle="-" if panel.band is None else "-.", label=line.label)
+    if diagonal:
+        ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1, label="chance")
+    for label, level in panel.baselines:
+        ax.axhline(level, color="0.6", linestyle=":", linewidth=1, label=f"{label} {level:.2f}")
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.02)
+    ax.set_aspect("equal")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(panel.title, loc="left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc=legend_loc, framealpha=0.85, fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "not defined: a class is missing", ha="center", va="center",
+                transform=ax.transAxes, color="0.4")
+    return ax
+
+
+def plot_roc(panel, *, ax=None):
+    """ROC curves of ``_compute.roc_panel``: folds (thin), mean ± 1 SD band, pooled (bold)."""
+    ax = _axes(ax, 4.8, 4.8)
+    return _plot_panel(panel, ax, xlabel="false-positive rate (1 − specificity)",
+                       ylabel="true-positive rate (sensitivity)", diagonal=True,
+                       legend_loc="lower right")
+
+
+def plot_precision_recall(panel, *, ax=None):
+    """Precision–recall curves of ``_compute.pr_panel``, with each class's prevalence."""
+    ax = _axes(ax, 4.8, 4.8)
+    return _plot_panel(panel, ax, xlabel="recall (sensitivity)",
+                       ylabel="precision (positive predictive value)", diagonal=False,
+                       legend_loc="lower left")
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def plot_reliability(data, *, fig=None):
+    """Observed frequency against mean predicted probability per bin, counts underneath."""
+    if fig is None:
+        fig = new_figure(4.8, 4.8)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    top.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1, label="perfect calibration")
+    shown = np.isfinite(data["mean_predicted"]) & np.isfinite(data["observed"])
+    top.plot(data["mean_predicted"][shown], data["observed"][shown], marker="o",
+             color=POOLED_COLOUR, label="model")
+    top.set_xlim(0, 1)
+    top.set_ylim(-0.02, 1.02)
+    top.set_ylabel(data["ylabel"])
+    top.set_title(data["title"], loc="left")
+    top.legend(loc="upper left", frameon=False)
+    edges = np.linspace(0, 1, len(data["counts"]) + 1)
+    bottom.bar(edges[:-1], data["counts"], width=np.diff(edges), align="edge", color="0.6",
+               edgecolor="white")
+    bottom.set_xlabel(data["xlabel"])
+    bottom.set_ylabel("images")
+    return fig
+
+
+# --------------------------------------------------------------------------- run level
+
+
+def plot_optimism(rows, *, ax=None):
+    """Accuracy by way of choosing the checkpoint, per model (horizontal grouped bars).
+
+    ``rows`` is a list of ``(model, [(label, value or None, colour), ...])``.
+    """
+    n_bars = max((len(bars) for _, bars in rows), default=1)
+    ax = _axes(ax, 7.5, 1.0 + 0.32 * n_bars * max(len(rows), 1))
+    height = 0.8 / n_bars
+    ticks, names, seen = [], [], set()
+    for m, (model, bars) in enumerate(rows):
+        base = -m
+        ticks.append(base)
+        names.append(_wrap(model, 18))
+        for b, (label, value, colour) in enumerate(bars):
+            y = base + 0.4 - height * (b + 0.5)
+            if value is None:
+                continue
+            ax.barh(y, value, height=height * 0.9, color=colour,
+                    label=None if label in seen else label)
+            seen.add(label)
+            ax.text(value + 0.01, y, f"{value:.3f}", va="center", fontsize=8)
+    ax.set_yticks(ticks, names)
+    ax.set_xlim(0, 1.12)
+    ax.set_xlabel("accuracy")
+    ax.grid(axis="y", visible=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(rows) < 3 else -0.12),
+              ncol=2, frameon=False)
+    ax.set_title("How the checkpoint is chosen changes the accuracy reported", loc="left")
+    return ax
+
+
+def plot_fold_comparison(per_model, *, ax=None):
+    """Per-fold test accuracy of every model; lines join one model's folds.
+
+    ``per_model`` maps a model name to ``(folds, accuracies)``.
+    """
+    ax = _axes(ax, 7.0, 3.4)
+    colours = _colours(len(per_model))
+    for (model, (folds, values)), colour in zip(per_model.items(), colours, strict=True):
+        values = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+        ax.plot(folds, values, marker="o", color=colour, label=model)
+        if np.isfinite(values).any():
+            ax.axhline(np.nanmean(values), color=colour, linestyle=":", linewidth=1)
+    all_folds = sorted({f for folds, _ in per_model.values() for f in folds})
+    ax.set_xticks(all_folds)
+    ax.set_xlabel("test fold")
+    ax.set_ylabel("accuracy (chosen checkpoint)")
+    ax.set_title("Test accuracy per fold (dotted: each model's mean)", loc="left")
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    return ax

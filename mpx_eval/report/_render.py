@@ -1,0 +1,71 @@
+"""Render a run folder: check and aggregate the artefacts, draw the figures, fill the template."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from ..results import write_bytes, write_text
+from . import _figures as F
+from ._artefacts import load_run
+from ._context import FigureSpec, build_context
+
+
+def environment() -> Environment:
+    """Templates shipped inside the package; every printed value is HTML-escaped."""
+    return Environment(
+        loader=PackageLoader("mpx_eval", "report/templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def draw_figures(specs: list[FigureSpec]) -> dict[str, bytes]:
+    """PNG bytes of every figure, by name."""
+    from matplotlib.figure import FigureBase
+
+    drawn = {}
+    with F.style():
+        for spec in specs:
+            result = spec.draw(*spec.args)
+            figure = result if isinstance(result, FigureBase) else result.figure
+            drawn[spec.name] = F.png_bytes(figure)
+    return drawn
+
+
+def _save_figures(folder: Path, drawn: dict[str, bytes]) -> None:
+    for name, data in drawn.items():
+        write_bytes(folder / f"{name}.png", data)
+    # A figure of an earlier rendering that this one no longer draws (a renamed model) would
+    # otherwise linger beside the current ones.
+    for stale in folder.glob("*.png"):
+        if stale.stem not in drawn:
+            stale.unlink()
+
+
+def render_run(out: str | Path) -> Path:
+    """Write ``OUT/index.html`` (and ``OUT/figures/*.png``) from a run folder's artefacts.
+
+    Aggregates the finished units first (``results.aggregate_run``), so a partial run
+    renders too. Returns the path of index.html.
+
+    Raises
+    ------
+    MpxEvalError
+        When an artefact is missing, truncated or malformed; the message names the file.
+    """
+    run = load_run(out)
+    context, specs = build_context(run)
+    drawn = draw_figures(specs)
+    _save_figures(run.out / "figures", drawn)
+    for spec in specs:
+        spec.uri = "data:image/png;base64," + base64.b64encode(drawn[spec.name]).decode("ascii")
+    html = environment().get_template("index.html").render(**context)
+    target = run.out / "index.html"
+    write_text(target, html)
+    return target

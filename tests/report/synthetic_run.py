@@ -1,0 +1,291 @@
+"""A complete run folder written without training: every artefact the report reads.
+
+The numbers are plausible (probabilities that favour the true class, curves that rise) and
+deterministic for a given ``seed``; the layout follows what ``mpx_eval.runner`` writes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw
+
+from mpx_eval.config import RunConfig
+
+XSS = "<img src=x onerror=alert(1)>"
+
+_LAYERS = {
+    "t3": ["Rescaling", "Conv2D", "AveragePooling2D", "Conv2D", "AveragePooling2D", "Conv2D",
+           "Dropout", "Flatten", "Dense", "Dense"],
+    "t4": ["Rescaling", "Conv2D", "AveragePooling2D", "Conv2D", "AveragePooling2D", "Dropout",
+           "Conv2D", "Dropout", "Flatten", "Dense", "Dense"],
+}
+_QUALITY = {"t3": 0.72, "t4": 0.78}
+
+
+def _layers(model: str, size: int, n_classes: int) -> list[dict]:
+    kinds = _LAYERS.get(model, ["Rescaling", "Conv2D", "GlobalAveragePooling2D", "Dense"])
+    side, channels, convs, out = size, 3, 0, []
+    for i, kind in enumerate(kinds):
+        params = 0
+        if kind == "Conv2D":
+            convs += 1
+            params = 9 * channels * 16 * convs + 16 * convs
+            channels, side = 16 * convs, side - 2
+        elif kind == "AveragePooling2D":
+            side //= 2
+        if kind in ("Flatten", "GlobalAveragePooling2D"):
+            shape = [None, side * side * channels if kind == "Flatten" else channels]
+        elif kind == "Dense":
+            units = n_classes if i == len(kinds) - 1 else 32
+            params = shape[1] * units + units
+            shape = [None, units]
+        else:
+            shape = [None, side, side, channels]
+        out.append({"name": f"{kind.lower()}_{i}", "type": kind, "output_shape": shape,
+                    "params": params})
+    return out
+
+
+def _thumbnail(colour: tuple[int, int, int], index: int) -> bytes:
+    image = Image.new("RGB", (96, 96), colour)
+    draw = ImageDraw.Draw(image)
+    x = 8 + (index * 13) % 60
+    draw.ellipse((x, 20, x + 26, 46), fill=(120, 40, 40))
+    draw.rectangle((10, 70, 10 + (index * 7) % 70, 80), fill=(250, 240, 230))
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=80)
+    return buf.getvalue()
+
+
+def _history(rng, epochs: int, quality: float, with_test: bool) -> dict[str, np.ndarray]:
+    e = np.arange(1, epochs + 1)
+    rise = 1 - np.exp(-e / 2.5)
+    out = {
+        "epoch": e,
+        "loss": 0.7 - 0.45 * rise + rng.normal(0, 0.02, epochs),
+        "accuracy": 0.5 + (quality - 0.45) * rise + rng.normal(0, 0.03, epochs),
+        "val_loss": 0.7 - 0.35 * rise + rng.normal(0, 0.04, epochs),
+        "val_accuracy": np.round(0.5 + (quality - 0.5) * rise + rng.normal(0, 0.05, epochs), 3),
+    }
+    if with_test:
+        out["test_loss"] = 0.7 - 0.3 * rise + rng.normal(0, 0.04, epochs)
+        out["test_accuracy"] = np.round(
+            0.5 + (quality - 0.5) * rise + rng.normal(0, 0.05, epochs), 3
+        )
+    else:
+        out["test_loss"] = np.full(epochs, np.nan)
+        out["test_accuracy"] = np.full(epochs, np.nan)
+    return {k: np.clip(v, 0.0, 1.0) if "accuracy" in k else v for k, v in out.items()}
+
+
+def _probabilities(rng, labels: np.ndarray, classes: list[str], quality: float) -> np.ndarray:
+    k = len(classes)
+    codes = np.array([classes.index(c) for c in labels])
+    scores = rng.normal(0, 1, (len(labels), k))
+    scores[np.arange(len(labels)), codes] += 3.5 * (quality - 0.5) + rng.normal(0.6, 0.8,
+                                                                                 len(labels))
+    probs = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def make_run(
+    out: Path,
+    *,
+    classes=("Monkeypox", "Others"),
+    models=("t3", "t4"),
+    folds: int = 3,
+    n_per_class: int = 18,
+    epochs: int = 6,
+    drop_units=(),
+    odd_file: bool = False,
+    demo: bool = True,
+    seed: int = 0,
+) -> Path:
+    """Write a run folder at ``out`` and return it."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    classes = list(classes)
+    size = 64
+
+    # ---- images, groups (two photos per patient), the seed split and the folds
+    paths, labels, groups = [], [], []
+    for c_index, cls in enumerate(classes):
+        for i in range(n_per_class):
+            group = f"P{c_index}{i // 2:02d}"
+            paths.append(f"{cls}/{group}_{i % 2 + 1}.jpg")
+            labels.append(cls)
+            groups.append(group)
+    if odd_file:
+        paths[1] = f"{classes[0]}/{XSS}.jpg"
+    paths, labels, groups = np.array(paths, object), np.array(labels, object), np.array(groups,
+                                                                                        object)
+    n = len(paths)
+    seed_role = np.full(n, "train", dtype=object)
+    seed_role[rng.permutation(n)[: n // 5]] = "val"  # ignores groups, as the blog did
+    unique_groups = sorted(set(groups))
+    fold_of_group = {g: i % max(folds, 1) + 1 for i, g in enumerate(unique_groups)}
+    fold_of = np.array([fold_of_group[g] for g in groups])
+
+    split_rows = []
+    plan = [("seed", 0)] + [("cv", f) for f in range(1, folds + 1)]
+    roles_by_split = {}
+    for scheme, fold in plan:
+        if scheme == "seed":
+            roles = seed_role.copy()
+        else:
+            roles = np.where(fold_of == fold, "test", "train").astype(object)
+            train = np.flatnonzero(roles == "train")
+            roles[train[::8]] = "val"
+        roles_by_split[(scheme, fold)] = roles
+        for i in range(n):
+            split_rows.append({"path": paths[i], "label": labels[i], "group": groups[i],
+                               "scheme": scheme, "fold": fold, "role": roles[i]})
+    pd.DataFrame(split_rows).to_csv(out / "splits.csv", index=False)
+
+    # ---- audit: one exact duplicate set, one near-duplicate pair, straddling groups
+    exact = [[0, n - 1]]
+    near = [(2, n - 3, 7)]
+    leaks = []
+    for (scheme, fold), roles in roles_by_split.items():
+        where = {"split": f"{scheme}-{fold}", "scheme": scheme, "fold": fold}
+
+        def items(members, roles=roles):
+            return [{"path": paths[i], "role": roles[i]} for i in members]
+
+        for members in exact:
+            if len({roles[i] for i in members}) > 1:
+                leaks.append({"kind": "exact", **where, "items": items(members)})
+        for a, b, d in near:
+            if roles[a] != roles[b]:
+                leaks.append({"kind": "near", **where, "distance": d, "items": items([a, b])})
+        for g in unique_groups:
+            members = list(np.flatnonzero(groups == g))
+            if len({roles[i] for i in members}) > 1:
+                leaks.append({"kind": "group", **where, "group": g, "items": items(members)})
+
+    def describe(i):
+        return {"path": paths[i], "group": groups[i], "index": int(i)}
+
+    audit = {
+        "hash_bits": 63,
+        "near_duplicate_bits": 10,
+        "n_images": n,
+        "n_multi_image_groups": len(unique_groups),
+        "exact_duplicates": [[describe(i) for i in members] for members in exact],
+        "near_duplicates": [{"a": describe(a), "b": describe(b), "distance": d}
+                            for a, b, d in near],
+        "leaks": leaks,
+    }
+    (out / "audit.json").write_text(json.dumps(audit, indent=2))
+
+    # ---- thumbnails
+    palette = [(230, 190, 160), (200, 120, 100), (160, 170, 210), (150, 200, 150)]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for i, path in enumerate(paths):
+            colour = palette[classes.index(labels[i]) % len(palette)]
+            zf.writestr(zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)),
+                        _thumbnail(colour, i))
+    (out / "thumbnails.zip").write_bytes(buf.getvalue())
+
+    # ---- models
+    models_info = {}
+    for name in models:
+        layers = _layers(name, size, len(classes))
+        models_info[name] = {
+            "builder": name if ":" in name else f"mpx_eval.models:{name}",
+            "input_shape": [size, size, 3],
+            "params": int(sum(layer["params"] for layer in layers)),
+            "layers": layers,
+        }
+    (out / "models.json").write_text(json.dumps(models_info, indent=2))
+
+    # ---- config and run information
+    cfg = RunConfig(
+        demo=demo, folds=folds, models=tuple(models), epochs=epochs, batch_size=8,
+        image_size=size, group_pattern=r"^([^_]+)_", out=str(out),
+    )
+    (out / "config.toml").write_text(cfg.to_toml())
+    units_planned = [f"{m}-{s}-{f}" for s, f in plan for m in models]
+
+    # ---- units
+    unit_times = {}
+    for scheme, fold in plan:
+        roles = roles_by_split[(scheme, fold)]
+        scored = np.flatnonzero(roles == ("test" if scheme == "cv" else "val"))
+        for m_index, model in enumerate(models):
+            name = f"{model}-{scheme}-{fold}"
+            if name in drop_units:
+                continue
+            dirname = name.replace(":", "_")
+            folder = out / "units" / dirname
+            folder.mkdir(parents=True, exist_ok=True)
+            quality = _QUALITY.get(model, 0.7)
+            h = _history(rng, epochs, quality, scheme == "cv")
+            history = pd.DataFrame({"model": model, "scheme": scheme, "fold": fold, **h})
+            history = history[["model", "scheme", "fold", "epoch", "loss", "accuracy",
+                               "val_loss", "val_accuracy", "test_loss", "test_accuracy"]]
+            history.to_csv(folder / "history.csv", index=False)
+            blocks = []
+            for checkpoint in ("best", "last"):
+                probs = _probabilities(rng, labels[scored], classes, quality)
+                block = pd.DataFrame({
+                    "model": model, "scheme": scheme, "fold": fold, "checkpoint": checkpoint,
+                    "path": paths[scored], "label": labels[scored], "group": groups[scored],
+                })
+                for c_index, cls in enumerate(classes):
+                    block[f"prob_{cls}"] = probs[:, c_index]
+                blocks.append(block)
+            pd.concat(blocks).to_csv(folder / "predictions.csv", index=False)
+            seconds = round(1.5 + 0.3 * m_index + 0.05 * fold, 3)
+            info = {
+                "unit": name, "dirname": dirname, "model": model, "scheme": scheme,
+                "fold": fold, "identity": "0123456789abcdef", "input_size": size,
+                "n_train": int((roles == "train").sum()), "n_val": int((roles == "val").sum()),
+                "n_test": int((roles == "test").sum()),
+                "best_epoch": int(np.argmax(h["val_accuracy"])) + 1, "epochs": epochs,
+                "params": models_info[model]["params"], "seconds": seconds,
+                "seconds_per_epoch": round(seconds / epochs, 4),
+                "finished_at": "2026-01-02T03:04:05+00:00", "executor": "local", "device": "CPU",
+            }
+            (folder / "unit.json").write_text(json.dumps(info, indent=2))
+            unit_times[name] = {k: info[k] for k in ("seconds", "seconds_per_epoch",
+                                                     "finished_at")}
+
+    counts = {cls: int((labels == cls).sum()) for cls in classes}
+    runinfo = {
+        "mpx_eval": "0.1.0",
+        "command": ["python", "-m", "mpx_eval", "run", "--demo", "--folds", str(folds),
+                    "--out", str(out)],
+        "started": "2026-01-02T03:00:00+00:00",
+        "finished": None if drop_units else "2026-01-02T03:05:00+00:00",
+        "backend": "tensorflow",
+        "device": {"backend": "tensorflow", "requested": "auto", "kind": "cpu", "name": "CPU",
+                   "threads": 2},
+        "precision_policy": "float32",
+        "versions": {"python": "3.11.7", "keras": "3.3.0", "tensorflow": "2.16.1"},
+        "dataset": {
+            "root": "/data/synthetic", "classes": classes, "counts": counts, "n_images": n,
+            "n_groups": len(unique_groups), "fingerprint": "f" * 64,
+            "sizes_seen": {"224x224": n - 1, "160x160": 1},
+            "skipped": [{"path": f"{classes[-1]}/broken.jpg", "reason": "cannot be decoded"}],
+            "demo": demo,
+        },
+        "demo": {"label": "synthetic demo data — not medical images",
+                 "settings": {"image_size": 64, "batch_size": 8, "group_pattern": "^([^_]+)_"}}
+        if demo else None,
+        "identity": "0123456789abcdef",
+        "units_planned": units_planned,
+    }
+    if not drop_units:
+        runinfo["wall_seconds"] = 321.0
+        runinfo["units"] = unit_times
+    (out / "runinfo.json").write_text(json.dumps(runinfo, indent=2, ensure_ascii=False))
+    return out
