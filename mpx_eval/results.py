@@ -185,7 +185,8 @@ def aggregate_run(out: str | Path) -> dict:
         metrics: dict = {"classes": dataset["classes"], "models": {}, "comparisons": []}
     else:
         metrics = summarize_predictions(
-            predictions, classes=dataset["classes"], history=history
+            predictions, classes=dataset["classes"], history=history,
+            n_samples=dataset["n_images"],
         )
     metrics["dataset"] = {
         key: dataset[key] for key in ("classes", "counts", "fingerprint", "n_images")

@@ -214,6 +214,9 @@ def _load_training(device: str, *, threads: int | None = None):
     hidden unless MPX_EVAL_DEBUG is set. Returns (train module, models module, device info).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # JAX's counterpart of TensorFlow's memory growth: take GPU memory as needed, so that
+    # several units (Ray tasks) can share a GPU and a benchmark can run beside a run
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     if device == "cpu":
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -393,10 +396,18 @@ def run(
     write_json(out / "models.json", models_info)
     write_thumbnails(out, images)
     info = images.describe()
+    previous: dict = {}
+    if done and (out / "runinfo.json").is_file():
+        try:
+            previous = read_json(out / "runinfo.json")
+        except MpxEvalError:
+            previous = {}  # damaged: this invocation's start stands in
     runinfo = {
         "mpx_eval": __version__,
         "command": command or ["python", "-m", "mpx_eval", "run"],
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started": previous.get("started")
+        or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "resumed": datetime.now(timezone.utc).isoformat(timespec="seconds") if done else None,
         "finished": None,
         "backend": device_info["backend"],
         "device": device_info,
@@ -445,10 +456,6 @@ def run(
     progress.close()
     failed = executor.failures
 
-    from .report import render_run
-
-    report = render_run(out)
-    metrics = read_json(out / "metrics.json")
     done = finished_units(out)
     runinfo["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     runinfo["wall_seconds"] = round(time.perf_counter() - started_wall, 1)
@@ -458,6 +465,11 @@ def run(
         if name in done
     }
     write_json(out / "runinfo.json", runinfo)
+
+    from .report import render_run
+
+    report = render_run(out)
+    metrics = read_json(out / "metrics.json")
     print_summary(metrics, report, quiet=quiet)
     if failed:
         for name, reason in failed.items():

@@ -160,6 +160,9 @@ class _Rows:
     def __len__(self):
         return self.frame.shape[0]
 
+    def subset(self, mask: np.ndarray) -> _Rows:
+        return _Rows(self.frame.loc[mask], list(self.classes), self.positive)
+
     def pooled(self) -> dict:
         return _scalar_dict(self.bundle.compute(np.ones((1, len(self)))))
 
@@ -235,11 +238,17 @@ def _fold_summary(table: pd.DataFrame, names) -> dict:
 
 
 def _cv_summary(
-    frame, model, classes, positive, history, confidence_level, n_resamples, random_state
+    frame, model, classes, positive, history, confidence_level, n_resamples, random_state,
+    n_samples=None,
 ):
     cv = frame.loc[frame["scheme"] == "cv"]
     if cv.shape[0] == 0:
         return None, None
+    if n_samples is not None and n_samples < cv["path"].nunique():
+        raise ValueError(
+            f"n_samples is {n_samples}, but model {model!r} has cv predictions for "
+            f"{cv['path'].nunique()} distinct images"
+        )
     names = metric_names(len(classes))
     by_checkpoint = {}
     for checkpoint in ("best", "last"):
@@ -250,7 +259,7 @@ def _cv_summary(
     if "best" not in by_checkpoint:
         raise ValueError(f"model {model!r} has cv rows but none with checkpoint 'best'")
     best = by_checkpoint["best"]
-    n = int(cv["path"].nunique())
+    n = int(cv["path"].nunique()) if n_samples is None else n_samples
     table = best.fold_table()
     folds = []
     for fold, row in table.iterrows():
@@ -395,7 +404,20 @@ def _optimism(history, model):
     }
 
 
-def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive) -> dict:
+def _common_folds(rows_a: _Rows, rows_b: _Rows) -> tuple[_Rows, _Rows, list[int]]:
+    """Both models restricted to the folds both have (a partial run may lack some)."""
+    common = np.intersect1d(np.unique(rows_a.folds), np.unique(rows_b.folds))
+    if len(common) < len(np.unique(rows_a.folds)):
+        rows_a = rows_a.subset(np.isin(rows_a.folds, common))
+    if len(common) < len(np.unique(rows_b.folds)):
+        rows_b = rows_b.subset(np.isin(rows_b.folds, common))
+    return rows_a, rows_b, [int(f) for f in common]
+
+
+def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive) -> dict | None:
+    rows_a, rows_b, folds = _common_folds(rows_a, rows_b)
+    if not folds:
+        return None
     key_a = rows_a.frame.set_index(["fold", "path"]).index
     key_b = rows_b.frame.set_index(["fold", "path"]).index
     only_a, only_b = key_a.difference(key_b), key_b.difference(key_a)
@@ -445,6 +467,7 @@ def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive) -> 
         "b": name_b,
         "metric": "accuracy",
         "k": k,
+        "folds": folds,
         "mean_a": float(acc_a.mean()),
         "mean_b": float(acc_b.mean()),
         "mean_difference": float(acc_a.mean() - acc_b.mean()),
@@ -469,6 +492,7 @@ def summarize_predictions(
     confidence_level=0.95,
     n_resamples=2000,
     random_state=0,
+    n_samples=None,
 ):
     """Summarise a run's predictions (and optionally its training history) for reporting.
 
@@ -504,6 +528,10 @@ def summarize_predictions(
         Bootstrap resamples.
     random_state : int, default=0
         Seed of the bootstrap; the whole result is deterministic for a given seed.
+    n_samples : int, optional
+        The size n of the whole data set, for ``n_train = n - n_test``. By default the
+        number of distinct images in a model's cv rows, which is n once every fold has
+        finished; pass it for a partial run.
 
     Returns
     -------
@@ -560,8 +588,9 @@ def summarize_predictions(
             "best_epoch_on_test", "chosen", "last"}``.
 
         - ``comparisons``: for every pair of models with cv rows (names sorted, ``a < b``),
-          rows paired by (fold, path) on checkpoint ``"best"``: ``a``, ``b``, ``metric``
-          (``"accuracy"``), ``k``, ``mean_a``, ``mean_b``, ``mean_difference`` (a - b, of
+          rows paired by (fold, path) on checkpoint ``"best"``, over the folds both models
+          have (``folds``; a partial run may lack some; a pair with none in common is left
+          out): ``a``, ``b``, ``metric`` (``"accuracy"``), ``k``, ``folds``, ``mean_a``, ``mean_b``, ``mean_difference`` (a - b, of
           the fold means), ``corrected_t`` ``{"t", "p", "df"}`` (Nadeau-Bengio on the
           per-fold accuracies with n_test the mean fold size and n_train = n - n_test;
           ``None`` with one fold), ``mcnemar`` ``{"statistic", "p", "n_a_only",
@@ -617,7 +646,8 @@ def summarize_predictions(
     for model in sorted(frame["model"].unique()):
         rows = frame.loc[frame["model"] == model]
         cv, best = _cv_summary(
-            rows, model, classes, positive, history, confidence_level, n_resamples, random_state
+            rows, model, classes, positive, history, confidence_level, n_resamples,
+            random_state, n_samples,
         )
         if best is not None:
             best_rows[model] = (best, cv["n"])
@@ -636,8 +666,11 @@ def summarize_predictions(
             "optimism": _optimism(history, model) if cv is not None else None,
         }
     comparisons = [
-        _compare(a, best_rows[a][0], b, best_rows[b][0], best_rows[a][1], positive)
+        comparison
         for a, b in combinations(sorted(best_rows), 2)
+        if (comparison := _compare(a, best_rows[a][0], b, best_rows[b][0], best_rows[a][1],
+                                   positive))
+        is not None
     ]
     return _json(
         {

@@ -507,3 +507,29 @@ def test_ties_in_validation_accuracy_choose_the_first_epoch():
         "last": 0.95,
     }
     assert model["optimism"]["gap"] == pytest.approx(0.20)
+
+
+def test_partial_run_compares_models_on_their_common_folds():
+    from mpx_eval.metrics import summarize_predictions
+
+    rng = np.random.default_rng(5)
+    classes = ["Monkeypox", "Others"]
+    n = 60
+    labels = np.repeat(classes, n // 2)
+    fold = np.arange(n) % 3 + 1
+    frames = []
+    for model in ("t3", "t4"):
+        p = np.clip(np.where(labels == "Monkeypox", 0.7, 0.3) + rng.normal(0, 0.2, n), 0, 1)
+        frame = pd.DataFrame({
+            "model": model, "scheme": "cv", "fold": fold, "checkpoint": "best",
+            "path": [f"i{i}.jpg" for i in range(n)], "label": labels,
+            "group": [f"i{i}.jpg" for i in range(n)], "prob_Monkeypox": p, "prob_Others": 1 - p,
+        })
+        frames.append(frame if model == "t3" else frame[frame.fold != 3])  # t4 lacks fold 3
+    summary = summarize_predictions(pd.concat(frames), classes=classes, n_samples=n,
+                                    n_resamples=50)
+    (comparison,) = summary["comparisons"]
+    assert comparison["folds"] == [1, 2] and comparison["k"] == 2
+    assert comparison["n_paired"] == 40
+    assert summary["models"]["t4"]["cv"]["n"] == n
+    assert summary["models"]["t4"]["cv"]["folds"][0]["n_train"] == n - 20
