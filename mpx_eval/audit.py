@@ -51,7 +51,7 @@ def find_duplicates(
         rows, cols = np.nonzero(np.triu(dist <= max_bits, k=1))
         near = [
             (int(i), int(j), int(dist[i, j]))
-            for i, j in zip(rows, cols)
+            for i, j in zip(rows, cols, strict=True)
             if (i, j) not in same_bytes
         ]
     return exact, near
@@ -118,6 +118,7 @@ def summary_lines(report: dict) -> list[str]:
     by_kind_split: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for leak in report["leaks"]:
         by_kind_split[(leak["kind"], leak["split"])].append(leak)
+
     def straddled(kind: str, paths: list[str]) -> str:
         splits = sorted(
             {

@@ -30,27 +30,50 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--data-dir", help="folder with one sub-folder of images per class "
-                   "(default from the config: data/)")
-    g.add_argument("--demo", action="store_true", default=None,
-                   help="use the built-in synthetic image set (not medical images)")
-    g.add_argument("--group-pattern", metavar="REGEX",
-                   help="regex whose first capture group, applied to the file name without "
-                   "extension, is the patient/group id, e.g. '^([^_]+)_'")
-    g.add_argument("--skip-bad-images", action="store_true", default=None,
-                   help="leave out unreadable image files (listed) instead of stopping")
+    g.add_argument(
+        "--data-dir",
+        help="folder with one sub-folder of images per class (default from the config: data/)",
+    )
+    g.add_argument(
+        "--demo",
+        action="store_true",
+        default=None,
+        help="use the built-in synthetic image set (not medical images)",
+    )
+    g.add_argument(
+        "--group-pattern",
+        metavar="REGEX",
+        help="regex whose first capture group, applied to the file name without "
+        "extension, is the patient/group id, e.g. '^([^_]+)_'",
+    )
+    g.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        default=None,
+        help="leave out unreadable image files (listed) instead of stopping",
+    )
     g.add_argument("--config", metavar="FILE.toml", help="TOML preset, e.g. configs/quick.toml")
 
 
 def _add_protocol_options(p: argparse.ArgumentParser, *, folds_default: int | None) -> None:
     g = p.add_argument_group("protocol")
-    g.add_argument("--folds", type=int, default=folds_default,
-                   help="cross-validation folds K (0: the seed split alone; default 5)")
+    g.add_argument(
+        "--folds",
+        type=int,
+        default=folds_default,
+        help="cross-validation folds K (0: the seed split alone; default 5)",
+    )
     g.add_argument("--seed", type=int, help="seed of every split and of training (default 123)")
-    g.add_argument("--validation-split", type=float,
-                   help="fraction held out by the blog's seed split (default 0.2)")
-    g.add_argument("--inner-fraction", type=float,
-                   help="part of each training fold that chooses the checkpoint (default 1/8)")
+    g.add_argument(
+        "--validation-split",
+        type=float,
+        help="fraction held out by the blog's seed split (default 0.2)",
+    )
+    g.add_argument(
+        "--inner-fraction",
+        type=float,
+        help="part of each training fold that chooses the checkpoint (default 1/8)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,26 +94,41 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(run)
     _add_protocol_options(run, folds_default=None)
     t = run.add_argument_group("training")
-    t.add_argument("--models", help="comma-separated: t3, t4, or package.module:function "
-                   "(default t3,t4)")
+    t.add_argument(
+        "--models", help="comma-separated: t3, t4, or package.module:function (default t3,t4)"
+    )
     t.add_argument("--epochs", type=int, help="epochs per unit (default 50)")
     t.add_argument("--batch-size", type=int, help="batch size (default 32)")
     t.add_argument("--learning-rate", type=float, help="Adam learning rate (default 1e-4)")
-    t.add_argument("--image-size", type=int,
-                   help="square input size for every model (default: each model's own)")
+    t.add_argument(
+        "--image-size",
+        type=int,
+        help="square input size for every model (default: each model's own)",
+    )
     r = run.add_argument_group("runtime")
     r.add_argument("--out", help="output folder (default reports)")
     r.add_argument("--device", help="auto, cpu or gpu (default auto)")
     r.add_argument("--precision", help="auto, float32 or mixed (default auto)")
     r.add_argument("--executor", help="local or ray (default local)")
-    r.add_argument("--ray-address", help="Ray cluster to join ('auto': the running one; "
-                   "default: start a local instance)")
-    r.add_argument("--ray-cpus-per-task", type=int,
-                   help="CPUs each unit asks of a cluster without GPUs (default 1)")
-    r.add_argument("--max-retries", type=int,
-                   help="times a failed unit is retried by the ray executor (default 2)")
-    r.add_argument("--overwrite", action="store_true",
-                   help="delete the previous run's artefacts in --out and start afresh")
+    r.add_argument(
+        "--ray-address",
+        help="Ray cluster to join ('auto': the running one; default: start a local instance)",
+    )
+    r.add_argument(
+        "--ray-cpus-per-task",
+        type=int,
+        help="CPUs each unit asks of a cluster without GPUs (default 1)",
+    )
+    r.add_argument(
+        "--max-retries",
+        type=int,
+        help="times a failed unit is retried by the ray executor (default 2)",
+    )
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the previous run's artefacts in --out and start afresh",
+    )
     r.add_argument("--quiet", action="store_true", help="print only errors and the final summary")
     run.set_defaults(handler=_cmd_run)
 
@@ -102,23 +140,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_options(splits)
     _add_protocol_options(splits, folds_default=None)
-    splits.add_argument("--out", required=True, metavar="FILE.csv",
-                        help="where to write the plan; the audit goes to FILE.audit.json")
+    splits.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE.csv",
+        help="where to write the plan; the audit goes to FILE.audit.json",
+    )
     splits.set_defaults(handler=_cmd_splits)
 
     report = sub.add_parser(
         "report",
         help="render OUT/index.html again from a finished or partial run (no training)",
     )
-    report.add_argument("--out", default="reports", help="the run's output folder (default reports)")
+    report.add_argument(
+        "--out", default="reports", help="the run's output folder (default reports)"
+    )
     report.set_defaults(handler=_cmd_report)
     return parser
 
 
 _CONFIG_OPTIONS = (
-    "data_dir", "demo", "group_pattern", "skip_bad_images", "folds", "seed", "validation_split",
-    "inner_fraction", "models", "epochs", "batch_size", "learning_rate", "image_size", "out",
-    "device", "precision", "executor", "ray_address", "ray_cpus_per_task", "max_retries",
+    "data_dir",
+    "demo",
+    "group_pattern",
+    "skip_bad_images",
+    "folds",
+    "seed",
+    "validation_split",
+    "inner_fraction",
+    "models",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "image_size",
+    "out",
+    "device",
+    "precision",
+    "executor",
+    "ray_address",
+    "ray_cpus_per_task",
+    "max_retries",
 )
 
 

@@ -85,7 +85,13 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "protocol": ("folds", "seed", "validation_split", "inner_fraction"),
     "training": ("models", "epochs", "batch_size", "learning_rate", "image_size"),
     "runtime": (
-        "device", "precision", "executor", "ray_address", "ray_cpus_per_task", "max_retries", "out",
+        "device",
+        "precision",
+        "executor",
+        "ray_address",
+        "ray_cpus_per_task",
+        "max_retries",
+        "out",
     ),
 }
 
@@ -96,6 +102,7 @@ NON_RESULT_FIELDS = frozenset(
 RESULT_FIELDS = tuple(
     f.name for f in dataclasses.fields(RunConfig) if f.name not in NON_RESULT_FIELDS
 )
+
 
 def _field_types() -> dict[str, str]:
     return {f.name: str(f.type) for f in dataclasses.fields(RunConfig)}
@@ -148,9 +155,7 @@ def _check_type(key: str, value: Any, where: str) -> Any:
 def validate(cfg: RunConfig) -> None:
     """Raise MpxEvalError for values no run can use, naming the option."""
     if cfg.folds < 0 or cfg.folds == 1:
-        raise MpxEvalError(
-            f"folds must be 0 (seed split only) or at least 2, got {cfg.folds}"
-        )
+        raise MpxEvalError(f"folds must be 0 (seed split only) or at least 2, got {cfg.folds}")
     for name in ("epochs", "batch_size", "ray_cpus_per_task"):
         if getattr(cfg, name) < 1:
             raise MpxEvalError(f"{name} must be a positive integer, got {getattr(cfg, name)}")

@@ -64,15 +64,13 @@ class ImageSet:
     def fingerprint(self) -> str:
         """SHA-256 over every used file's relative path and content hash, in scan order."""
         digest = hashlib.sha256()
-        for path, file_hash in zip(self.paths, self.sha256):
+        for path, file_hash in zip(self.paths, self.sha256, strict=True):
             digest.update(path.encode("utf-8") + b"\0" + file_hash.encode("ascii") + b"\n")
         return digest.hexdigest()
 
     @property
     def counts(self) -> dict[str, int]:
-        return {
-            name: int(np.sum(self.labels == i)) for i, name in enumerate(self.class_names)
-        }
+        return {name: int(np.sum(self.labels == i)) for i, name in enumerate(self.class_names)}
 
     @property
     def sizes_seen(self) -> dict[str, int]:
@@ -116,9 +114,7 @@ def scan_directory(root: str | Path) -> tuple[list[str], list[ScannedFile]]:
         entries = sorted(os.listdir(root))
     except PermissionError:
         raise MpxEvalError(f"data folder {root} cannot be read (permission denied)") from None
-    class_names = [
-        name for name in entries if (root / name).is_dir() and not name.startswith(".")
-    ]
+    class_names = [name for name in entries if (root / name).is_dir() and not name.startswith(".")]
     if not class_names:
         raise MpxEvalError(
             f"data folder {root} has no class sub-folders; expected e.g. {root}/Monkeypox/*.jpg "
@@ -169,9 +165,7 @@ def group_ids(paths: Sequence[str], pattern: str | None) -> np.ndarray:
     except re.error as exc:
         raise MpxEvalError(f"--group-pattern {pattern!r} does not compile: {exc}") from None
     if regex.groups < 1:
-        raise MpxEvalError(
-            f"--group-pattern {pattern!r} needs a capture group, e.g. '^([^_]+)_'"
-        )
+        raise MpxEvalError(f"--group-pattern {pattern!r} needs a capture group, e.g. '^([^_]+)_'")
     out, matched = [], 0
     for path in paths:
         stem = Path(path).stem

@@ -110,8 +110,9 @@ def _layout(rng: np.random.Generator, monkeypox: bool) -> list[tuple[str, float,
 _PAINT = {"pustule": _pustule, "macule": _macule, "vesicle": _vesicle}
 
 
-def _photo(shot_rng: np.random.Generator, monkeypox: bool,
-           tone: np.ndarray, lesions) -> Image.Image:
+def _photo(
+    shot_rng: np.random.Generator, monkeypox: bool, tone: np.ndarray, lesions
+) -> Image.Image:
     img = _skin(shot_rng, tone * shot_rng.uniform(0.92, 1.08))
     if not monkeypox:  # measles and chickenpox rashes redden the skin around the spots
         flush = np.clip(_smooth_field(shot_rng, 4, 0.5) + 0.8, 0.2, 1.4)

@@ -22,8 +22,9 @@ class LocalExecutor:
     def __init__(self) -> None:
         self.failures: dict[str, str] = {}
 
-    def execute(self, pending, images, *, specs, cfg: RunConfig, policy, progress,
-                train_module, device_info) -> Iterator[tuple]:
+    def execute(
+        self, pending, images, *, specs, cfg: RunConfig, policy, progress, train_module, device_info
+    ) -> Iterator[tuple]:
         for unit in pending:
             progress.unit_started(unit)
             try:
@@ -85,9 +86,7 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise MpxEvalError(
-                "--executor ray needs Ray: pip install 'mpx-eval[ray]'"
-            ) from None
+            raise MpxEvalError("--executor ray needs Ray: pip install 'mpx-eval[ray]'") from None
         self.ray = ray
         self.failures: dict[str, str] = {}
         self.cfg = cfg
@@ -96,8 +95,11 @@ class RayExecutor:
         ray = self.ray
         if ray.is_initialized():
             return
-        kwargs = {"include_dashboard": False, "log_to_driver": False,
-                  "logging_level": logging.ERROR}
+        kwargs = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": logging.ERROR,
+        }
         if self.cfg.ray_address is None:
             from .system import usable_cpus
 
@@ -111,8 +113,9 @@ class RayExecutor:
                 f"cannot connect to Ray at {self.cfg.ray_address or 'a new local instance'}: {exc}"
             ) from None
 
-    def execute(self, pending, images, *, specs, cfg: RunConfig, policy, progress,
-                train_module, device_info) -> Iterator[tuple]:
+    def execute(
+        self, pending, images, *, specs, cfg: RunConfig, policy, progress, train_module, device_info
+    ) -> Iterator[tuple]:
         if not pending:
             return
         ray = self.ray
@@ -184,4 +187,3 @@ def make_executor(cfg: RunConfig):
     if cfg.executor == "ray":
         return RayExecutor(cfg)
     return LocalExecutor()
-

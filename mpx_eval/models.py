@@ -64,6 +64,7 @@ def t3(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
 
 _BUILDERS: dict[str, Builder] = {"t3": t3, "t4": t4}
 
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str

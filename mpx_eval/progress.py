@@ -12,7 +12,7 @@ from typing import TextIO
 
 
 def format_seconds(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds}s"
     minutes, sec = divmod(seconds, 60)
@@ -23,8 +23,9 @@ def format_seconds(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, units, done, epochs: int, *, quiet: bool = False,
-                 stream: TextIO | None = None) -> None:
+    def __init__(
+        self, units, done, epochs: int, *, quiet: bool = False, stream: TextIO | None = None
+    ) -> None:
         self.units = {u.name: u for u in units}
         self.epochs = epochs
         self.quiet = quiet

@@ -115,8 +115,16 @@ def read_csv(path: str | Path, *, required: tuple[str, ...] = ()) -> pd.DataFram
 # --------------------------------------------------------------------------- a run's tables
 
 HISTORY_COLUMNS = (
-    "model", "scheme", "fold", "epoch", "loss", "accuracy", "val_loss", "val_accuracy",
-    "test_loss", "test_accuracy",
+    "model",
+    "scheme",
+    "fold",
+    "epoch",
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "test_loss",
+    "test_accuracy",
 )
 PREDICTION_KEYS = ("model", "scheme", "fold", "checkpoint", "path", "label", "group")
 
@@ -185,7 +193,9 @@ def aggregate_run(out: str | Path) -> dict:
         metrics: dict = {"classes": dataset["classes"], "models": {}, "comparisons": []}
     else:
         metrics = summarize_predictions(
-            predictions, classes=dataset["classes"], history=history,
+            predictions,
+            classes=dataset["classes"],
+            history=history,
             n_samples=dataset["n_images"],
         )
     metrics["dataset"] = {

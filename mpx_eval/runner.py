@@ -41,11 +41,18 @@ from .results import (
 from .splits import Split, make_plan, plan_frame
 from .system import versions
 
-
 #: Files and folders a run owns inside --out (what --overwrite removes).
 RUN_FILES = (
-    "config.toml", "runinfo.json", "splits.csv", "audit.json", "models.json", "thumbnails.zip",
-    "history.csv", "predictions.csv", "metrics.json", "index.html",
+    "config.toml",
+    "runinfo.json",
+    "splits.csv",
+    "audit.json",
+    "models.json",
+    "thumbnails.zip",
+    "history.csv",
+    "predictions.csv",
+    "metrics.json",
+    "index.html",
 )
 RUN_DIRS = ("units", "figures")
 
@@ -122,7 +129,27 @@ def load_for(cfg: RunConfig, sizes: Iterable[int], *, quiet: bool) -> ImageSet:
         )
         for path, reason in images.skipped:
             print(f"  skipped {path}: {reason}", file=sys.stderr)
+        if cfg.group_pattern is None:
+            _hint_group_pattern(images.paths)
     return images
+
+
+def _hint_group_pattern(paths: list[str]) -> None:
+    """Say so when file names look like 'patient_shot' but no grouping was asked for."""
+    from .data import group_ids
+
+    pattern = r"^([^_]+)_"
+    try:
+        groups = group_ids(paths, pattern)
+    except MpxEvalError:
+        return
+    repeated = len(paths) - len(set(groups.tolist()))
+    if repeated >= max(2, len(paths) // 10):
+        print(
+            f"  hint: file names look like patient ids with several photos each; without "
+            f"--group-pattern '{pattern}' one patient can sit on both sides of a split",
+            file=sys.stderr,
+        )
 
 
 def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
@@ -131,7 +158,10 @@ def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
     _check_writable(out_csv.parent if str(out_csv.parent) else Path("."))
     images = load_for(cfg, (), quiet=False)
     plan = make_plan(
-        images, folds=cfg.folds, seed=cfg.seed, validation_split=cfg.validation_split,
+        images,
+        folds=cfg.folds,
+        seed=cfg.seed,
+        validation_split=cfg.validation_split,
         inner_fraction=cfg.inner_fraction,
     )
     frame = plan_frame(images, plan)
@@ -142,9 +172,12 @@ def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
     grouped = "grouped by " + repr(cfg.group_pattern) if images.grouped() else "ungrouped"
     print(f"Split plan ({grouped}, seed {cfg.seed}):")
     counts = frame.groupby(["scheme", "fold", "role"], sort=False).size()
-    for (scheme, fold), roles in counts.groupby(level=[0, 1], sort=False):
-        parts = ", ".join(f"{role} {n}" for (_, _, role), n in roles.items())
-        print(f"  {scheme}-{fold}: {parts}")
+    for split in plan:
+        roles = counts.loc[(split.scheme, split.fold)]
+        parts = ", ".join(
+            f"{role} {roles[role]}" for role in ("train", "val", "test") if role in roles
+        )
+        print(f"  {split.name}: {parts}")
     for line in summary_lines(found):
         print(line, file=sys.stderr if "!" in line else sys.stdout)
     print(f"Wrote {out_csv} and {audit_path}")
@@ -241,9 +274,7 @@ def _load_training(device: str, *, threads: int | None = None):
 # --------------------------------------------------------------------------- artefacts
 
 
-def unit_frames(
-    unit: Unit, result, images: ImageSet
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def unit_frames(unit: Unit, result, images: ImageSet) -> tuple[pd.DataFrame, pd.DataFrame]:
     """history and predictions tables of one trained unit."""
     history = pd.DataFrame(result.history)
     history.insert(0, "fold", unit.split.fold)
@@ -316,7 +347,7 @@ def write_thumbnails(out: Path, images: ImageSet) -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         zf.comment = images.fingerprint.encode()
-        for rel, thumb in zip(images.paths, images.thumbnails):
+        for rel, thumb in zip(images.paths, images.thumbnails, strict=True):
             jpeg = io.BytesIO()
             Image.fromarray(thumb).save(jpeg, format="JPEG", quality=85)
             info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
@@ -328,7 +359,11 @@ def write_thumbnails(out: Path, images: ImageSet) -> None:
 
 
 def run(
-    cfg: RunConfig, *, overwrite: bool = False, quiet: bool = False, command: list[str] | None = None
+    cfg: RunConfig,
+    *,
+    overwrite: bool = False,
+    quiet: bool = False,
+    command: list[str] | None = None,
 ) -> int:
     """Train every unit of ``cfg`` that is not finished in ``cfg.out``; write all artefacts."""
     started_wall = time.perf_counter()
@@ -355,7 +390,10 @@ def run(
 
     images = load_for(cfg, sizes.values(), quiet=quiet)
     plan = make_plan(
-        images, folds=cfg.folds, seed=cfg.seed, validation_split=cfg.validation_split,
+        images,
+        folds=cfg.folds,
+        seed=cfg.seed,
+        validation_split=cfg.validation_split,
         inner_fraction=cfg.inner_fraction,
     )
     found = audit(images, plan)
@@ -432,14 +470,22 @@ def run(
         for line in summary_lines(found):
             print(line, file=sys.stderr)
         if done:
-            print(f"Resuming: {len(done)} of {len(units)} units already finished in {out}",
-                  file=sys.stderr)
+            print(
+                f"Resuming: {len(done)} of {len(units)} units already finished in {out}",
+                file=sys.stderr,
+            )
 
     progress = Progress(units, done, cfg.epochs, quiet=quiet)
     try:
         for unit, result, extra in executor.execute(
-            pending, images, specs=specs, cfg=cfg, policy=policy, progress=progress,
-            train_module=train_mod, device_info=device_info,
+            pending,
+            images,
+            specs=specs,
+            cfg=cfg,
+            policy=policy,
+            progress=progress,
+            train_module=train_mod,
+            device_info=device_info,
         ):
             write_unit(out, unit, result, images, identity, extra)
             progress.unit_done(unit, result.seconds)

@@ -54,11 +54,17 @@ def configure_device(device: str, *, threads: int | None = None) -> dict:
             )
         if gpus:
             details = tf.config.experimental.get_device_details(gpus[0])
-            info.update(kind="gpu", name=details.get("device_name", gpus[0].name),
-                        compute_capability=details.get("compute_capability"))
+            info.update(
+                kind="gpu",
+                name=details.get("device_name", gpus[0].name),
+                compute_capability=details.get("compute_capability"),
+            )
         else:
-            info.update(kind="cpu", name="CPU", threads=tf.config.threading
-                        .get_intra_op_parallelism_threads() or usable_cpus())
+            info.update(
+                kind="cpu",
+                name="CPU",
+                threads=tf.config.threading.get_intra_op_parallelism_threads() or usable_cpus(),
+            )
     elif backend == "jax":
         import jax
 

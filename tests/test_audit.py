@@ -33,7 +33,9 @@ def test_finds_exact_and_near_duplicates(make_tree):
     original = _photo_like(3)
     original.save(root / "B" / "B003_0.jpg", quality=95)
     # a downsized, re-compressed copy: different bytes, same picture
-    original.resize((100, 100), Image.Resampling.BILINEAR).save(root / "A" / "resaved_0.jpg", quality=60)
+    original.resize((100, 100), Image.Resampling.BILINEAR).save(
+        root / "A" / "resaved_0.jpg", quality=60
+    )
     images = load_image_set(root)
     found = audit(images, make_plan(images, folds=3))
     assert [_paths(s) for s in found["exact_duplicates"]] == [["A/A000_0.jpg", "B/copy_0.jpg"]]

@@ -48,7 +48,10 @@ def test_precedence_file_then_demo_then_cli(tmp_path):
     ("text", "message"),
     [
         ("[training]\nepoch = 5\n", "unknown key 'epoch' in \\[training\\]"),
-        ("[protocol]\nepochs = 5\n", "'epochs' in \\[protocol\\] \\(it belongs in \\[training\\]\\)"),
+        (
+            "[protocol]\nepochs = 5\n",
+            "'epochs' in \\[protocol\\] \\(it belongs in \\[training\\]\\)",
+        ),
         ("[training]\nepochs = 'many'\n", "'epochs' must be an integer, got str"),
         ("[training]\nmodels = 't4'\n", None),
         ("[data]\ndemo = 1\n", "'demo' must be true or false"),

@@ -23,7 +23,9 @@ def test_scan_matches_keras_file_order(make_tree, tmp_path):
     (root / ".hidden").mkdir()
     classes, files = scan_directory(root)
     paths, labels, names = keras_utils.index_directory(
-        str(root), "inferred", formats=(".bmp", ".gif", ".jpeg", ".jpg", ".png"),
+        str(root),
+        "inferred",
+        formats=(".bmp", ".gif", ".jpeg", ".jpg", ".png"),
         shuffle=False,
     )
     assert classes == names == ["Monkeypox", "Others"]
@@ -124,8 +126,10 @@ def test_bad_image_names_the_file(tmp_path, content, message):
     rng = np.random.default_rng(0)
     for cls in ("A", "B"):
         for i in range(2):
-            _save(Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)),
-                  root / cls / f"{i}.jpg")
+            _save(
+                Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)),
+                root / cls / f"{i}.jpg",
+            )
     if content == "truncated":
         buf = io.BytesIO()
         Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, "JPEG")

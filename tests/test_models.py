@@ -38,8 +38,12 @@ def test_each_build_is_a_fresh_model():
 def test_layer_table():
     table = models.layer_table(models.build(models.resolve_model("t4"), 224, 2))
     assert table[0]["type"] == "Rescaling"
-    assert table[-1] == {"name": table[-1]["name"], "type": "Dense", "output_shape": [None, 2],
-                         "params": 258}
+    assert table[-1] == {
+        "name": table[-1]["name"],
+        "type": "Dense",
+        "output_shape": [None, 2],
+        "params": 258,
+    }
     assert sum(row["params"] for row in table) == 22_175_138
 
 

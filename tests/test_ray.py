@@ -34,8 +34,9 @@ def test_ray_run_equals_local_run(tmp_path, fail_flag):
     assert ray.is_initialized() and ray.cluster_resources()["CPU"] >= 1
     units = sorted(p.name for p in (local / "units").iterdir())
     assert sorted(p.name for p in (remote / "units").iterdir()) == units
-    executors = {json.loads((remote / "units" / u / "unit.json").read_text())["executor"]
-                 for u in units}
+    executors = {
+        json.loads((remote / "units" / u / "unit.json").read_text())["executor"] for u in units
+    }
     assert executors == {"ray"}
     a, b = pd.read_csv(local / "predictions.csv"), pd.read_csv(remote / "predictions.csv")
     keys = ["model", "scheme", "fold", "checkpoint", "path", "label", "group"]
@@ -52,9 +53,25 @@ def test_ray_run_equals_local_run(tmp_path, fail_flag):
 def test_failed_task_is_named_others_finish_and_resume_trains_only_it(tmp_path, fail_flag, capsys):
     out = tmp_path / "out"
     flaky = "tests.helpers.user_models:explodes_while_flagged"
-    argv = ["run", "--demo", "--folds", "0", "--epochs", "1", "--image-size", "40", "--quiet",
-            "--models", f"t4,{flaky}", "--executor", "ray", "--max-retries", "1",
-            "--out", str(out)]
+    argv = [
+        "run",
+        "--demo",
+        "--folds",
+        "0",
+        "--epochs",
+        "1",
+        "--image-size",
+        "40",
+        "--quiet",
+        "--models",
+        f"t4,{flaky}",
+        "--executor",
+        "ray",
+        "--max-retries",
+        "1",
+        "--out",
+        str(out),
+    ]
     fail_flag.write_text("fail")
     assert main(argv) == 1
     err = capsys.readouterr().err

@@ -133,8 +133,13 @@ def case_model_import_fails(tmp):
 
 
 def case_model_returns_no_model(tmp):
-    return ["run", "--data-dir", str(_data(tmp)), "--models",
-            "tests.helpers.user_models:not_a_model"]
+    return [
+        "run",
+        "--data-dir",
+        str(_data(tmp)),
+        "--models",
+        "tests.helpers.user_models:not_a_model",
+    ]
 
 
 def case_config_unknown_key(tmp):
@@ -225,12 +230,16 @@ def _tree_state(root: Path) -> dict[str, str]:
     if not root.exists():
         return {}
     return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        if p.is_file()
+        else "dir"
         for p in sorted(root.rglob("*"))
     }
 
 
-@pytest.mark.parametrize(("build", "code", "text"), CATALOGUE, ids=[c[0].__name__[5:] for c in CATALOGUE])
+@pytest.mark.parametrize(
+    ("build", "code", "text"), CATALOGUE, ids=[c[0].__name__[5:] for c in CATALOGUE]
+)
 def test_bad_input_catalogue(tmp_path, capsys, build, code, text):
     argv = build(tmp_path)
     out = tmp_path / "out"
@@ -252,7 +261,15 @@ def test_catalogue_is_long_enough():
 
 def test_ray_executor_without_ray(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    argv = ["run", "--data-dir", str(_data(tmp_path)), "--executor", "ray", "--out", str(tmp_path / "o")]
+    argv = [
+        "run",
+        "--data-dir",
+        str(_data(tmp_path)),
+        "--executor",
+        "ray",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "pip install 'mpx-eval[ray]'" in err and len(err.strip().splitlines()) == 1
@@ -261,8 +278,18 @@ def test_ray_executor_without_ray(tmp_path, capsys, monkeypatch):
 
 def test_a_unit_that_fails_is_named_and_the_others_finish(tmp_path, capsys):
     out = tmp_path / "out"
-    argv = ["run", "--data-dir", str(_data(tmp_path)), "--folds", "0", *FAST, "--out", str(out),
-            "--models", "t4,tests.helpers.user_models:explodes"]
+    argv = [
+        "run",
+        "--data-dir",
+        str(_data(tmp_path)),
+        "--folds",
+        "0",
+        *FAST,
+        "--out",
+        str(out),
+        "--models",
+        "t4,tests.helpers.user_models:explodes",
+    ]
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "unit tests.helpers.user_models:explodes-seed-0 failed" in err
@@ -273,8 +300,23 @@ def test_a_unit_that_fails_is_named_and_the_others_finish(tmp_path, capsys):
 
 def test_report_heals_truncated_aggregates_but_names_damaged_units(tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["run", "--data-dir", str(_data(tmp_path)), "--folds", "0", "--models", "t4",
-                 *FAST, "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--data-dir",
+                str(_data(tmp_path)),
+                "--folds",
+                "0",
+                "--models",
+                "t4",
+                *FAST,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     good = (out / "metrics.json").read_bytes()
     (out / "metrics.json").write_bytes(good[: len(good) // 2])
     (out / "predictions.csv").write_text("model,sch")
@@ -311,7 +353,8 @@ def test_odd_images_and_names_run_end_to_end(tmp_path):
     rgb.convert("CMYK").save(first / "cmyk.jpg")
     rgb.save(first / f"it's {XSS}.jpg")
     Image.fromarray(np.arange(1200, dtype=np.uint16).reshape(30, 40) * 50).save(
-        second / "sixteen.png")
+        second / "sixteen.png"
+    )
     exif = Image.Exif()
     exif[0x0112] = 8
     rgb.save(second / "rotated.jpg", exif=exif)
@@ -320,8 +363,23 @@ def test_odd_images_and_names_run_end_to_end(tmp_path):
     rgb.save(second / 'double "quoted".png')
     expected = {str(p.relative_to(root)) for p in root.rglob("*.*")}
     out = tmp_path / "out"
-    assert main(["run", "--data-dir", str(root), "--folds", "2", "--models", "t4", *FAST,
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--data-dir",
+                str(root),
+                "--folds",
+                "2",
+                "--models",
+                "t4",
+                *FAST,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     predictions = pd.read_csv(out / "predictions.csv", keep_default_na=False)
     assert set(predictions.path) == expected  # intact in CSV
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -334,8 +392,23 @@ def test_odd_images_and_names_run_end_to_end(tmp_path):
 def test_four_classes_end_to_end(tmp_path):
     root = tree(tmp_path / "four", {"Chickenpox": 8, "Measles": 8, "Monkeypox": 8, "Normal": 8})
     out = tmp_path / "out"
-    assert main(["run", "--data-dir", str(root), "--folds", "2", "--models", "t4", *FAST,
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--data-dir",
+                str(root),
+                "--folds",
+                "2",
+                "--models",
+                "t4",
+                *FAST,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["positive_class"] is None
     cv = metrics["models"]["t4"]["cv"]
@@ -350,8 +423,23 @@ def test_four_classes_end_to_end(tmp_path):
 
 
 def _command(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "mpx_eval", "run", "--demo", "--folds", "2", "--epochs", "3",
-            "--image-size", "40", "--quiet", "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "mpx_eval",
+        "run",
+        "--demo",
+        "--folds",
+        "2",
+        "--epochs",
+        "3",
+        "--image-size",
+        "40",
+        "--quiet",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def _env() -> dict[str, str]:
@@ -373,8 +461,15 @@ def _wait_for_first_unit(proc: subprocess.Popen, out: Path, timeout: float = 120
 
 
 # config.toml differs in its `out` line only; runinfo.json holds timings
-ARTEFACTS = ("predictions.csv", "history.csv", "metrics.json", "splits.csv", "audit.json",
-             "models.json", "thumbnails.zip")
+ARTEFACTS = (
+    "predictions.csv",
+    "history.csv",
+    "metrics.json",
+    "splits.csv",
+    "audit.json",
+    "models.json",
+    "thumbnails.zip",
+)
 
 
 @pytest.fixture(scope="module")
@@ -386,13 +481,16 @@ def uninterrupted(tmp_path_factory) -> Path:
 
 def test_kill_9_then_the_same_command_resumes_without_retraining(tmp_path, uninterrupted):
     out = tmp_path / "out"
-    proc = subprocess.Popen(_command(out), env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _command(out), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     _wait_for_first_unit(proc, out)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    finished = {p.parent.name: {f.name: f.read_bytes() for f in p.parent.iterdir()}
-                for p in (out / "units").glob("*/unit.json")}
+    finished = {
+        p.parent.name: {f.name: f.read_bytes() for f in p.parent.iterdir()}
+        for p in (out / "units").glob("*/unit.json")
+    }
     assert finished
     subprocess.run(_command(out), check=True, env=_env(), capture_output=True)
     for unit, files in finished.items():  # kept byte for byte: not retrained
@@ -404,8 +502,13 @@ def test_kill_9_then_the_same_command_resumes_without_retraining(tmp_path, unint
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.Popen(_command(out, "--epochs", "40"), env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _command(out, "--epochs", "40"),
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for_first_unit(proc, out)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -425,8 +528,23 @@ def test_read_only_data_folder_is_never_written(tmp_path):
         path.chmod(0o555 if path.is_dir() else 0o444)
     before = _tree_state(root)
     try:
-        assert main(["run", "--data-dir", str(root), "--folds", "2", "--models", "t4", *FAST,
-                     "--out", str(tmp_path / "out")]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    "--data-dir",
+                    str(root),
+                    "--folds",
+                    "2",
+                    "--models",
+                    "t4",
+                    *FAST,
+                    "--out",
+                    str(tmp_path / "out"),
+                ]
+            )
+            == 0
+        )
         assert _tree_state(root) == before
     finally:
         for path in [root, *root.rglob("*")]:

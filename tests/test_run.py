@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from mpx_eval.config import tomllib
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from mpx_eval.cli import main
+from mpx_eval.config import tomllib
 from mpx_eval.results import HISTORY_COLUMNS, PREDICTION_KEYS
 
 TINY = ["--demo", "--folds", "2", "--epochs", "2", "--image-size", "48", "--quiet"]
@@ -23,8 +23,18 @@ def tiny_run(tmp_path_factory):
 
 
 def test_every_artefact_is_written(tiny_run):
-    for name in ("config.toml", "splits.csv", "runinfo.json", "history.csv", "predictions.csv",
-                 "metrics.json", "index.html", "models.json", "audit.json", "thumbnails.zip"):
+    for name in (
+        "config.toml",
+        "splits.csv",
+        "runinfo.json",
+        "history.csv",
+        "predictions.csv",
+        "metrics.json",
+        "index.html",
+        "models.json",
+        "audit.json",
+        "thumbnails.zip",
+    ):
         assert (tiny_run / name).is_file(), name
     units = sorted(p.name for p in (tiny_run / "units").iterdir())
     assert units == sorted(f"{m}-{s}" for m in ("t3", "t4") for s in ("seed-0", "cv-1", "cv-2"))
@@ -74,11 +84,16 @@ def test_checkpoint_is_chosen_on_inner_validation_only(tiny_run):
     history = pd.read_csv(tiny_run / "history.csv")
     predictions = pd.read_csv(tiny_run / "predictions.csv")
     for (model, scheme, fold), h in history.groupby(["model", "scheme", "fold"]):
-        unit = json.loads((tiny_run / "units" / f"{model}-{scheme}-{fold}" / "unit.json").read_text())
+        unit = json.loads(
+            (tiny_run / "units" / f"{model}-{scheme}-{fold}" / "unit.json").read_text()
+        )
         chosen = int(h.epoch.iloc[int(np.argmax(h.val_accuracy.to_numpy()))])  # first maximum
         assert unit["best_epoch"] == chosen
-        rows = predictions[(predictions.model == model) & (predictions.scheme == scheme)
-                           & (predictions.fold == fold)]
+        rows = predictions[
+            (predictions.model == model)
+            & (predictions.scheme == scheme)
+            & (predictions.fold == fold)
+        ]
         for checkpoint, epoch in (("best", chosen), ("last", int(h.epoch.max()))):
             part = rows[rows.checkpoint == checkpoint]
             predicted = np.where(part.prob_Monkeypox >= part.prob_Others, "Monkeypox", "Others")
@@ -129,8 +144,21 @@ def test_same_seed_same_predictions(tiny_run, tmp_path):
 
 def test_folds_zero_runs_the_blog_protocol_alone(tmp_path):
     out = tmp_path / "seed"
-    args = ["run", "--demo", "--folds", "0", "--epochs", "2", "--image-size", "48",
-            "--models", "t4", "--quiet", "--out", str(out)]
+    args = [
+        "run",
+        "--demo",
+        "--folds",
+        "0",
+        "--epochs",
+        "2",
+        "--image-size",
+        "48",
+        "--models",
+        "t4",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     assert sorted(p.name for p in (out / "units").iterdir()) == ["t4-seed-0"]
     metrics = json.loads((out / "metrics.json").read_text())
@@ -140,8 +168,19 @@ def test_folds_zero_runs_the_blog_protocol_alone(tmp_path):
 
 def test_overwrite_starts_afresh(tmp_path):
     out = tmp_path / "o"
-    base = ["run", "--demo", "--folds", "0", "--image-size", "48", "--models", "t4", "--quiet",
-            "--out", str(out)]
+    base = [
+        "run",
+        "--demo",
+        "--folds",
+        "0",
+        "--image-size",
+        "48",
+        "--models",
+        "t4",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     assert main([*base, "--epochs", "1"]) == 0
     assert main([*base, "--epochs", "2", "--overwrite"]) == 0
     assert len(pd.read_csv(out / "history.csv")) == 2
@@ -152,3 +191,32 @@ def test_missing_data_folder_points_at_demo(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "does not exist" in err and "--demo" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_metrics_json_agrees_with_an_independent_recomputation(tiny_run):
+    """McNemar and DeLong p-values recomputed from predictions.csv with other code."""
+    import scipy.stats
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    from .metrics.reference import slow_delong
+
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    (comparison,) = metrics["comparisons"]
+    predictions = pd.read_csv(tiny_run / "predictions.csv")
+    best = predictions[(predictions.scheme == "cv") & (predictions.checkpoint == "best")]
+    a = best[best.model == "t3"].set_index(["fold", "path"]).sort_index()
+    b = best[best.model == "t4"].set_index(["fold", "path"]).sort_index()
+    truth = a.label.to_numpy()
+    right_a = np.where(a.prob_Monkeypox >= 0.5, "Monkeypox", "Others") == truth
+    right_b = np.where(b.prob_Monkeypox >= 0.5, "Monkeypox", "Others") == truth
+    table = [
+        [np.sum(right_a & right_b), np.sum(right_a & ~right_b)],
+        [np.sum(~right_a & right_b), np.sum(~right_a & ~right_b)],
+    ]
+    assert comparison["mcnemar"]["p"] == pytest.approx(mcnemar(table, exact=True).pvalue, abs=1e-6)
+    aucs, cov = slow_delong(
+        truth == "Monkeypox", [a.prob_Monkeypox.to_numpy(), b.prob_Monkeypox.to_numpy()]
+    )
+    z = (aucs[0] - aucs[1]) / np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    assert comparison["delong"]["p"] == pytest.approx(2 * scipy.stats.norm.sf(abs(z)), abs=1e-6)
+    assert comparison["delong"]["auc_a"] == pytest.approx(aucs[0], abs=1e-12)

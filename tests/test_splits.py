@@ -16,8 +16,13 @@ def keras_validation_files(root, seed: int = 123) -> set[str]:
     """What keras.utils.image_dataset_from_directory itself puts in its validation subset."""
     keras = pytest.importorskip("keras")
     ds = keras.utils.image_dataset_from_directory(
-        str(root), validation_split=0.2, subset="validation", seed=seed,
-        image_size=(8, 8), batch_size=64, verbose=False,
+        str(root),
+        validation_split=0.2,
+        subset="validation",
+        seed=seed,
+        image_size=(8, 8),
+        batch_size=64,
+        verbose=False,
     )
     return {os.path.relpath(p, root) for p in ds.file_paths}
 

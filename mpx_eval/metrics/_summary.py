@@ -238,7 +238,14 @@ def _fold_summary(table: pd.DataFrame, names) -> dict:
 
 
 def _cv_summary(
-    frame, model, classes, positive, history, confidence_level, n_resamples, random_state,
+    frame,
+    model,
+    classes,
+    positive,
+    history,
+    confidence_level,
+    n_resamples,
+    random_state,
     n_samples=None,
 ):
     cv = frame.loc[frame["scheme"] == "cv"]
@@ -590,9 +597,10 @@ def summarize_predictions(
         - ``comparisons``: for every pair of models with cv rows (names sorted, ``a < b``),
           rows paired by (fold, path) on checkpoint ``"best"``, over the folds both models
           have (``folds``; a partial run may lack some; a pair with none in common is left
-          out): ``a``, ``b``, ``metric`` (``"accuracy"``), ``k``, ``folds``, ``mean_a``, ``mean_b``, ``mean_difference`` (a - b, of
-          the fold means), ``corrected_t`` ``{"t", "p", "df"}`` (Nadeau-Bengio on the
-          per-fold accuracies with n_test the mean fold size and n_train = n - n_test;
+          out): ``a``, ``b``, ``metric`` (``"accuracy"``), ``k``, ``folds``, ``mean_a``,
+          ``mean_b``, ``mean_difference`` (a - b, of the fold means), ``corrected_t``
+          ``{"t", "p", "df"}`` (Nadeau-Bengio on the per-fold accuracies with n_test the
+          mean fold size and n_train = n - n_test;
           ``None`` with one fold), ``mcnemar`` ``{"statistic", "p", "n_a_only",
           "n_b_only"}`` (exact, on the pooled paired correctness), ``delong`` ``{"z",
           "p", "auc_a", "auc_b"}`` on the pooled positive-class probabilities (two classes
@@ -646,8 +654,15 @@ def summarize_predictions(
     for model in sorted(frame["model"].unique()):
         rows = frame.loc[frame["model"] == model]
         cv, best = _cv_summary(
-            rows, model, classes, positive, history, confidence_level, n_resamples,
-            random_state, n_samples,
+            rows,
+            model,
+            classes,
+            positive,
+            history,
+            confidence_level,
+            n_resamples,
+            random_state,
+            n_samples,
         )
         if best is not None:
             best_rows[model] = (best, cv["n"])
@@ -668,8 +683,11 @@ def summarize_predictions(
     comparisons = [
         comparison
         for a, b in combinations(sorted(best_rows), 2)
-        if (comparison := _compare(a, best_rows[a][0], b, best_rows[b][0], best_rows[a][1],
-                                   positive))
+        if (
+            comparison := _compare(
+                a, best_rows[a][0], b, best_rows[b][0], best_rows[a][1], positive
+            )
+        )
         is not None
     ]
     return _json(

@@ -129,8 +129,7 @@ def _check_runinfo(path: Path) -> dict:
     for key in ("counts", "sizes_seen"):
         if key in dataset and not isinstance(dataset[key], dict):
             raise _fail(path, f"'dataset.{key}' is not a JSON object")
-    for i, item in enumerate(require_list(dataset.get("skipped", []), path,
-                                          "'dataset.skipped'")):
+    for i, item in enumerate(require_list(dataset.get("skipped", []), path, "'dataset.skipped'")):
         require_keys(item, ("path", "reason"), path, f"skipped file {i}")
     for key in ("units_planned", "command"):
         if runinfo.get(key) is not None:
@@ -156,9 +155,7 @@ def _check_models(path: Path) -> dict:
 
 
 def _check_audit(path: Path) -> dict:
-    audit = require_keys(
-        read_json(path), ("exact_duplicates", "near_duplicates", "leaks"), path
-    )
+    audit = require_keys(read_json(path), ("exact_duplicates", "near_duplicates", "leaks"), path)
     exact = require_list(audit["exact_duplicates"], path, "'exact_duplicates'")
     for i, members in enumerate(exact):
         for item in require_list(members, path, f"exact duplicate set {i}"):
@@ -213,9 +210,7 @@ def _check_unit(out: Path, info: dict, classes: list[str]) -> None:
     _numeric(history, core, history_path)
     epochs = info.get("epochs")
     if isinstance(epochs, int) and history.shape[0] != epochs:
-        raise _fail(
-            history_path, f"has {history.shape[0]} epoch rows but unit.json says {epochs}"
-        )
+        raise _fail(history_path, f"has {history.shape[0]} epoch rows but unit.json says {epochs}")
 
     prob_columns = [f"prob_{c}" for c in classes]
     missing = [c for c in prob_columns if c not in predictions.columns]
@@ -253,11 +248,14 @@ def _unit_at_fault(out: Path, classes: list[str]) -> tuple[Path, str] | None:
         folder = out / "units" / str(info["dirname"])
         predictions = read_csv(folder / "predictions.csv", required=PREDICTION_KEYS)
         history = read_csv(folder / "history.csv", required=HISTORY_COLUMNS)
-        for path, history_part in ((folder / "predictions.csv", None),
-                                   (folder / "history.csv", history)):
+        for path, history_part in (
+            (folder / "predictions.csv", None),
+            (folder / "history.csv", history),
+        ):
             try:
-                summarize_predictions(predictions, classes=classes, history=history_part,
-                                      n_resamples=2)
+                summarize_predictions(
+                    predictions, classes=classes, history=history_part, n_resamples=2
+                )
             except ValueError as exc:
                 return path, str(exc)
     return None
@@ -271,14 +269,26 @@ def _check_metrics(metrics: Any, path: Path) -> dict:
         if cv is not None:
             require_keys(
                 cv,
-                ("k", "n", "folds", "mean", "std", "pooled", "ci", "confusion_matrix",
-                 "per_class", "reliability"),
+                (
+                    "k",
+                    "n",
+                    "folds",
+                    "mean",
+                    "std",
+                    "pooled",
+                    "ci",
+                    "confusion_matrix",
+                    "per_class",
+                    "reliability",
+                ),
                 path,
                 f"model {name!r} 'cv'",
             )
         if entry["seed_split"] is not None:
             require_keys(
-                entry["seed_split"], ("n_val", "best_val_accuracy", "accuracy", "ci"), path,
+                entry["seed_split"],
+                ("n_val", "best_val_accuracy", "accuracy", "ci"),
+                path,
                 f"model {name!r} 'seed_split'",
             )
     for i, comparison in enumerate(require_list(metrics["comparisons"], path, "'comparisons'")):

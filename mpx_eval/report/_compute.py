@@ -117,8 +117,9 @@ def roc_panel(rows: EvalRows, positive: str | None, cv: dict | None) -> CurvePan
             fpr, tpr, _ = roc_curve(
                 part.labels, part.probs, classes=rows.classes, positive_class=positive
             )
-            auc = roc_auc_score(part.labels, part.probs, classes=rows.classes,
-                                positive_class=positive)
+            auc = roc_auc_score(
+                part.labels, part.probs, classes=rows.classes, positive_class=positive
+            )
             panel.folds.append(Line(fpr, tpr, f"fold {fold} (AUC {auc:.3f})"))
         mean_roc = (cv or {}).get("mean_roc")
         if mean_roc and len(mean_roc.get("folds") or []) > 1:
@@ -222,14 +223,18 @@ def reliability(rows: EvalRows, positive: str | None, cv: dict | None) -> dict:
     if rows.scheme == "cv" and cv is not None:
         curve = cv["reliability"]
         mean_predicted, observed, counts = (
-            curve["mean_predicted"], curve["observed_frequency"], curve["counts"]
+            curve["mean_predicted"],
+            curve["observed_frequency"],
+            curve["counts"],
         )
     else:
         result = reliability_curve(
             rows.labels, rows.probs, classes=rows.classes, positive_class=positive
         )
         mean_predicted, observed, counts = (
-            result.mean_predicted, result.observed_frequency, result.counts
+            result.mean_predicted,
+            result.observed_frequency,
+            result.counts,
         )
 
     def floats(values):

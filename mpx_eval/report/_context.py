@@ -136,8 +136,9 @@ def _elapsed(started, units) -> str | None:
     before the run records its own wall time)."""
     try:
         start = datetime.fromisoformat(str(started))
-        ends = [datetime.fromisoformat(str(u["finished_at"])) for u in units
-                if u.get("finished_at")]
+        ends = [
+            datetime.fromisoformat(str(u["finished_at"])) for u in units if u.get("finished_at")
+        ]
         return T.seconds((max(ends) - start).total_seconds()) if ends else None
     except (TypeError, ValueError):
         return None
@@ -160,26 +161,31 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
     epochs = run.setting("epochs")
     inner = run.setting("inner_fraction")
     val_split = run.setting("validation_split")
-    sizes = {
-        name: "×".join(str(s) for s in m["input_shape"]) for name, m in run.models.items()
-    }
+    sizes = {name: "×".join(str(s) for s in m["input_shape"]) for name, m in run.models.items()}
     protocol = [
-        ("Cross-validation",
-         f"{folds} stratified folds; each fold is the test set once" if folds
-         else "none (folds 0): only the seed split was run"),
-        ("Seed split (the blog's procedure)",
-         f"seed {run.setting('seed')}, {T.fraction(val_split)} of the images held out for "
-         "validation"),
+        (
+            "Cross-validation",
+            f"{folds} stratified folds; each fold is the test set once"
+            if folds
+            else "none (folds 0): only the seed split was run",
+        ),
+        (
+            "Seed split (the blog's procedure)",
+            f"seed {run.setting('seed')}, {T.fraction(val_split)} of the images held out for "
+            "validation",
+        ),
         ("Patient/group grouping", grouping),
         ("Inner validation part", f"{T.fraction(inner)} of each training fold"),
         ("Epochs", str(epochs)),
         ("Batch size", str(run.setting("batch_size"))),
         ("Learning rate (Adam)", str(run.setting("learning_rate"))),
         ("Input size", ", ".join(f"{n}: {s}" for n, s in sizes.items())),
-        ("Checkpoint rule",
-         "the weights of the epoch with the highest accuracy on the inner validation part "
-         "(the first such epoch on ties); the test fold never influences the choice. On the "
-         "seed split the validation images both choose the epoch and score it, as in the blog."),
+        (
+            "Checkpoint rule",
+            "the weights of the epoch with the highest accuracy on the inner validation part "
+            "(the first such epoch on ties); the test fold never influences the choice. On the "
+            "seed split the validation images both choose the epoch and score it, as in the blog.",
+        ),
     ]
     device = info.get("device") or {}
     where = device.get("name", "n/a")
@@ -192,8 +198,10 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
         ("Executor", str(run.setting("executor", "n/a"))),
         ("Started", str(info.get("started") or "n/a")),
         ("Finished", str(info.get("finished") or "not recorded yet")),
-        ("Versions", ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items())
-         or "n/a"),
+        (
+            "Versions",
+            ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items()) or "n/a",
+        ),
     ]
     planned = list(info.get("units_planned") or run.units)
     units = []
@@ -209,7 +217,8 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
                 "name": name,
                 "finished": True,
                 "model": unit.get("model"),
-                "split": "seed split" if unit.get("scheme") == "seed"
+                "split": "seed split"
+                if unit.get("scheme") == "seed"
                 else f"fold {unit.get('fold')}",
                 "n_train": unit.get("n_train"),
                 "n_val": unit.get("n_val"),
@@ -227,9 +236,11 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
             ("Fingerprint", str(dataset["fingerprint"])),
             ("Images", f"{dataset['n_images']} in {len(run.classes)} classes"),
             ("Classes", ", ".join(f"{c}: {counts.get(c, 0)}" for c in run.classes)),
-            ("Image sizes seen", ", ".join(
-                f"{size}: {n}" for size, n in (dataset.get("sizes_seen") or {}).items()
-            ) or "n/a"),
+            (
+                "Image sizes seen",
+                ", ".join(f"{size}: {n}" for size, n in (dataset.get("sizes_seen") or {}).items())
+                or "n/a",
+            ),
         ],
         "skipped": list(dataset.get("skipped") or []),
         "protocol": protocol,
@@ -292,7 +303,8 @@ def _per_class_table(per_class: dict, classes: list[str]) -> list[dict]:
             values = entry[metric]
             row[metric] = (
                 T.pm(values.get("mean"), values.get("std"))
-                if values.get("mean") is not None else T.num(values.get("pooled"))
+                if values.get("mean") is not None
+                else T.num(values.get("pooled"))
             )
             row[metric + "_pooled"] = T.num(values.get("pooled"))
         row["support"] = T.integer(entry["support"].get("pooled"))
@@ -310,7 +322,8 @@ def _fold_table(cv: dict, optimism: dict | None, metric_names: list[str]) -> lis
                 "fold": fold["fold"],
                 "n_train": fold.get("n_train"),
                 "n_test": fold.get("n_test"),
-                "best_epoch": fold.get("best_epoch") if fold.get("best_epoch") is not None
+                "best_epoch": fold.get("best_epoch")
+                if fold.get("best_epoch") is not None
                 else "n/a",
                 "values": [T.num(fold.get(m)) for m in metric_names],
                 "best_on_test": T.num(extra.get("best_epoch_on_test")),
@@ -330,7 +343,8 @@ def _all_metrics_table(entry: dict, metric_names: list[str], positive) -> list[d
             row["cv"] = T.pm(cv["mean"].get(name), cv["std"].get(name))
             row["range"] = (
                 f"{T.num(cv['min'].get(name))}–{T.num(cv['max'].get(name))}"
-                if cv.get("min") and cv["min"].get(name) is not None else "n/a"
+                if cv.get("min") and cv["min"].get(name) is not None
+                else "n/a"
             )
             row["pooled"] = T.num(cv["pooled"].get(name))
             row["ci"] = T.interval(cv["ci"].get(name))
@@ -350,8 +364,9 @@ def _eval_rows(run: Run, name: str) -> C.EvalRows | None:
     )
 
 
-def _model_section(run: Run, name: str, slug: str, rows: C.EvalRows | None,
-                   figures: Figures) -> dict:
+def _model_section(
+    run: Run, name: str, slug: str, rows: C.EvalRows | None, figures: Figures
+) -> dict:
     metrics = run.metrics
     entry = metrics["models"].get(name) or {"cv": None, "seed_split": None}
     positive = metrics.get("positive_class")
@@ -371,7 +386,8 @@ def _model_section(run: Run, name: str, slug: str, rows: C.EvalRows | None,
         "metric_labels": [T.metric_label(m, positive) for m in _headline_metrics(metrics)],
     }
     section["evaluated_on"] = (
-        None if rows is None
+        None
+        if rows is None
         else f"the held-out test folds ({len(rows.frame)} images, {len(rows.fold_ids())} folds)"
         if rows.scheme == "cv"
         else f"the seed split's validation images ({len(rows.frame)} images; optimistic, "
@@ -381,57 +397,92 @@ def _model_section(run: Run, name: str, slug: str, rows: C.EvalRows | None,
     runs = C.training_runs(run.history, name, _chosen_epochs(entry, run.units, name))
     if runs:
         has_cv = any(r.scheme == "cv" for r in runs)
-        section["figures"].append(figures.add(
-            f"{slug}-curves",
-            "Training curves per unit: accuracy and loss on the training images and on the "
-            "validation images — "
-            + ("in cross-validation the inner validation part, on the seed split its "
-               "held-out share — and, in cross-validation, on the test fold; "
-               if has_cv else "the seed split's held-out share; ")
-            + "the dashed line marks the epoch whose weights were kept.",
-            f"Training curves of {name}", F.plot_training_curves, runs,
-        ))
+        section["figures"].append(
+            figures.add(
+                f"{slug}-curves",
+                "Training curves per unit: accuracy and loss on the training images and on the "
+                "validation images — "
+                + (
+                    "in cross-validation the inner validation part, on the seed split its "
+                    "held-out share — and, in cross-validation, on the test fold; "
+                    if has_cv
+                    else "the seed split's held-out share; "
+                )
+                + "the dashed line marks the epoch whose weights were kept.",
+                f"Training curves of {name}",
+                F.plot_training_curves,
+                runs,
+            )
+        )
         mean = C.mean_curves(runs)
         if mean is not None:
-            section["figures"].append(figures.add(
-                f"{slug}-curves-mean",
-                "Mean ± 1 SD over the cross-validation folds at each epoch.",
-                f"Mean training curves of {name}", F.plot_mean_curves, mean,
-            ))
+            section["figures"].append(
+                figures.add(
+                    f"{slug}-curves-mean",
+                    "Mean ± 1 SD over the cross-validation folds at each epoch.",
+                    f"Mean training curves of {name}",
+                    F.plot_mean_curves,
+                    mean,
+                )
+            )
     if rows is not None:
-        section["figures"].append(figures.add(
-            f"{slug}-confusion",
-            "Confusion matrices (rows: true class, columns: predicted class). Each cell shows "
-            "the count and, below it, its share of the true class's images; the colour follows "
-            "that share." + (" One per test fold, then all folds pooled." if rows.scheme == "cv"
-                             and len(rows.fold_ids()) > 1 else ""),
-            f"Confusion matrices of {name}", F.plot_confusion_grid, C.confusions(rows), classes,
-        ))
-        section["figures"].append(figures.add(
-            f"{slug}-roc",
-            "ROC curves: " + (
-                "each test fold (thin), the mean over folds with a ±1 SD band (metrics.json "
-                "mean_roc), and all test folds pooled (dash-dot)." if positive and rows.scheme
-                == "cv" and len(rows.fold_ids()) > 1
-                else "one class against the rest, pooled." if not positive
-                else "pooled over the evaluated images."
-            ),
-            f"ROC curves of {name}", F.plot_roc, C.roc_panel(rows, positive, cv), wide=False,
-        ))
-        section["figures"].append(figures.add(
-            f"{slug}-pr",
-            "Precision–recall curves with average precision (AP); the dotted line is the "
-            "share of the class among the images, what a random ranking achieves.",
-            f"Precision-recall curves of {name}", F.plot_precision_recall,
-            C.pr_panel(rows, positive), wide=False,
-        ))
-        section["figures"].append(figures.add(
-            f"{slug}-reliability",
-            "Reliability: in each probability bin, the predicted probability against how "
-            "often it came true (on the diagonal: well calibrated); the bars count images.",
-            f"Reliability diagram of {name}", F.plot_reliability,
-            C.reliability(rows, positive, cv), wide=False,
-        ))
+        section["figures"].append(
+            figures.add(
+                f"{slug}-confusion",
+                "Confusion matrices (rows: true class, columns: predicted class). Each cell shows "
+                "the count and, below it, its share of the true class's images; the colour follows "
+                "that share."
+                + (
+                    " One per test fold, then all folds pooled."
+                    if rows.scheme == "cv" and len(rows.fold_ids()) > 1
+                    else ""
+                ),
+                f"Confusion matrices of {name}",
+                F.plot_confusion_grid,
+                C.confusions(rows),
+                classes,
+            )
+        )
+        section["figures"].append(
+            figures.add(
+                f"{slug}-roc",
+                "ROC curves: "
+                + (
+                    "each test fold (thin), the mean over folds with a ±1 SD band (metrics.json "
+                    "mean_roc), and all test folds pooled (dash-dot)."
+                    if positive and rows.scheme == "cv" and len(rows.fold_ids()) > 1
+                    else "one class against the rest, pooled."
+                    if not positive
+                    else "pooled over the evaluated images."
+                ),
+                f"ROC curves of {name}",
+                F.plot_roc,
+                C.roc_panel(rows, positive, cv),
+                wide=False,
+            )
+        )
+        section["figures"].append(
+            figures.add(
+                f"{slug}-pr",
+                "Precision–recall curves with average precision (AP); the dotted line is the "
+                "share of the class among the images, what a random ranking achieves.",
+                f"Precision-recall curves of {name}",
+                F.plot_precision_recall,
+                C.pr_panel(rows, positive),
+                wide=False,
+            )
+        )
+        section["figures"].append(
+            figures.add(
+                f"{slug}-reliability",
+                "Reliability: in each probability bin, the predicted probability against how "
+                "often it came true (on the diagonal: well calibrated); the bars count images.",
+                f"Reliability diagram of {name}",
+                F.plot_reliability,
+                C.reliability(rows, positive, cv),
+                wide=False,
+            )
+        )
     if cv:
         section["per_class"] = _per_class_table(cv["per_class"], classes)
         section["per_class_note"] = f"mean ± SD over {cv['k']} folds; pooled in the last columns"
@@ -461,17 +512,21 @@ def _headline(run: Run, sections: list[dict], figures: Figures) -> dict:
         cv, seed, optimism = entry.get("cv"), entry.get("seed_split"), entry.get("optimism")
         rows = []
         if cv:
-            rows.append({
-                "label": f"Cross-validated ({cv['k']} test folds, {cv['n']} images)",
-                "kind": "honest",
-                "cells": [_metric_cell(cv, m, spread=True) for m in names],
-            })
+            rows.append(
+                {
+                    "label": f"Cross-validated ({cv['k']} test folds, {cv['n']} images)",
+                    "kind": "honest",
+                    "cells": [_metric_cell(cv, m, spread=True) for m in names],
+                }
+            )
         if seed:
-            rows.append({
-                "label": f"Seed split, blog procedure ({seed['n_val']} validation images)",
-                "kind": "optimistic",
-                "cells": [_metric_cell(seed, m, spread=False) for m in names],
-            })
+            rows.append(
+                {
+                    "label": f"Seed split, blog procedure ({seed['n_val']} validation images)",
+                    "kind": "optimistic",
+                    "cells": [_metric_cell(seed, m, spread=False) for m in names],
+                }
+            )
         sentences = []
         if seed:
             sentences.append(T.seed_sentence(seed, cv, split_seed, epochs))
@@ -479,22 +534,34 @@ def _headline(run: Run, sections: list[dict], figures: Figures) -> dict:
             sentences.append(T.optimism_sentence(optimism))
         if not cv and not seed:
             sentences.append("No unit of this model has finished yet.")
-        models.append({
-            "name": section["name"],
-            "anchor": section["anchor"],
-            "rows": rows,
-            "sentences": [s for s in sentences if s],
-            "best_val": T.num((seed or {}).get("best_val_accuracy")),
-            "cv_accuracy": T.pm(cv["mean"].get("accuracy"), cv["std"].get("accuracy"))
-            if cv else None,
-        })
+        models.append(
+            {
+                "name": section["name"],
+                "anchor": section["anchor"],
+                "rows": rows,
+                "sentences": [s for s in sentences if s],
+                "best_val": T.num((seed or {}).get("best_val_accuracy")),
+                "cv_accuracy": T.pm(cv["mean"].get("accuracy"), cv["std"].get("accuracy"))
+                if cv
+                else None,
+            }
+        )
         model_bars = [
-            ("seed split: best validation epoch (blog, optimistic)",
-             (seed or {}).get("best_val_accuracy"), "#9467bd"),
-            ("cv: best epoch picked on the test fold (optimistic)",
-             (optimism or {}).get("best_epoch_on_test"), "#ff7f0e"),
-            ("cv: epoch chosen on inner validation (honest)",
-             (optimism or {}).get("chosen"), "#2ca02c"),
+            (
+                "seed split: best validation epoch (blog, optimistic)",
+                (seed or {}).get("best_val_accuracy"),
+                "#9467bd",
+            ),
+            (
+                "cv: best epoch picked on the test fold (optimistic)",
+                (optimism or {}).get("best_epoch_on_test"),
+                "#ff7f0e",
+            ),
+            (
+                "cv: epoch chosen on inner validation (honest)",
+                (optimism or {}).get("chosen"),
+                "#2ca02c",
+            ),
             ("cv: last epoch", (optimism or {}).get("last"), "#7f7f7f"),
         ]
         if any(v is not None for _, v, _ in model_bars):
@@ -505,7 +572,9 @@ def _headline(run: Run, sections: list[dict], figures: Figures) -> dict:
             "optimism",
             "Test accuracy (mean over folds) depending on how the checkpoint was chosen, beside "
             "the blog-style seed-split number. Only the green bar is an honest estimate.",
-            "Accuracy by checkpoint choice per model", F.plot_optimism, bars,
+            "Accuracy by checkpoint choice per model",
+            F.plot_optimism,
+            bars,
         )
     return {
         "columns": [T.metric_label(m, positive) for m in names],
@@ -541,8 +610,7 @@ def align_layers(tables: list[list[dict]]) -> list[dict]:
     rows: list[list[dict | None]] = [[cell] for cell in (tables[0] if tables else [])]
     for index, table in enumerate(tables[1:], start=1):
         reference = [next(c for c in row if c is not None)["type"] for row in rows]
-        matcher = difflib.SequenceMatcher(a=reference, b=[c["type"] for c in table],
-                                          autojunk=False)
+        matcher = difflib.SequenceMatcher(a=reference, b=[c["type"] for c in table], autojunk=False)
         merged = []
         for tag, i1, i2, j1, j2 in matcher.get_opcodes():
             paired = min(i2 - i1, j2 - j1) if tag in ("equal", "replace") else 0
@@ -560,11 +628,13 @@ def align_layers(tables: list[list[dict]]) -> list[dict]:
         diff = {
             key: any(c[key] != first[key] for c in present) for key in ("type", "shape", "params")
         }
-        out.append({
-            "cells": cells,
-            "diff": diff,
-            "differs": len(present) < len(cells) or any(diff.values()),
-        })
+        out.append(
+            {
+                "cells": cells,
+                "diff": diff,
+                "differs": len(present) < len(cells) or any(diff.values()),
+            }
+        )
     return out
 
 
@@ -576,20 +646,26 @@ def _comparison(run: Run, sections: list[dict], figures: Figures) -> dict:
     for name in names:
         info = run.models.get(name, {})
         units = [u for u in run.units.values() if u.get("model") == name]
-        per_epoch = [u["seconds_per_epoch"] for u in units
-                     if isinstance(u.get("seconds_per_epoch"), (int, float))]
-        models.append({
-            "name": name,
-            "builder": str(info.get("builder", "n/a")),
-            "input": "×".join(str(s) for s in info.get("input_shape", [])),
-            "params": T.integer(info.get("params")),
-            "per_epoch": T.seconds(float(np.mean(per_epoch))) if per_epoch else "n/a",
-            "training": T.seconds(sum(float(u.get("seconds") or 0) for u in units)),
-            "units": len(units),
-        })
+        per_epoch = [
+            u["seconds_per_epoch"]
+            for u in units
+            if isinstance(u.get("seconds_per_epoch"), (int, float))
+        ]
+        models.append(
+            {
+                "name": name,
+                "builder": str(info.get("builder", "n/a")),
+                "input": "×".join(str(s) for s in info.get("input_shape", [])),
+                "params": T.integer(info.get("params")),
+                "per_epoch": T.seconds(float(np.mean(per_epoch))) if per_epoch else "n/a",
+                "training": T.seconds(sum(float(u.get("seconds") or 0) for u in units)),
+                "units": len(units),
+            }
+        )
     layer_names = [n for n in names if n in run.models]
-    layers = align_layers([[_layer_cell(layer) for layer in run.models[n]["layers"]]
-                           for n in layer_names])
+    layers = align_layers(
+        [[_layer_cell(layer) for layer in run.models[n]["layers"]] for n in layer_names]
+    )
     metric_names = list(metrics.get("metrics") or [])
     side_by_side = []
     for m in metric_names:
@@ -601,25 +677,31 @@ def _comparison(run: Run, sections: list[dict], figures: Figures) -> dict:
     pairs = []
     for comparison in metrics["comparisons"]:
         tests = T.comparison_tests(comparison)
-        pairs.append({
-            "a": comparison["a"],
-            "b": comparison["b"],
-            "tests": tests,
-            "verdict": T.verdict(comparison, tests, n_images=comparison.get("n_paired")),
-        })
+        pairs.append(
+            {
+                "a": comparison["a"],
+                "b": comparison["b"],
+                "tests": tests,
+                "verdict": T.verdict(comparison, tests, n_images=comparison.get("n_paired")),
+            }
+        )
     figure = None
     per_fold = {}
     for name in names:
         cv = (metrics["models"].get(name) or {}).get("cv")
         if cv:
-            per_fold[name] = ([f["fold"] for f in cv["folds"]],
-                              [f.get("accuracy") for f in cv["folds"]])
+            per_fold[name] = (
+                [f["fold"] for f in cv["folds"]],
+                [f.get("accuracy") for f in cv["folds"]],
+            )
     if len(per_fold) >= 2:
         figure = figures.add(
             "comparison-folds",
             "Each model's test accuracy on every fold. Lines that cross, or lie close, mean "
             "the folds disagree about which model is better.",
-            "Per-fold accuracy of the models", F.plot_fold_comparison, per_fold,
+            "Per-fold accuracy of the models",
+            F.plot_fold_comparison,
+            per_fold,
         )
     return {
         "names": names,
@@ -655,32 +737,39 @@ def _audit(run: Run, thumbs: ThumbnailFactory, evaluated: dict) -> dict:
 
     def where(kind: str, paths) -> list[str]:
         found = by_paths.get((kind, frozenset(paths)), [])
-        return [f"{leak['split']} ({_pair_name({i['role'] for i in leak['items']})})"
-                for leak in found]
+        return [
+            f"{leak['split']} ({_pair_name({i['role'] for i in leak['items']})})" for leak in found
+        ]
 
     exact = []
     for members in audit["exact_duplicates"]:
         paths = [m["path"] for m in members]
-        exact.append({
-            "images": [dict(thumbs(m["path"]), group=m.get("group")) for m in members],
-            "where": where("exact", paths),
-        })
+        exact.append(
+            {
+                "images": [dict(thumbs(m["path"]), group=m.get("group")) for m in members],
+                "where": where("exact", paths),
+            }
+        )
     near = []
     for pair in audit["near_duplicates"]:
         paths = [pair["a"]["path"], pair["b"]["path"]]
-        near.append({
-            "images": [dict(thumbs(item["path"]), group=item.get("group"))
-                       for item in (pair["a"], pair["b"])],
-            "distance": pair["distance"],
-            "where": where("near", paths),
-        })
+        near.append(
+            {
+                "images": [
+                    dict(thumbs(item["path"]), group=item.get("group"))
+                    for item in (pair["a"], pair["b"])
+                ],
+                "distance": pair["distance"],
+                "where": where("near", paths),
+            }
+        )
     groups: dict[str, dict] = {}
     for leak in leaks:
         if leak["kind"] != "group":
             continue
         entry = groups.setdefault(
-            str(leak.get("group", "?")), {"group": str(leak.get("group", "?")), "roles": {},
-                                          "splits": []}
+            str(leak.get("group", "?")),
+            {"group": str(leak.get("group", "?")), "roles": {}, "splits": []},
         )
         entry["splits"].append(leak["split"])
         for item in leak["items"]:
@@ -693,8 +782,9 @@ def _audit(run: Run, thumbs: ThumbnailFactory, evaluated: dict) -> dict:
             dict(thumbs(path), roles=", ".join(roles)) for path, roles in entry["roles"].items()
         ]
 
-    splits = sorted({leak["split"] for leak in leaks},
-                    key=lambda s: (not s.startswith("seed"), len(s), s))
+    splits = sorted(
+        {leak["split"] for leak in leaks}, key=lambda s: (not s.startswith("seed"), len(s), s)
+    )
     table = []
     for split in splits:
         row = {"split": split}
@@ -715,13 +805,17 @@ def _audit(run: Run, thumbs: ThumbnailFactory, evaluated: dict) -> dict:
             item.update(thumbs(item["path"]))
             item["confidence_text"] = T.num(item["confidence"])
             item["true_probability_text"] = T.num(item["true_probability"])
-        errors.append({
-            "name": name,
-            "where": "test-fold images" if rows.scheme == "cv" else "seed-split validation images",
-            "n_wrong": int((rows.predicted != rows.labels).sum()),
-            "n": len(rows.frame),
-            "mistakes": items,
-        })
+        errors.append(
+            {
+                "name": name,
+                "where": "test-fold images"
+                if rows.scheme == "cv"
+                else "seed-split validation images",
+                "n_wrong": int((rows.predicted != rows.labels).sum()),
+                "n": len(rows.frame),
+                "mistakes": items,
+            }
+        )
     return {
         "hash_bits": audit.get("hash_bits", "n/a"),
         "near_bits": audit.get("near_duplicate_bits", "n/a"),
@@ -761,8 +855,7 @@ def build_context(run: Run) -> tuple[dict, list[FigureSpec]]:
     names = list(run.models) + [m for m in run.metrics["models"] if m not in run.models]
     evaluated = {name: _eval_rows(run, name) for name in names}
     sections = [
-        _model_section(run, name, slugify(name, taken), evaluated[name], figures)
-        for name in names
+        _model_section(run, name, slugify(name, taken), evaluated[name], figures) for name in names
     ]
     command = run.runinfo.get("command") or []
     context = {

@@ -107,15 +107,17 @@ def plot_training_curves(runs, *, fig=None):
             for role, prefix in (("train", ""), ("val", "val_"), ("test", "test_")):
                 values = frame[prefix + metric].to_numpy(dtype=float)
                 if np.isfinite(values).any():
-                    ax.plot(frame["epoch"], values, color=ROLE_COLOURS[role],
-                            label=ROLE_NAMES[role])
+                    ax.plot(
+                        frame["epoch"], values, color=ROLE_COLOURS[role], label=ROLE_NAMES[role]
+                    )
             if run.chosen_epoch is not None:
-                ax.axvline(run.chosen_epoch, color="0.25", linestyle="--", linewidth=1,
-                           label="kept epoch")
+                ax.axvline(
+                    run.chosen_epoch, color="0.25", linestyle="--", linewidth=1, label="kept epoch"
+                )
             ax.set_title(f"{run.title}: {metric}", loc="left")
             if row == nrows - 1 or index + per_row >= len(runs):
                 ax.set_xlabel("epoch")
-    for ax in axes.ravel()[2 * len(runs):]:
+    for ax in axes.ravel()[2 * len(runs) :]:
         ax.set_visible(False)
     _figure_legend(fig, axes)
     return fig
@@ -127,8 +129,13 @@ def _figure_legend(fig, axes) -> None:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             seen.setdefault(label, handle)
     if seen:
-        fig.legend(list(seen.values()), list(seen.keys()), loc="outside upper center",
-                   ncol=len(seen), frameon=False)
+        fig.legend(
+            list(seen.values()),
+            list(seen.keys()),
+            loc="outside upper center",
+            ncol=len(seen),
+            frameon=False,
+        )
 
 
 def plot_mean_curves(mean, *, fig=None):
@@ -144,8 +151,14 @@ def plot_mean_curves(mean, *, fig=None):
             if not np.isfinite(centre).any():
                 continue
             ax.plot(epochs, centre, color=ROLE_COLOURS[role], label=ROLE_NAMES[role])
-            ax.fill_between(epochs, centre - spread, centre + spread, color=ROLE_COLOURS[role],
-                            alpha=0.18, linewidth=0)
+            ax.fill_between(
+                epochs,
+                centre - spread,
+                centre + spread,
+                color=ROLE_COLOURS[role],
+                alpha=0.18,
+                linewidth=0,
+            )
         ax.set_title(f"{metric}: mean ± 1 SD over folds", loc="left")
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
@@ -169,8 +182,15 @@ def plot_confusion(matrix, classes, *, ax=None, colorbar=False):
             text = f"{int(matrix.counts[i][j])}"
             if share is not None and np.isfinite(share):
                 text += f"\n{100 * share:.0f}%"
-            ax.text(j, i, text, ha="center", va="center", fontsize=8 if k <= 4 else 6,
-                    color="white" if normalized[i, j] > 0.55 else "black")
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=8 if k <= 4 else 6,
+                color="white" if normalized[i, j] > 0.55 else "black",
+            )
     labels = [_wrap(c, 12) for c in classes]
     ax.set_xticks(range(k), labels, rotation=30 if k > 2 else 0, ha="right" if k > 2 else "center")
     ax.set_yticks(range(k), labels)
@@ -208,13 +228,25 @@ def _plot_panel(panel, ax, *, xlabel, ylabel, diagonal, legend_loc):
     if panel.band is not None:
         band = panel.band
         std = np.nan_to_num(band["std"])
-        ax.fill_between(band["x"], np.clip(band["y"] - std, 0, 1), np.clip(band["y"] + std, 0, 1),
-                        color="0.5", alpha=0.2, linewidth=0)
+        ax.fill_between(
+            band["x"],
+            np.clip(band["y"] - std, 0, 1),
+            np.clip(band["y"] + std, 0, 1),
+            color="0.5",
+            alpha=0.2,
+            linewidth=0,
+        )
         ax.plot(band["x"], band["y"], color="0.15", linewidth=2, label=band["label"])
     colours = [POOLED_COLOUR] if len(panel.pooled) == 1 else _colours(len(panel.pooled))
     for line, colour in zip(panel.pooled, colours, strict=True):
-        ax.plot(line.x, line.y, color=colour, linewidth=2,
-                linestyle="-" if panel.band is None else "-.", label=line.label)
+        ax.plot(
+            line.x,
+            line.y,
+            color=colour,
+            linewidth=2,
+            linestyle="-" if panel.band is None else "-.",
+            label=line.label,
+        )
     if diagonal:
         ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1, label="chance")
     for label, level in panel.baselines:
@@ -228,25 +260,42 @@ def _plot_panel(panel, ax, *, xlabel, ylabel, diagonal, legend_loc):
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc=legend_loc, framealpha=0.85, fontsize=7)
     else:
-        ax.text(0.5, 0.5, "not defined: a class is missing", ha="center", va="center",
-                transform=ax.transAxes, color="0.4")
+        ax.text(
+            0.5,
+            0.5,
+            "not defined: a class is missing",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="0.4",
+        )
     return ax
 
 
 def plot_roc(panel, *, ax=None):
     """ROC curves of ``_compute.roc_panel``: folds (thin), mean ± 1 SD band, pooled (bold)."""
     ax = _axes(ax, 4.8, 4.8)
-    return _plot_panel(panel, ax, xlabel="false-positive rate (1 − specificity)",
-                       ylabel="true-positive rate (sensitivity)", diagonal=True,
-                       legend_loc="lower right")
+    return _plot_panel(
+        panel,
+        ax,
+        xlabel="false-positive rate (1 − specificity)",
+        ylabel="true-positive rate (sensitivity)",
+        diagonal=True,
+        legend_loc="lower right",
+    )
 
 
 def plot_precision_recall(panel, *, ax=None):
     """Precision–recall curves of ``_compute.pr_panel``, with each class's prevalence."""
     ax = _axes(ax, 4.8, 4.8)
-    return _plot_panel(panel, ax, xlabel="recall (sensitivity)",
-                       ylabel="precision (positive predictive value)", diagonal=False,
-                       legend_loc="lower left")
+    return _plot_panel(
+        panel,
+        ax,
+        xlabel="recall (sensitivity)",
+        ylabel="precision (positive predictive value)",
+        diagonal=False,
+        legend_loc="lower left",
+    )
 
 
 # --------------------------------------------------------------------------- calibration
@@ -259,16 +308,27 @@ def plot_reliability(data, *, fig=None):
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     top.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1, label="perfect calibration")
     shown = np.isfinite(data["mean_predicted"]) & np.isfinite(data["observed"])
-    top.plot(data["mean_predicted"][shown], data["observed"][shown], marker="o",
-             color=POOLED_COLOUR, label="model")
+    top.plot(
+        data["mean_predicted"][shown],
+        data["observed"][shown],
+        marker="o",
+        color=POOLED_COLOUR,
+        label="model",
+    )
     top.set_xlim(0, 1)
     top.set_ylim(-0.02, 1.02)
     top.set_ylabel(data["ylabel"])
     top.set_title(data["title"], loc="left")
     top.legend(loc="upper left", frameon=False)
     edges = np.linspace(0, 1, len(data["counts"]) + 1)
-    bottom.bar(edges[:-1], data["counts"], width=np.diff(edges), align="edge", color="0.6",
-               edgecolor="white")
+    bottom.bar(
+        edges[:-1],
+        data["counts"],
+        width=np.diff(edges),
+        align="edge",
+        color="0.6",
+        edgecolor="white",
+    )
     bottom.set_xlabel(data["xlabel"])
     bottom.set_ylabel("images")
     return fig
@@ -294,16 +354,21 @@ def plot_optimism(rows, *, ax=None):
             y = base + 0.4 - height * (b + 0.5)
             if value is None:
                 continue
-            ax.barh(y, value, height=height * 0.9, color=colour,
-                    label=None if label in seen else label)
+            ax.barh(
+                y, value, height=height * 0.9, color=colour, label=None if label in seen else label
+            )
             seen.add(label)
             ax.text(value + 0.01, y, f"{value:.3f}", va="center", fontsize=8)
     ax.set_yticks(ticks, names)
     ax.set_xlim(0, 1.12)
     ax.set_xlabel("accuracy")
     ax.grid(axis="y", visible=False)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(rows) < 3 else -0.12),
-              ncol=2, frameon=False)
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.25 if len(rows) < 3 else -0.12),
+        ncol=2,
+        frameon=False,
+    )
     ax.set_title("How the checkpoint is chosen changes the accuracy reported", loc="left")
     return ax
 

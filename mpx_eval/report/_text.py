@@ -103,8 +103,10 @@ def fraction(value) -> str:
 
 def optimism_sentence(optimism: dict) -> str:
     """What choosing the epoch on the test images would have claimed, in plain words."""
-    best, chosen, last = optimism.get("best_epoch_on_test"), optimism.get("chosen"), optimism.get(
-        "last"
+    best, chosen, last = (
+        optimism.get("best_epoch_on_test"),
+        optimism.get("chosen"),
+        optimism.get("last"),
     )
     if not (_finite(best) and _finite(chosen)):
         return ""
@@ -153,8 +155,9 @@ def _direction(comparison: dict, test: str) -> str | None:
     if test == "corrected_t":
         score_a, score_b = comparison.get("mean_difference"), 0.0
     elif test == "mcnemar":
-        score_a, score_b = comparison["mcnemar"].get("n_a_only"), comparison["mcnemar"].get(
-            "n_b_only"
+        score_a, score_b = (
+            comparison["mcnemar"].get("n_a_only"),
+            comparison["mcnemar"].get("n_b_only"),
         )
     else:
         score_a, score_b = comparison["delong"].get("auc_a"), comparison["delong"].get("auc_b")

@@ -520,14 +520,21 @@ def test_partial_run_compares_models_on_their_common_folds():
     frames = []
     for model in ("t3", "t4"):
         p = np.clip(np.where(labels == "Monkeypox", 0.7, 0.3) + rng.normal(0, 0.2, n), 0, 1)
-        frame = pd.DataFrame({
-            "model": model, "scheme": "cv", "fold": fold, "checkpoint": "best",
-            "path": [f"i{i}.jpg" for i in range(n)], "label": labels,
-            "group": [f"i{i}.jpg" for i in range(n)], "prob_Monkeypox": p, "prob_Others": 1 - p,
-        })
+        frame = pd.DataFrame(
+            {
+                "model": model,
+                "scheme": "cv",
+                "fold": fold,
+                "checkpoint": "best",
+                "path": [f"i{i}.jpg" for i in range(n)],
+                "label": labels,
+                "group": [f"i{i}.jpg" for i in range(n)],
+                "prob_Monkeypox": p,
+                "prob_Others": 1 - p,
+            }
+        )
         frames.append(frame if model == "t3" else frame[frame.fold != 3])  # t4 lacks fold 3
-    summary = summarize_predictions(pd.concat(frames), classes=classes, n_samples=n,
-                                    n_resamples=50)
+    summary = summarize_predictions(pd.concat(frames), classes=classes, n_samples=n, n_resamples=50)
     (comparison,) = summary["comparisons"]
     assert comparison["folds"] == [1, 2] and comparison["k"] == 2
     assert comparison["n_paired"] == 40

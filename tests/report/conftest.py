@@ -65,8 +65,9 @@ def binary_run(tmp_path_factory) -> Rendered:
 @pytest.fixture(scope="session")
 def three_class_run(tmp_path_factory) -> Rendered:
     """Three classes, one of them (and one file) named like an HTML injection."""
-    return _render(tmp_path_factory, "three", classes=("Monkeypox", "Others", XSS),
-                   odd_file=True, demo=False)
+    return _render(
+        tmp_path_factory, "three", classes=("Monkeypox", "Others", XSS), odd_file=True, demo=False
+    )
 
 
 @pytest.fixture(scope="session")
@@ -81,8 +82,7 @@ def seed_only_run(tmp_path_factory) -> Rendered:
 
 @pytest.fixture(scope="session")
 def partial_run(tmp_path_factory) -> Rendered:
-    return _render(tmp_path_factory, "partial",
-                   drop_units=("t3-cv-3", "t4-cv-3", "t4-seed-0"))
+    return _render(tmp_path_factory, "partial", drop_units=("t3-cv-3", "t4-cv-3", "t4-seed-0"))
 
 
 @pytest.fixture(scope="session")

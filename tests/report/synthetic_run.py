@@ -20,10 +20,31 @@ from mpx_eval.config import RunConfig
 XSS = "<img src=x onerror=alert(1)>"
 
 _LAYERS = {
-    "t3": ["Rescaling", "Conv2D", "AveragePooling2D", "Conv2D", "AveragePooling2D", "Conv2D",
-           "Dropout", "Flatten", "Dense", "Dense"],
-    "t4": ["Rescaling", "Conv2D", "AveragePooling2D", "Conv2D", "AveragePooling2D", "Dropout",
-           "Conv2D", "Dropout", "Flatten", "Dense", "Dense"],
+    "t3": [
+        "Rescaling",
+        "Conv2D",
+        "AveragePooling2D",
+        "Conv2D",
+        "AveragePooling2D",
+        "Conv2D",
+        "Dropout",
+        "Flatten",
+        "Dense",
+        "Dense",
+    ],
+    "t4": [
+        "Rescaling",
+        "Conv2D",
+        "AveragePooling2D",
+        "Conv2D",
+        "AveragePooling2D",
+        "Dropout",
+        "Conv2D",
+        "Dropout",
+        "Flatten",
+        "Dense",
+        "Dense",
+    ],
 }
 _QUALITY = {"t3": 0.72, "t4": 0.78}
 
@@ -47,8 +68,9 @@ def _layers(model: str, size: int, n_classes: int) -> list[dict]:
             shape = [None, units]
         else:
             shape = [None, side, side, channels]
-        out.append({"name": f"{kind.lower()}_{i}", "type": kind, "output_shape": shape,
-                    "params": params})
+        out.append(
+            {"name": f"{kind.lower()}_{i}", "type": kind, "output_shape": shape, "params": params}
+        )
     return out
 
 
@@ -88,8 +110,9 @@ def _probabilities(rng, labels: np.ndarray, classes: list[str], quality: float) 
     k = len(classes)
     codes = np.array([classes.index(c) for c in labels])
     scores = rng.normal(0, 1, (len(labels), k))
-    scores[np.arange(len(labels)), codes] += 3.5 * (quality - 0.5) + rng.normal(0.6, 0.8,
-                                                                                 len(labels))
+    scores[np.arange(len(labels)), codes] += 3.5 * (quality - 0.5) + rng.normal(
+        0.6, 0.8, len(labels)
+    )
     probs = np.exp(scores - scores.max(axis=1, keepdims=True))
     return probs / probs.sum(axis=1, keepdims=True)
 
@@ -124,8 +147,11 @@ def make_run(
             groups.append(group)
     if odd_file:
         paths[1] = f"{classes[0]}/{XSS}.jpg"
-    paths, labels, groups = np.array(paths, object), np.array(labels, object), np.array(groups,
-                                                                                        object)
+    paths, labels, groups = (
+        np.array(paths, object),
+        np.array(labels, object),
+        np.array(groups, object),
+    )
     n = len(paths)
     seed_role = np.full(n, "train", dtype=object)
     seed_role[rng.permutation(n)[: n // 5]] = "val"  # ignores groups, as the blog did
@@ -145,8 +171,16 @@ def make_run(
             roles[train[::8]] = "val"
         roles_by_split[(scheme, fold)] = roles
         for i in range(n):
-            split_rows.append({"path": paths[i], "label": labels[i], "group": groups[i],
-                               "scheme": scheme, "fold": fold, "role": roles[i]})
+            split_rows.append(
+                {
+                    "path": paths[i],
+                    "label": labels[i],
+                    "group": groups[i],
+                    "scheme": scheme,
+                    "fold": fold,
+                    "role": roles[i],
+                }
+            )
     pd.DataFrame(split_rows).to_csv(out / "splits.csv", index=False)
 
     # ---- audit: one exact duplicate set, one near-duplicate pair, straddling groups
@@ -179,8 +213,9 @@ def make_run(
         "n_images": n,
         "n_multi_image_groups": len(unique_groups),
         "exact_duplicates": [[describe(i) for i in members] for members in exact],
-        "near_duplicates": [{"a": describe(a), "b": describe(b), "distance": d}
-                            for a, b, d in near],
+        "near_duplicates": [
+            {"a": describe(a), "b": describe(b), "distance": d} for a, b, d in near
+        ],
         "leaks": leaks,
     }
     (out / "audit.json").write_text(json.dumps(audit, indent=2))
@@ -191,8 +226,9 @@ def make_run(
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         for i, path in enumerate(paths):
             colour = palette[classes.index(labels[i]) % len(palette)]
-            zf.writestr(zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)),
-                        _thumbnail(colour, i))
+            zf.writestr(
+                zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)), _thumbnail(colour, i)
+            )
     (out / "thumbnails.zip").write_bytes(buf.getvalue())
 
     # ---- models
@@ -209,8 +245,14 @@ def make_run(
 
     # ---- config and run information
     cfg = RunConfig(
-        demo=demo, folds=folds, models=tuple(models), epochs=epochs, batch_size=8,
-        image_size=size, group_pattern=r"^([^_]+)_", out=str(out),
+        demo=demo,
+        folds=folds,
+        models=tuple(models),
+        epochs=epochs,
+        batch_size=8,
+        image_size=size,
+        group_pattern=r"^([^_]+)_",
+        out=str(out),
     )
     (out / "config.toml").write_text(cfg.to_toml())
     units_planned = [f"{m}-{s}-{f}" for s, f in plan for m in models]
@@ -230,57 +272,106 @@ def make_run(
             quality = _QUALITY.get(model, 0.7)
             h = _history(rng, epochs, quality, scheme == "cv")
             history = pd.DataFrame({"model": model, "scheme": scheme, "fold": fold, **h})
-            history = history[["model", "scheme", "fold", "epoch", "loss", "accuracy",
-                               "val_loss", "val_accuracy", "test_loss", "test_accuracy"]]
+            history = history[
+                [
+                    "model",
+                    "scheme",
+                    "fold",
+                    "epoch",
+                    "loss",
+                    "accuracy",
+                    "val_loss",
+                    "val_accuracy",
+                    "test_loss",
+                    "test_accuracy",
+                ]
+            ]
             history.to_csv(folder / "history.csv", index=False)
             blocks = []
             for checkpoint in ("best", "last"):
                 probs = _probabilities(rng, labels[scored], classes, quality)
-                block = pd.DataFrame({
-                    "model": model, "scheme": scheme, "fold": fold, "checkpoint": checkpoint,
-                    "path": paths[scored], "label": labels[scored], "group": groups[scored],
-                })
+                block = pd.DataFrame(
+                    {
+                        "model": model,
+                        "scheme": scheme,
+                        "fold": fold,
+                        "checkpoint": checkpoint,
+                        "path": paths[scored],
+                        "label": labels[scored],
+                        "group": groups[scored],
+                    }
+                )
                 for c_index, cls in enumerate(classes):
                     block[f"prob_{cls}"] = probs[:, c_index]
                 blocks.append(block)
             pd.concat(blocks).to_csv(folder / "predictions.csv", index=False)
             seconds = round(1.5 + 0.3 * m_index + 0.05 * fold, 3)
             info = {
-                "unit": name, "dirname": dirname, "model": model, "scheme": scheme,
-                "fold": fold, "identity": "0123456789abcdef", "input_size": size,
-                "n_train": int((roles == "train").sum()), "n_val": int((roles == "val").sum()),
+                "unit": name,
+                "dirname": dirname,
+                "model": model,
+                "scheme": scheme,
+                "fold": fold,
+                "identity": "0123456789abcdef",
+                "input_size": size,
+                "n_train": int((roles == "train").sum()),
+                "n_val": int((roles == "val").sum()),
                 "n_test": int((roles == "test").sum()),
-                "best_epoch": int(np.argmax(h["val_accuracy"])) + 1, "epochs": epochs,
-                "params": models_info[model]["params"], "seconds": seconds,
+                "best_epoch": int(np.argmax(h["val_accuracy"])) + 1,
+                "epochs": epochs,
+                "params": models_info[model]["params"],
+                "seconds": seconds,
                 "seconds_per_epoch": round(seconds / epochs, 4),
-                "finished_at": "2026-01-02T03:04:05+00:00", "executor": "local", "device": "CPU",
+                "finished_at": "2026-01-02T03:04:05+00:00",
+                "executor": "local",
+                "device": "CPU",
             }
             (folder / "unit.json").write_text(json.dumps(info, indent=2))
-            unit_times[name] = {k: info[k] for k in ("seconds", "seconds_per_epoch",
-                                                     "finished_at")}
+            unit_times[name] = {k: info[k] for k in ("seconds", "seconds_per_epoch", "finished_at")}
 
     counts = {cls: int((labels == cls).sum()) for cls in classes}
     runinfo = {
         "mpx_eval": "0.1.0",
-        "command": ["python", "-m", "mpx_eval", "run", "--demo", "--folds", str(folds),
-                    "--out", str(out)],
+        "command": [
+            "python",
+            "-m",
+            "mpx_eval",
+            "run",
+            "--demo",
+            "--folds",
+            str(folds),
+            "--out",
+            str(out),
+        ],
         "started": "2026-01-02T03:00:00+00:00",
         "finished": None if drop_units else "2026-01-02T03:05:00+00:00",
         "backend": "tensorflow",
-        "device": {"backend": "tensorflow", "requested": "auto", "kind": "cpu", "name": "CPU",
-                   "threads": 2},
+        "device": {
+            "backend": "tensorflow",
+            "requested": "auto",
+            "kind": "cpu",
+            "name": "CPU",
+            "threads": 2,
+        },
         "precision_policy": "float32",
         "versions": {"python": "3.11.7", "keras": "3.3.0", "tensorflow": "2.16.1"},
         "dataset": {
-            "root": "/data/synthetic", "classes": classes, "counts": counts, "n_images": n,
-            "n_groups": len(unique_groups), "fingerprint": "f" * 64,
+            "root": "/data/synthetic",
+            "classes": classes,
+            "counts": counts,
+            "n_images": n,
+            "n_groups": len(unique_groups),
+            "fingerprint": "f" * 64,
             "sizes_seen": {"224x224": n - 1, "160x160": 1},
             "skipped": [{"path": f"{classes[-1]}/broken.jpg", "reason": "cannot be decoded"}],
             "demo": demo,
         },
-        "demo": {"label": "synthetic demo data — not medical images",
-                 "settings": {"image_size": 64, "batch_size": 8, "group_pattern": "^([^_]+)_"}}
-        if demo else None,
+        "demo": {
+            "label": "synthetic demo data — not medical images",
+            "settings": {"image_size": 64, "batch_size": 8, "group_pattern": "^([^_]+)_"},
+        }
+        if demo
+        else None,
         "identity": "0123456789abcdef",
         "units_planned": units_planned,
     }

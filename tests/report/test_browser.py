@@ -21,10 +21,20 @@ def _chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedPro
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     return subprocess.run(
         [
-            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--hide-scrollbars", f"--user-data-dir={profile}", "--enable-logging=stderr",
-            "--v=0", *extra, page.resolve().as_uri(),
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            *extra,
+            page.resolve().as_uri(),
         ],
         capture_output=True,
         text=True,
@@ -39,8 +49,9 @@ def _console_lines(result: subprocess.CompletedProcess) -> list[str]:
 
 def _shot(page: Path, tmp_path: Path, width: int) -> tuple[np.ndarray, list[str]]:
     target = tmp_path / f"shot-{width}.png"
-    result = _chromium(page, tmp_path / f"profile-{width}", f"--window-size={width},2000",
-                       f"--screenshot={target}")
+    result = _chromium(
+        page, tmp_path / f"profile-{width}", f"--window-size={width},2000", f"--screenshot={target}"
+    )
     assert target.is_file(), result.stderr[-2000:]
     with Image.open(target) as image:
         assert image.size == (width, 2000)

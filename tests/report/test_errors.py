@@ -48,18 +48,21 @@ DAMAGE = {
     "runinfo truncated": ("runinfo.json", lambda p: _truncate(p)),
     "runinfo missing": ("runinfo.json", lambda p: p.unlink()),
     "runinfo lacks the data set": (
-        "runinfo.json", lambda p: _edit_json(p, lambda d: d.pop("dataset"))
+        "runinfo.json",
+        lambda p: _edit_json(p, lambda d: d.pop("dataset")),
     ),
     "runinfo lacks the classes": (
-        "runinfo.json", lambda p: _edit_json(p, lambda d: d["dataset"].pop("classes"))
+        "runinfo.json",
+        lambda p: _edit_json(p, lambda d: d["dataset"].pop("classes")),
     ),
     "runinfo image sizes not an object": (
-        "runinfo.json", lambda p: _edit_json(p, lambda d: d["dataset"].update(sizes_seen=[1]))
+        "runinfo.json",
+        lambda p: _edit_json(p, lambda d: d["dataset"].update(sizes_seen=[1])),
     ),
     "models truncated": ("models.json", lambda p: _truncate(p, 0.3)),
     "models with a shapeless layer": (
-        "models.json", lambda p: _edit_json(p, lambda d: d["t4"]["layers"][0].update(
-            output_shape=7))
+        "models.json",
+        lambda p: _edit_json(p, lambda d: d["t4"]["layers"][0].update(output_shape=7)),
     ),
     "models lack layers": ("models.json", lambda p: _edit_json(p, lambda d: d["t3"].pop("layers"))),
     "unit predictions truncated": ("units/t3-cv-1/predictions.csv", lambda p: _truncate(p, 0.6)),
@@ -68,11 +71,10 @@ DAMAGE = {
         lambda p: p.write_text("".join(p.read_text().splitlines(True)[:-3])),
     ),
     "unit predictions lack a class": (
-        "units/t4-seed-0/predictions.csv", lambda p: _drop_column(p, "prob_Others")
+        "units/t4-seed-0/predictions.csv",
+        lambda p: _drop_column(p, "prob_Others"),
     ),
-    "unit probabilities do not sum to one": (
-        "units/t3-cv-2/predictions.csv", _scale_probabilities
-    ),
+    "unit probabilities do not sum to one": ("units/t3-cv-2/predictions.csv", _scale_probabilities),
     "unit history truncated": ("units/t4-cv-1/history.csv", lambda p: _truncate(p, 0.5)),
     "unit history empty": ("units/t3-seed-0/history.csv", lambda p: p.write_text("")),
     "audit truncated": ("audit.json", lambda p: _truncate(p, 0.7)),

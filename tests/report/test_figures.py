@@ -14,11 +14,19 @@ def _rows() -> C.EvalRows:
     rng = np.random.default_rng(0)
     labels = np.array(["Monkeypox", "Others"] * 20, dtype=object)
     p = np.clip(np.where(labels == "Monkeypox", 0.7, 0.3) + rng.normal(0, 0.2, 40), 0.01, 0.99)
-    frame = pd.DataFrame({
-        "model": "t4", "scheme": "cv", "fold": np.repeat([1, 2], 20), "checkpoint": "best",
-        "path": [f"img{i}.jpg" for i in range(40)], "label": labels, "group": "g",
-        "prob_Monkeypox": p, "prob_Others": 1 - p,
-    })
+    frame = pd.DataFrame(
+        {
+            "model": "t4",
+            "scheme": "cv",
+            "fold": np.repeat([1, 2], 20),
+            "checkpoint": "best",
+            "path": [f"img{i}.jpg" for i in range(40)],
+            "label": labels,
+            "group": "g",
+            "prob_Monkeypox": p,
+            "prob_Others": 1 - p,
+        }
+    )
     return C.EvalRows("cv", frame, ["Monkeypox", "Others"])
 
 
@@ -35,8 +43,9 @@ def test_single_panel_figures_draw_on_the_axes_they_are_given():
 
 
 def test_dollar_signs_in_class_names_are_drawn_as_text():
-    matrix = C.Confusion("fold 1", np.array([[1, 2], [3, 4]]), np.array([[1 / 3, 2 / 3],
-                                                                         [3 / 7, 4 / 7]]))
+    matrix = C.Confusion(
+        "fold 1", np.array([[1, 2], [3, 4]]), np.array([[1 / 3, 2 / 3], [3 / 7, 4 / 7]])
+    )
     with F.style():
         ax = F.plot_confusion(matrix, ["a$b", "$x^{2$"])
         labels = [t.get_text() for t in ax.get_yticklabels()]

@@ -137,8 +137,14 @@ def test_headline_shows_cv_with_interval_beside_the_optimistic_seed_number(binar
             f"would have reported an accuracy of {optimism['best_epoch_on_test']:.3f}; choosing "
             f"it honestly on held-out training images gives {optimism['chosen']:.3f}"
         ) in text
-    for label in ("Accuracy", "Balanced accuracy", "Sensitivity (Monkeypox)", "Specificity",
-                  "AUC (ROC)", "F1 (Monkeypox)"):
+    for label in (
+        "Accuracy",
+        "Balanced accuracy",
+        "Sensitivity (Monkeypox)",
+        "Specificity",
+        "AUC (ROC)",
+        "F1 (Monkeypox)",
+    ):
         assert label in text
     assert "HONEST" in binary_run.html.upper() and "optimistic" in text
 
@@ -185,8 +191,11 @@ def test_audit_names_duplicates_groups_and_where_they_straddle(binary_run):
 
 def test_most_confident_mistakes_are_listed_first(binary_run):
     predictions = pd.read_csv(binary_run.out / "predictions.csv")
-    rows = predictions[(predictions.model == "t4") & (predictions.scheme == "cv")
-                       & (predictions.checkpoint == "best")]
+    rows = predictions[
+        (predictions.model == "t4")
+        & (predictions.scheme == "cv")
+        & (predictions.checkpoint == "best")
+    ]
     probs = rows[["prob_Monkeypox", "prob_Others"]].to_numpy()
     predicted = np.array(["Monkeypox", "Others"])[probs.argmax(axis=1)]
     wrong = rows.assign(conf=probs.max(axis=1))[predicted != rows.label.to_numpy()]
@@ -272,8 +281,13 @@ def test_a_two_thousand_image_run_stays_small(tmp_path):
 
 
 def test_a_model_without_finished_units_and_a_missing_thumbnail_still_render(tmp_path):
-    out = make_run(tmp_path / "sparse", folds=2, n_per_class=10, epochs=4,
-                   drop_units=("t3-seed-0", "t3-cv-1", "t3-cv-2"))
+    out = make_run(
+        tmp_path / "sparse",
+        folds=2,
+        n_per_class=10,
+        epochs=4,
+        drop_units=("t3-seed-0", "t3-cv-1", "t3-cv-2"),
+    )
     with zipfile.ZipFile(out / "thumbnails.zip") as zf:
         entries = {name: zf.read(name) for name in zf.namelist()}
     missing = sorted(entries)[0]  # the first sample of the first class

@@ -10,8 +10,13 @@ from mpx_eval.report._context import align_layers, slugify
 
 def _comparison(p_t, p_mcnemar, p_delong, *, diff=0.03, only_a=4, only_b=1, auc=(0.9, 0.8)):
     return {
-        "a": "t3", "b": "t4", "k": 5, "mean_a": 0.80 + diff, "mean_b": 0.80,
-        "mean_difference": diff, "n_paired": 120,
+        "a": "t3",
+        "b": "t4",
+        "k": 5,
+        "mean_a": 0.80 + diff,
+        "mean_b": 0.80,
+        "mean_difference": diff,
+        "n_paired": 120,
         "corrected_t": {"t": 1.1, "p": p_t, "df": 4},
         "mcnemar": {"statistic": 1, "p": p_mcnemar, "n_a_only": only_a, "n_b_only": only_b},
         "delong": {"z": 0.5, "p": p_delong, "auc_a": auc[0], "auc_b": auc[1]},
@@ -56,8 +61,14 @@ def test_a_comparison_without_delong_or_t_test_still_has_a_verdict():
 
 @pytest.mark.parametrize(
     ("p", "text"),
-    [(0.0004, "p < 0.001"), (0.0123, "p = 0.012"), (0.0496, "p = 0.0496"),
-     (0.0504, "p = 0.0504"), (0.41, "p = 0.410"), (None, "n/a")],
+    [
+        (0.0004, "p < 0.001"),
+        (0.0123, "p = 0.012"),
+        (0.0496, "p = 0.0496"),
+        (0.0504, "p = 0.0504"),
+        (0.41, "p = 0.410"),
+        (None, "n/a"),
+    ],
 )
 def test_p_values_near_the_threshold_keep_enough_digits(p, text):
     assert T.pvalue(p) == text
@@ -76,8 +87,13 @@ def test_optimism_sentence_states_the_three_numbers():
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(0.37, "0.37 s"), (13.14, "13.1 s"), (125.4, "2 min 05 s"), (3725, "1 h 02 min"),
-     (None, "n/a")],
+    [
+        (0.37, "0.37 s"),
+        (13.14, "13.1 s"),
+        (125.4, "2 min 05 s"),
+        (3725, "1 h 02 min"),
+        (None, "n/a"),
+    ],
 )
 def test_durations(value, text):
     assert T.seconds(value) == text
@@ -94,11 +110,18 @@ def _layer(kind, shape="(8, 8, 4)", params="0"):
 
 def test_layers_are_lined_up_by_type_with_gaps_for_extra_layers():
     t3 = [_layer("Conv2D", params="448"), _layer("Flatten"), _layer("Dense", "(2)", "258")]
-    t4 = [_layer("Conv2D", params="448"), _layer("Dropout"), _layer("Flatten"),
-          _layer("Dense", "(2)", "130")]
+    t4 = [
+        _layer("Conv2D", params="448"),
+        _layer("Dropout"),
+        _layer("Flatten"),
+        _layer("Dense", "(2)", "130"),
+    ]
     rows = align_layers([t3, t4])
     assert [[c and c["type"] for c in r["cells"]] for r in rows] == [
-        ["Conv2D", "Conv2D"], [None, "Dropout"], ["Flatten", "Flatten"], ["Dense", "Dense"],
+        ["Conv2D", "Conv2D"],
+        [None, "Dropout"],
+        ["Flatten", "Flatten"],
+        ["Dense", "Dense"],
     ]
     assert [r["differs"] for r in rows] == [False, True, False, True]
     assert rows[3]["diff"] == {"type": False, "shape": False, "params": True}
@@ -110,7 +133,9 @@ def test_three_models_align_against_all_earlier_rows():
     c = [_layer("Pool"), _layer("Dense")]
     rows = align_layers([a, b, c])
     assert [[x and x["type"] for x in r["cells"]] for r in rows] == [
-        ["Conv2D", "Conv2D", None], [None, "Pool", "Pool"], ["Dense", "Dense", "Dense"],
+        ["Conv2D", "Conv2D", None],
+        [None, "Pool", "Pool"],
+        ["Dense", "Dense", "Dense"],
     ]
 
 
