@@ -19,8 +19,11 @@ from .errors import MpxEvalError
 Builder = Callable[[tuple[int, int, int], int], keras.Model]
 
 
-def t4(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
-    """The blog's T4 network: 22,175,138 parameters at 224x224x3 with 2 classes."""
+def _lesson_cnn(
+    input_shape: tuple[int, int, int], num_classes: int, *, dropout_after_pooling: bool, name: str
+) -> keras.Model:
+    """The blog's CNN; T4 added a dropout after the second pooling to T3."""
+    pooling_dropout = [layers.Dropout(0.3)] if dropout_after_pooling else []
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
@@ -29,7 +32,7 @@ def t4(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
             layers.AveragePooling2D(2),
             layers.Conv2D(32, 3, activation="relu"),
             layers.AveragePooling2D(2),
-            layers.Dropout(0.3),
+            *pooling_dropout,
             layers.Conv2D(64, 3, activation="relu"),
             layers.Dropout(0.3),
             layers.Flatten(),
@@ -37,29 +40,19 @@ def t4(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
             # float32 logits keep the loss stable under mixed precision; same parameters
             layers.Dense(num_classes, dtype="float32"),
         ],
-        name="t4",
+        name=name,
     )
+
+
+def t4(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """The blog's T4 network: 22,175,138 parameters at 224x224x3 with 2 classes."""
+    return _lesson_cnn(input_shape, num_classes, dropout_after_pooling=True, name="t4")
 
 
 def t3(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
     """The blog's T3 network (T4 without the dropout after the second pooling):
     13,794,722 parameters at 180x180x3 with 2 classes."""
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            layers.Rescaling(1.0 / 255),
-            layers.Conv2D(16, 3, activation="relu"),
-            layers.AveragePooling2D(2),
-            layers.Conv2D(32, 3, activation="relu"),
-            layers.AveragePooling2D(2),
-            layers.Conv2D(64, 3, activation="relu"),
-            layers.Dropout(0.3),
-            layers.Flatten(),
-            layers.Dense(128, activation="relu"),
-            layers.Dense(num_classes, dtype="float32"),
-        ],
-        name="t3",
-    )
+    return _lesson_cnn(input_shape, num_classes, dropout_after_pooling=False, name="t3")
 
 
 _BUILDERS: dict[str, Builder] = {"t3": t3, "t4": t4}

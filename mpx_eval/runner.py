@@ -152,11 +152,8 @@ def _hint_group_pattern(paths: list[str]) -> None:
         )
 
 
-def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
-    """``mpx_eval splits``: write the plan and its audit, print a summary."""
-    out_csv = Path(out_csv)
-    _check_writable(out_csv.parent if str(out_csv.parent) else Path("."))
-    images = load_for(cfg, (), quiet=False)
+def plan_and_audit(cfg: RunConfig, images: ImageSet) -> tuple[list[Split], dict]:
+    """The split plan of ``cfg`` and its leakage audit."""
     plan = make_plan(
         images,
         folds=cfg.folds,
@@ -164,8 +161,16 @@ def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
         validation_split=cfg.validation_split,
         inner_fraction=cfg.inner_fraction,
     )
+    return plan, audit(images, plan)
+
+
+def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
+    """``mpx_eval splits``: write the plan and its audit, print a summary."""
+    out_csv = Path(out_csv)
+    _check_writable(out_csv.parent if str(out_csv.parent) else Path("."))
+    images = load_for(cfg, (), quiet=False)
+    plan, found = plan_and_audit(cfg, images)
     frame = plan_frame(images, plan)
-    found = audit(images, plan)
     write_csv(frame, out_csv)
     audit_path = out_csv.with_name(out_csv.stem + ".audit.json")
     write_json(audit_path, found)
@@ -389,14 +394,7 @@ def run(
             sizes[name] = cfg.image_size or specs[name].default_size
 
     images = load_for(cfg, sizes.values(), quiet=quiet)
-    plan = make_plan(
-        images,
-        folds=cfg.folds,
-        seed=cfg.seed,
-        validation_split=cfg.validation_split,
-        inner_fraction=cfg.inner_fraction,
-    )
-    found = audit(images, plan)
+    plan, found = plan_and_audit(cfg, images)
     identity = _identity_hash({**cfg.identity(), "fingerprint": images.fingerprint})
     stale = [n for n, info in done.items() if info.get("identity") != identity]
     if stale and not overwrite:

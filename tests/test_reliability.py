@@ -28,6 +28,12 @@ from .conftest import REPO, random_image
 FAST = ["--epochs", "1", "--image-size", "32", "--quiet"]
 
 
+def run_t4(root: Path, out: Path, *extra: str) -> int:
+    """A one-epoch T4 run at 32 px on ``root``; returns the exit code."""
+    argv = ["run", "--data-dir", str(root), "--models", "t4", *FAST, "--out", str(out)]
+    return main([*argv, *extra])
+
+
 def tree(root: Path, classes: dict[str, int], *, size: int = 32, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     for label, (name, count) in enumerate(classes.items()):
@@ -300,23 +306,7 @@ def test_a_unit_that_fails_is_named_and_the_others_finish(tmp_path, capsys):
 
 def test_report_heals_truncated_aggregates_but_names_damaged_units(tmp_path, capsys):
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "run",
-                "--data-dir",
-                str(_data(tmp_path)),
-                "--folds",
-                "0",
-                "--models",
-                "t4",
-                *FAST,
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert run_t4(_data(tmp_path), out, "--folds", "0") == 0
     good = (out / "metrics.json").read_bytes()
     (out / "metrics.json").write_bytes(good[: len(good) // 2])
     (out / "predictions.csv").write_text("model,sch")
@@ -363,23 +353,7 @@ def test_odd_images_and_names_run_end_to_end(tmp_path):
     rgb.save(second / 'double "quoted".png')
     expected = {str(p.relative_to(root)) for p in root.rglob("*.*")}
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "run",
-                "--data-dir",
-                str(root),
-                "--folds",
-                "2",
-                "--models",
-                "t4",
-                *FAST,
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert run_t4(root, out, "--folds", "2") == 0
     predictions = pd.read_csv(out / "predictions.csv", keep_default_na=False)
     assert set(predictions.path) == expected  # intact in CSV
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -392,23 +366,7 @@ def test_odd_images_and_names_run_end_to_end(tmp_path):
 def test_four_classes_end_to_end(tmp_path):
     root = tree(tmp_path / "four", {"Chickenpox": 8, "Measles": 8, "Monkeypox": 8, "Normal": 8})
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "run",
-                "--data-dir",
-                str(root),
-                "--folds",
-                "2",
-                "--models",
-                "t4",
-                *FAST,
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert run_t4(root, out, "--folds", "2") == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["positive_class"] is None
     cv = metrics["models"]["t4"]["cv"]
@@ -528,23 +486,7 @@ def test_read_only_data_folder_is_never_written(tmp_path):
         path.chmod(0o555 if path.is_dir() else 0o444)
     before = _tree_state(root)
     try:
-        assert (
-            main(
-                [
-                    "run",
-                    "--data-dir",
-                    str(root),
-                    "--folds",
-                    "2",
-                    "--models",
-                    "t4",
-                    *FAST,
-                    "--out",
-                    str(tmp_path / "out"),
-                ]
-            )
-            == 0
-        )
+        assert run_t4(root, tmp_path / "out", "--folds", "2") == 0
         assert _tree_state(root) == before
     finally:
         for path in [root, *root.rglob("*")]:
