@@ -1,0 +1,137 @@
+"""GPU figures: T4 training throughput per precision, and the whole default protocol
+(5 folds + the seed split, T3 and T4, 50 epochs) on a synthetic 2,000-image set.
+
+Run by hand on a machine with a GPU, with either backend::
+
+    KERAS_BACKEND=jax python benchmarks/gpu_protocol.py --work /tmp/gpu-bench
+    python benchmarks/gpu_protocol.py --work /tmp/gpu-bench --protocol-precision mixed
+
+It prints the figures and leaves the run's artefacts (runinfo.json, metrics.json) under
+``--work``. Nothing here is part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+def synthetic_set(root: Path, n: int, size: int = 224, seed: int = 0) -> Path:
+    """``n`` JPEGs in two classes: bright blobs vs small dark spots on a noisy background."""
+    if root.is_dir() and sum(1 for _ in root.rglob("*.jpg")) == n:
+        return root
+
+    def draw(i: int) -> None:
+        rng = np.random.default_rng([seed, i])
+        label = i % 2
+        base = rng.normal(150, 25, (size, size, 3)).clip(0, 255).astype(np.uint8)
+        img = Image.fromarray(base)
+        pen = ImageDraw.Draw(img)
+        for _ in range(int(rng.integers(4, 12) if label == 0 else rng.integers(20, 60))):
+            x, y = rng.uniform(0, size, 2)
+            r = rng.uniform(6, 14) if label == 0 else rng.uniform(2, 5)
+            colour = (240, 230, 200) if label == 0 else (170, 40, 40)
+            pen.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+        folder = root / ("Monkeypox" if label == 0 else "Others")
+        img.save(folder / f"S{i // 2:04d}_{i % 2}.jpg", quality=90)
+
+    for name in ("Monkeypox", "Others"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        list(pool.map(draw, range(n)))
+    return root
+
+
+def throughput(data: Path, precision: str, epochs: int = 4) -> tuple[float, dict]:
+    """Images per second of T4 training at 224 px, batch 32 (first epoch, which compiles,
+    excluded)."""
+    from mpx_eval.data import load_image_set
+    from mpx_eval.runner import _load_training
+    from mpx_eval.splits import make_plan
+
+    train_mod, models_mod, info = _load_training("auto")
+    images = load_image_set(data, sizes=(224,))
+    split = make_plan(images, folds=0)[0]
+    seconds: list[float] = []
+    train_mod.train_unit(
+        models_mod.resolve_model("t4"),
+        images.arrays[224],
+        images.labels,
+        train=split.train,
+        val=split.val,
+        test=split.val[:0],
+        num_classes=2,
+        epochs=epochs,
+        batch_size=32,
+        learning_rate=1e-4,
+        seed=1,
+        policy=train_mod.precision_policy(precision, info),
+        on_epoch=lambda row, s: seconds.append(s),
+    )
+    steady = seconds[1:]
+    return len(split.train) / (sum(steady) / len(steady)), info
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, required=True, help="scratch folder")
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--protocol-precision", default="auto")
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args()
+
+    data = synthetic_set(args.work / "data", args.images)
+    print(f"backend {os.environ.get('KERAS_BACKEND', 'tensorflow')}, {args.images} images")
+    if not args.skip_throughput:
+        for precision in ("float32", "mixed"):
+            rate, info = throughput(data, precision)
+            print(f"T4 training, {precision:8s}: {rate:8.0f} img/s on {info['name']}", flush=True)
+
+    out = args.work / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "mpx_eval",
+        "run",
+        "--data-dir",
+        str(data),
+        "--folds",
+        str(args.folds),
+        "--epochs",
+        str(args.epochs),
+        "--precision",
+        args.protocol_precision,
+        "--out",
+        str(out),
+        "--overwrite",
+        "--quiet",
+    ]
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    wall = time.perf_counter() - started
+    runinfo = json.loads((out / "runinfo.json").read_text())
+    train_seconds = sum(u["seconds"] for u in runinfo["units"].values())
+    print(
+        f"whole protocol ({args.folds} folds + seed split, t3 and t4, {args.epochs} epochs, "
+        f"precision {runinfo['precision_policy']}): {wall:.1f} s wall, "
+        f"{train_seconds:.1f} s in training units, device {runinfo['device']['name']}"
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    for name, model in metrics["models"].items():
+        print(f"  {name}: cv accuracy {model['cv']['mean']['accuracy']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
