@@ -22,6 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy.fft import dctn
 
 from .errors import MpxEvalError
+from .system import usable_cpus
 
 #: The extensions ``keras.utils.image_dataset_from_directory`` accepts (compared lower-cased).
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -296,7 +297,7 @@ def load_image_set(
     class_names, files = scan_directory(root)
     groups = group_ids([f.path for f in files], group_pattern)
     n = len(files)
-    workers = workers or min(8, os.cpu_count() or 1)
+    workers = workers or min(8, usable_cpus())
     arrays = {size: np.empty((n, size, size, 3), dtype=np.uint8) for size in sizes}
     thumbnails = np.empty((n, THUMBNAIL_SIZE, THUMBNAIL_SIZE, 3), dtype=np.uint8)
     meta: list[tuple[str, tuple[int, int], np.ndarray] | None] = [None] * n

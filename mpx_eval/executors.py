@@ -36,7 +36,11 @@ class LocalExecutor:
                 self.failures[unit.name] = reason
                 progress.unit_failed(unit, reason)
                 continue
-            yield unit, result, {"executor": "local", "device": device_info["name"]}
+            yield unit, result, {
+                "executor": "local",
+                "device": device_info["name"],
+                "precision_policy": policy,
+            }
 
     @staticmethod
     def _train(unit, images, specs, cfg, policy, progress, train_module):
@@ -74,7 +78,12 @@ def _ray_unit(task: dict, x, y):
     result = train_mod.train_unit(spec, x, y, policy=policy, **task["arguments"])
     import socket
 
-    return result, {"executor": "ray", "device": info["name"], "host": socket.gethostname()}
+    return result, {
+        "executor": "ray",
+        "device": info["name"],
+        "host": socket.gethostname(),
+        "precision_policy": policy,
+    }
 
 
 class RayExecutor:

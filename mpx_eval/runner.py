@@ -107,7 +107,9 @@ def locate_data(cfg: RunConfig) -> Path:
     return root
 
 
-def load_for(cfg: RunConfig, sizes: Iterable[int], *, quiet: bool) -> ImageSet:
+def load_for(cfg: RunConfig, sizes: Iterable[int]) -> tuple[ImageSet, list[str]]:
+    """Decode the run's images; also return what to tell the user about them, to be printed
+    once every check has passed (an error stays one line)."""
     root = locate_data(cfg)
     sizes = sorted(set(sizes))
     started = time.perf_counter()
@@ -118,38 +120,34 @@ def load_for(cfg: RunConfig, sizes: Iterable[int], *, quiet: bool) -> ImageSet:
         skip_bad_images=cfg.skip_bad_images,
         demo=cfg.demo,
     )
-    if not quiet:
-        what = "synthetic demo images" if cfg.demo else "images"
-        at = f" at {', '.join(f'{s}x{s}' for s in sizes)}" if sizes else ""
-        counts = ", ".join(f"{k} {v}" for k, v in images.counts.items())
-        print(
-            f"Decoded {len(images)} {what} ({counts}) from {root}{at} in "
-            f"{time.perf_counter() - started:.1f} s",
-            file=sys.stderr,
+    what = "synthetic demo images" if cfg.demo else "images"
+    at = f" at {', '.join(f'{s}x{s}' for s in sizes)}" if sizes else ""
+    counts = ", ".join(f"{k} {v}" for k, v in images.counts.items())
+    notes = [
+        f"Decoded {len(images)} {what} ({counts}) from {root}{at} in "
+        f"{time.perf_counter() - started:.1f} s"
+    ]
+    notes += [f"  skipped {path}: {reason}" for path, reason in images.skipped]
+    if cfg.group_pattern is None and _looks_grouped(images.paths):
+        notes.append(
+            f"  hint: file names look like patient ids with several photos each; without "
+            f"--group-pattern '{PATIENT_PATTERN}' one patient can sit on both sides of a split"
         )
-        for path, reason in images.skipped:
-            print(f"  skipped {path}: {reason}", file=sys.stderr)
-        if cfg.group_pattern is None:
-            _hint_group_pattern(images.paths)
-    return images
+    return images, notes
 
 
-def _hint_group_pattern(paths: list[str]) -> None:
-    """Say so when file names look like 'patient_shot' but no grouping was asked for."""
+PATIENT_PATTERN = r"^([^_]+)_"
+
+
+def _looks_grouped(paths: list[str]) -> bool:
+    """True when 'patient_shot' file names repeat patients (at least a tenth of the set)."""
     from .data import group_ids
 
-    pattern = r"^([^_]+)_"
     try:
-        groups = group_ids(paths, pattern)
+        groups = group_ids(paths, PATIENT_PATTERN)
     except MpxEvalError:
-        return
-    repeated = len(paths) - len(set(groups.tolist()))
-    if repeated >= max(2, len(paths) // 10):
-        print(
-            f"  hint: file names look like patient ids with several photos each; without "
-            f"--group-pattern '{pattern}' one patient can sit on both sides of a split",
-            file=sys.stderr,
-        )
+        return False
+    return len(paths) - len(set(groups.tolist())) >= max(2, len(paths) // 10)
 
 
 def plan_and_audit(cfg: RunConfig, images: ImageSet) -> tuple[list[Split], dict]:
@@ -168,8 +166,9 @@ def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
     """``mpx_eval splits``: write the plan and its audit, print a summary."""
     out_csv = Path(out_csv)
     _check_writable(out_csv.parent if str(out_csv.parent) else Path("."))
-    images = load_for(cfg, (), quiet=False)
+    images, notes = load_for(cfg, ())
     plan, found = plan_and_audit(cfg, images)
+    print("\n".join(notes), file=sys.stderr)
     frame = plan_frame(images, plan)
     write_csv(frame, out_csv)
     audit_path = out_csv.with_name(out_csv.stem + ".audit.json")
@@ -393,7 +392,7 @@ def run(
             specs[name] = models_mod.resolve_model(name)
             sizes[name] = cfg.image_size or specs[name].default_size
 
-    images = load_for(cfg, sizes.values(), quiet=quiet)
+    images, notes = load_for(cfg, sizes.values())
     plan, found = plan_and_audit(cfg, images)
     identity = _identity_hash({**cfg.identity(), "fingerprint": images.fingerprint})
     stale = [n for n, info in done.items() if info.get("identity") != identity]
@@ -406,6 +405,13 @@ def run(
     if train_mod is None:
         train_mod, models_mod, device_info = _load_training(cfg.device)
     policy = train_mod.precision_policy(cfg.precision, device_info)
+    used = {info.get("precision_policy") for info in done.values()} - {None}
+    if used and used != {policy} and cfg.executor == "local" and not overwrite:
+        raise MpxEvalError(
+            f"{out} holds units trained in {', '.join(sorted(used))}, but --precision "
+            f"{cfg.precision} means {policy} on this machine; pass --precision explicitly, "
+            "use a new --out, or --overwrite"
+        )
     models_info = {}
     for name in cfg.models:
         spec = specs.get(name) or models_mod.resolve_model(name)
@@ -457,6 +463,7 @@ def run(
     write_json(out / "runinfo.json", runinfo)
 
     if not quiet:
+        print("\n".join(notes), file=sys.stderr)
         where = device_info["name"] + (
             f", {device_info['threads']} threads" if device_info.get("threads") else ""
         )
