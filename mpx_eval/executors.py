@@ -36,11 +36,15 @@ class LocalExecutor:
                 self.failures[unit.name] = reason
                 progress.unit_failed(unit, reason)
                 continue
-            yield unit, result, {
-                "executor": "local",
-                "device": device_info["name"],
-                "precision_policy": policy,
-            }
+            yield (
+                unit,
+                result,
+                {
+                    "executor": "local",
+                    "device": device_info["name"],
+                    "precision_policy": policy,
+                },
+            )
 
     @staticmethod
     def _train(unit, images, specs, cfg, policy, progress, train_module):
