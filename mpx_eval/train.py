@@ -24,10 +24,10 @@ def configure_device(device: str, *, threads: int | None = None) -> dict:
     """Pick the device for this process and say what it is.
 
     TensorFlow: the first visible GPU with memory growth, or the CPU with one intra-op thread
-    per usable core (or ``threads``) and at most two inter-op threads (on 2 cores, two ran a
-    T4 step a few per cent faster than one). JAX: its default device, restricted to the CPU
-    when asked. On a CPU, ``bf16`` says whether it has bfloat16 instructions. Raises
-    MpxEvalError for ``gpu`` without a GPU.
+    per usable core (or ``threads``) and one inter-op thread (on 2 cores a second one ran T4
+    a few per cent faster but raised a run's peak memory by 0.12 GB). JAX: its default
+    device, restricted to the CPU when asked. On a CPU, ``bf16`` says whether it has bfloat16
+    instructions. Raises MpxEvalError for ``gpu`` without a GPU.
     """
     backend = keras.backend.backend()
     info: dict = {"backend": backend, "requested": device}
@@ -46,7 +46,7 @@ def configure_device(device: str, *, threads: int | None = None) -> dict:
                 tf.config.experimental.set_memory_growth(gpus[0], True)
             threads = threads or usable_cpus()
             tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+            tf.config.threading.set_inter_op_parallelism_threads(1)
         except RuntimeError:
             pass  # already configured earlier in this process; the first choice stands
         if device == "gpu" and not gpus:

@@ -220,3 +220,29 @@ def test_metrics_json_agrees_with_an_independent_recomputation(tiny_run):
     z = (aucs[0] - aucs[1]) / np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     assert comparison["delong"]["p"] == pytest.approx(2 * scipy.stats.norm.sf(abs(z)), abs=1e-6)
     assert comparison["delong"]["auc_a"] == pytest.approx(aucs[0], abs=1e-12)
+
+
+def test_decoded_images_are_given_back_before_the_report(tmp_path, monkeypatch):
+    """Thumbnails once in thumbnails.zip, the arrays once training is over: the report (and
+    its figures) should not draw on top of 0.5 GB of images nobody reads any more."""
+    from mpx_eval import report, runner
+
+    seen = {}
+    write_thumbnails, render_run = runner.write_thumbnails, report.render_run
+
+    def keep_images(out, images):
+        seen["images"] = images
+        write_thumbnails(out, images)
+
+    def check_then_render(out):
+        images = seen["images"]
+        seen["thumbnails"] = (images.thumbnails.nbytes, images.thumbnails.base)
+        seen["arrays"] = dict(images.arrays)
+        return render_run(out)
+
+    monkeypatch.setattr(runner, "write_thumbnails", keep_images)
+    monkeypatch.setattr(report, "render_run", check_then_render)
+    args = ["--demo", "--folds", "0", "--epochs", "1", "--image-size", "48", "--models", "t4"]
+    assert main(["run", *args, "--quiet", "--out", str(tmp_path / "o")]) == 0
+    assert seen["thumbnails"] == (0, None)  # not a view that keeps the old buffer alive
+    assert seen["arrays"] == {}
