@@ -197,6 +197,7 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
         ("Precision", str(info.get("precision_policy", "n/a"))),
         ("Executor", str(run.setting("executor", "n/a"))),
         ("Started", str(info.get("started") or "n/a")),
+        *([("Resumed", str(info["resumed"]))] if info.get("resumed") else []),
         ("Finished", str(info.get("finished") or "not recorded yet")),
         (
             "Versions",
@@ -248,6 +249,7 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
         "units": units,
         "training_total": T.seconds(total),
         "wall": T.seconds(info.get("wall_seconds")) if info.get("wall_seconds") else None,
+        "resumed": info.get("resumed"),
         "elapsed": _elapsed(info.get("started"), run.units.values()),
         "samples": [
             {"label": cls, "count": counts.get(cls, 0), "images": [thumbs(p) for p in paths]}

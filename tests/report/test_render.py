@@ -299,3 +299,14 @@ def test_a_model_without_finished_units_and_a_missing_thumbnail_still_render(tmp
     assert "No unit of this model has finished yet." in page.text
     assert f"no thumbnail for {missing}" in [a.get("aria-label") for _, a in page.tags]
     assert "Partial run: 3 of 6 units finished" in page.text
+
+
+def test_a_resumed_run_does_not_pass_its_last_invocation_off_as_the_whole_run(tmp_path):
+    out = make_run(tmp_path / "resumed", folds=2, n_per_class=10, epochs=3)
+    runinfo = json.loads((out / "runinfo.json").read_text())
+    runinfo["resumed"] = "2026-01-02T03:04:05+00:00"
+    (out / "runinfo.json").write_text(json.dumps(runinfo))
+    text = Page(render_run(out).read_text(encoding="utf-8")).text
+    assert "Wall time of the whole run" not in text
+    assert "Wall time of the invocation that resumed the run" in text and "5 min 21 s" in text
+    assert "Resumed" in text and "2026-01-02T03:04:05+00:00" in text
