@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="output folder (default reports)")
     r.add_argument("--device", help="auto, cpu or gpu (default auto)")
     r.add_argument("--precision", help="auto, float32 or mixed (default auto)")
+    r.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads each unit trains with, whichever executor runs it "
+        "(default: every usable core of the machine that trains it)",
+    )
     r.add_argument("--executor", help="local or ray (default local)")
     r.add_argument(
         "--ray-address",
@@ -176,6 +182,7 @@ _CONFIG_OPTIONS = (
     "out",
     "device",
     "precision",
+    "threads",
     "executor",
     "ray_address",
     "ray_cpus_per_task",

@@ -59,6 +59,7 @@ class RunConfig:
     # [runtime]
     device: str = "auto"
     precision: str = "auto"
+    threads: int | None = None
     executor: str = "local"
     ray_address: str | None = None
     ray_cpus_per_task: int = 1
@@ -87,6 +88,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "runtime": (
         "device",
         "precision",
+        "threads",
         "executor",
         "ray_address",
         "ray_cpus_per_task",
@@ -95,9 +97,20 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-#: Fields that do not change a unit's numbers (where and how it ran, where it is written).
+#: Fields that do not change what a unit estimates (where and how it ran, where it is
+#: written). The thread count can change the last bits of a sum and so, over many epochs,
+#: a unit's exact numbers; unit.json records it, and finished units stay valid.
 NON_RESULT_FIELDS = frozenset(
-    {"data_dir", "device", "executor", "ray_address", "ray_cpus_per_task", "max_retries", "out"}
+    {
+        "data_dir",
+        "device",
+        "threads",
+        "executor",
+        "ray_address",
+        "ray_cpus_per_task",
+        "max_retries",
+        "out",
+    }
 )
 RESULT_FIELDS = tuple(
     f.name for f in dataclasses.fields(RunConfig) if f.name not in NON_RESULT_FIELDS
@@ -159,6 +172,8 @@ def validate(cfg: RunConfig) -> None:
     for name in ("epochs", "batch_size", "ray_cpus_per_task"):
         if getattr(cfg, name) < 1:
             raise MpxEvalError(f"{name} must be a positive integer, got {getattr(cfg, name)}")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise MpxEvalError(f"threads must be a positive integer, got {cfg.threads}")
     if cfg.max_retries < 0:
         raise MpxEvalError(f"max_retries must be 0 or more, got {cfg.max_retries}")
     if cfg.image_size is not None and not 16 <= cfg.image_size <= 2048:

@@ -42,6 +42,7 @@ class LocalExecutor:
                 {
                     "executor": "local",
                     "device": device_info["name"],
+                    "threads": device_info.get("threads"),
                     "precision_policy": policy,
                 },
             )
@@ -86,6 +87,7 @@ def _ray_unit(task: dict, x, y):
         "executor": "ray",
         "device": info["name"],
         "host": socket.gethostname(),
+        "threads": info.get("threads"),
         "precision_policy": policy,
     }
 
@@ -138,9 +140,14 @@ class RayExecutor:
         if gpus and cfg.device != "cpu":
             options, capacity, threads = {"num_gpus": 1}, gpus, None
         else:
+            # Ray reserves --ray-cpus-per-task CPUs per unit, which sets how many run at
+            # once; TensorFlow in the task uses --threads (default: every usable core of
+            # its machine, as a local run would), so that a unit's numbers do not depend
+            # on the executor. The thread count changes the order of floating-point sums,
+            # and over 50 epochs that is enough to move a fold's accuracy.
             cpus = cfg.ray_cpus_per_task
             options = {"num_cpus": cpus}
-            capacity, threads = max(1, int(resources.get("CPU", 1)) // cpus), cpus
+            capacity, threads = max(1, int(resources.get("CPU", 1)) // cpus), cfg.threads
         progress.parallel = capacity
         if cfg.device == "gpu" and not gpus:
             raise MpxEvalError("--device gpu: the Ray cluster has no GPU")

@@ -382,7 +382,7 @@ def run(
     user_models = [m for m in cfg.models if m not in BUILTIN_MODELS]
     train_mod = models_mod = device_info = None
     if user_models:
-        train_mod, models_mod, device_info = _load_training(cfg.device)
+        train_mod, models_mod, device_info = _load_training(cfg.device, threads=cfg.threads)
     specs = {}
     sizes: dict[str, int] = {}
     for name in cfg.models:
@@ -403,7 +403,7 @@ def run(
         )
 
     if train_mod is None:
-        train_mod, models_mod, device_info = _load_training(cfg.device)
+        train_mod, models_mod, device_info = _load_training(cfg.device, threads=cfg.threads)
     policy = train_mod.precision_policy(cfg.precision, device_info)
     used = {info.get("precision_policy") for info in done.values()} - {None}
     if used and used != {policy} and cfg.executor == "local" and not overwrite:

@@ -82,6 +82,7 @@ def test_config_file_errors_name_the_key(tmp_path, text, message):
         ({"group_pattern": "("}, "does not compile"),
         ({"inner_fraction": 0.7}, "inner_fraction must be between"),
         ({"image_size": 8}, "image_size must be between"),
+        ({"threads": 0}, "threads must be a positive"),
     ],
 )
 def test_invalid_values(changes, message):
@@ -91,6 +92,6 @@ def test_invalid_values(changes, message):
 
 def test_identity_ignores_where_a_run_happens():
     a = RunConfig(out="x", device="cpu", executor="local")
-    b = RunConfig(out="y", device="gpu", executor="ray")
+    b = RunConfig(out="y", device="gpu", executor="ray", threads=1)
     assert a.identity() == b.identity()
     assert a.identity() != RunConfig(epochs=3).identity()

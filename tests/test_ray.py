@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from mpx_eval.cli import main
@@ -38,16 +36,16 @@ def test_ray_run_equals_local_run(tmp_path, fail_flag):
         json.loads((remote / "units" / u / "unit.json").read_text())["executor"] for u in units
     }
     assert executors == {"ray"}
-    a, b = pd.read_csv(local / "predictions.csv"), pd.read_csv(remote / "predictions.csv")
-    keys = ["model", "scheme", "fold", "checkpoint", "path", "label", "group"]
-    assert a[keys].equals(b[keys])
-    assert np.allclose(a.prob_Monkeypox, b.prob_Monkeypox, atol=1e-5)
-    ma = json.loads((local / "metrics.json").read_text())
-    mb = json.loads((remote / "metrics.json").read_text())
-    for model in ("t3", "t4"):
-        fa, fb = ma["models"][model]["cv"]["folds"], mb["models"][model]["cv"]["folds"]
-        assert [f["accuracy"] for f in fa] == pytest.approx([f["accuracy"] for f in fb])
-        assert [f["best_epoch"] for f in fa] == [f["best_epoch"] for f in fb]
+    # the tasks train with the local run's thread count, so nothing differs, not even the
+    # last bit of a probability
+    for name in ("predictions.csv", "history.csv", "metrics.json"):
+        assert (remote / name).read_bytes() == (local / name).read_bytes(), name
+    threads = {
+        json.loads((out / "units" / u / "unit.json").read_text())["threads"]
+        for out in (local, remote)
+        for u in units
+    }
+    assert len(threads) == 1 and threads.pop() >= 1
 
 
 def test_failed_task_is_named_others_finish_and_resume_trains_only_it(tmp_path, fail_flag, capsys):
