@@ -100,18 +100,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
 #: Fields that do not change what a unit estimates (where and how it ran, where it is
 #: written). The thread count can change the last bits of a sum and so, over many epochs,
 #: a unit's exact numbers; unit.json records it, and finished units stay valid.
-NON_RESULT_FIELDS = frozenset(
-    {
-        "data_dir",
-        "device",
-        "threads",
-        "executor",
-        "ray_address",
-        "ray_cpus_per_task",
-        "max_retries",
-        "out",
-    }
-)
+NON_RESULT_FIELDS = frozenset(SECTIONS["runtime"]) - {"precision"} | {"data_dir"}
 RESULT_FIELDS = tuple(
     f.name for f in dataclasses.fields(RunConfig) if f.name not in NON_RESULT_FIELDS
 )
