@@ -14,8 +14,8 @@ seconds run from building the model to the end of its last epoch, per-epoch eval
 included (the blog validates and checkpoints every epoch, mpx_eval predicts its validation
 and test parts): ``train_seconds`` as ``blog_t4.py`` prints it, the sum of the units'
 ``seconds`` in mpx_eval's ``unit.json`` files. Start-up, decoding and the report are outside
-it; they are in the end-to-end wall time, which is reported too. Only the standard library
-is imported here, so the script runs where TensorFlow is not installed (``--skip-blog``).
+it; they are in the end-to-end wall time, which is reported too. Nothing here imports
+TensorFlow or Keras, so the script runs where TensorFlow is not installed (``--skip-blog``).
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import child_env, mpx_eval_run
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
 BLOG_SIZES = {"t4": 224, "t3": 180}
 
 
@@ -104,12 +105,6 @@ def wait_for_quiet(limit: float | None, patience: float = 600.0) -> float | None
     return load
 
 
-def child_env(backend: str) -> dict[str, str]:
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
-    return env
-
-
 def run_child(command: list[str], env: dict[str, str], log: Path) -> float:
     """Run ``command``, its output to ``log``; return its wall time in seconds."""
     started = time.perf_counter()
@@ -146,11 +141,7 @@ def run_blog(args, scratch: Path, model: str = "t4", max_load: float | None = No
 def run_mpx(args, scratch: Path, *, folds: int, models: str, max_load=None) -> dict:
     load = wait_for_quiet(max_load)
     out = Path(tempfile.mkdtemp(prefix="mpx-", dir=scratch))
-    command = [
-        sys.executable,
-        "-m",
-        "mpx_eval",
-        "run",
+    command = mpx_eval_run(
         "--folds",
         str(folds),
         "--models",
@@ -162,7 +153,7 @@ def run_mpx(args, scratch: Path, *, folds: int, models: str, max_load=None) -> d
         "--out",
         str(out),
         "--quiet",
-    ]
+    )
     for option in ("precision", "device"):
         if getattr(args, option):
             command += [f"--{option}", getattr(args, option)]

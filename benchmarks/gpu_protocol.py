@@ -18,37 +18,9 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw
-
-
-def synthetic_set(root: Path, n: int, size: int = 224, seed: int = 0) -> Path:
-    """``n`` JPEGs in two classes: bright blobs vs small dark spots on a noisy background."""
-    if root.is_dir() and sum(1 for _ in root.rglob("*.jpg")) == n:
-        return root
-
-    def draw(i: int) -> None:
-        rng = np.random.default_rng([seed, i])
-        label = i % 2
-        base = rng.normal(150, 25, (size, size, 3)).clip(0, 255).astype(np.uint8)
-        img = Image.fromarray(base)
-        pen = ImageDraw.Draw(img)
-        for _ in range(int(rng.integers(4, 12) if label == 0 else rng.integers(20, 60))):
-            x, y = rng.uniform(0, size, 2)
-            r = rng.uniform(6, 14) if label == 0 else rng.uniform(2, 5)
-            colour = (240, 230, 200) if label == 0 else (170, 40, 40)
-            pen.ellipse((x - r, y - r, x + r, y + r), fill=colour)
-        folder = root / ("Monkeypox" if label == 0 else "Others")
-        img.save(folder / f"S{i // 2:04d}_{i % 2}.jpg", quality=90)
-
-    for name in ("Monkeypox", "Others"):
-        (root / name).mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        list(pool.map(draw, range(n)))
-    return root
+from _common import child_env, mpx_eval_run, synthetic_set
 
 
 def throughput(data: Path, precision: str, epochs: int = 4) -> tuple[float, dict]:
@@ -127,11 +99,7 @@ def main() -> int:
             print(f"T4 via plain model.fit, float32: {fit_throughput(data):8.0f} img/s", flush=True)
 
     out = args.work / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "mpx_eval",
-        "run",
+    command = mpx_eval_run(
         "--data-dir",
         str(data),
         "--folds",
@@ -143,9 +111,9 @@ def main() -> int:
         "--out",
         str(out),
         "--overwrite",
-    ]
+    )
     started = time.perf_counter()
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, env=child_env())
     wall = time.perf_counter() - started
     runinfo = json.loads((out / "runinfo.json").read_text())
     train_seconds = sum(u["seconds"] for u in runinfo["units"].values())

@@ -1,6 +1,6 @@
 """Peak memory (resident set size) of an mpx_eval run on a synthetic set of 2,142 images.
 
-Writes 2,142 JPEGs of 224 x 224 pixels (noise and coloured ellipses, two classes) into a
+Writes 2,142 JPEGs of 224 x 224 pixels (noise and coloured spots, two classes) into a
 temporary folder, runs ``python -m mpx_eval run`` on them (T3 and T4 by default, so both
 input sizes are decoded and held) and reports the child's peak RSS as the kernel counts it.
 
@@ -10,7 +10,7 @@ input sizes are decoded and held) and reports the child's peak RSS as the kernel
 More epochs repeat the same work in the same memory (batches are sliced from the decoded
 arrays, and each unit's memory is reused by the next), so the default runs the default
 protocol's 12 units for one epoch each. Only the standard library, numpy and Pillow are
-imported here.
+imported here (the images come from ``_common.synthetic_set``).
 """
 
 from __future__ import annotations
@@ -25,11 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw
+from _common import child_env, mpx_eval_run, synthetic_set
 
-REPO = Path(__file__).resolve().parent.parent
-CLASSES = ("Monkeypox", "Others")
 BUILTIN_SIZES = {"t3": 180, "t4": 224}
 
 
@@ -55,45 +52,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def synthetic_set(root: Path, n: int, size: int, seed: int = 0) -> None:
-    """``n`` JPEGs split between two class folders; the classes differ in colour and in the
-    number of ellipses, so the run trains on something learnable."""
-    rng = np.random.default_rng(seed)
-    for label, name in enumerate(CLASSES):
-        folder = root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        count = n // 2 + (n % 2 if label == 0 else 0)
-        for i in range(count):
-            base = np.array([190, 140, 120]) + rng.normal(0, 15, 3)
-            pixels = base + rng.normal(0, 12, (size, size, 3))
-            img = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
-            draw = ImageDraw.Draw(img)
-            for _ in range(int(rng.integers(3, 8) if label == 0 else rng.integers(15, 40))):
-                x, y = rng.uniform(0, size, 2)
-                r = rng.uniform(8, 18) if label == 0 else rng.uniform(2, 6)
-                colour = (230, 220, 190) if label == 0 else (200, 60, 60)
-                draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
-            img.save(folder / f"{name[0]}{i:04d}_1.jpg", quality=90)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="mpx-memory-"))
     try:
         data, out = root / "images", root / "run"
         started = time.perf_counter()
-        if not data.is_dir():
-            synthetic_set(data, args.images, args.size)
+        synthetic_set(data, args.images, args.size)
         print(
             f"{args.images} synthetic {args.size}x{args.size} JPEGs in {data} "
             f"({time.perf_counter() - started:.0f} s)",
             flush=True,
         )
-        command = [
-            sys.executable,
-            "-m",
-            "mpx_eval",
-            "run",
+        command = mpx_eval_run(
             "--data-dir",
             str(data),
             "--folds",
@@ -106,11 +77,10 @@ def main(argv=None) -> int:
             str(out),
             "--quiet",
             "--overwrite",
-        ]
+        )
         if args.precision:
             command += ["--precision", args.precision]
-        env = dict(os.environ, KERAS_BACKEND=args.backend, TF_CPP_MIN_LOG_LEVEL="2")
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+        env = child_env(args.backend)
         print("$ " + " ".join(command), flush=True)
         started = time.perf_counter()
         done = subprocess.run(command, env=env, check=False)

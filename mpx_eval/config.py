@@ -26,13 +26,16 @@ _USER_MODEL = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 PRECISIONS = ("auto", "float32", "mixed")
 EXECUTORS = ("local", "ray")
 
+#: File names "<patient>_<shot>.jpg": the patient id is everything before the first underscore.
+PATIENT_PATTERN = r"^([^_]+)_"
+
 #: What ``--demo`` changes unless the user set the value explicitly: the demo must finish in
 #: minutes on a laptop CPU, so images are 64 px, and with 120 images a batch of 8 gives the
 #: model four times the blog's updates per epoch (at batch 32 it barely moves in 50 epochs).
 DEMO_SETTINGS: dict[str, Any] = {
     "image_size": 64,
     "batch_size": 8,
-    "group_pattern": r"^([^_]+)_",
+    "group_pattern": PATIENT_PATTERN,
 }
 
 

@@ -24,7 +24,14 @@ import pandas as pd
 
 from . import __version__
 from .audit import audit, summary_lines
-from .config import BUILTIN_MODELS, DEMO_SETTINGS, RESULT_FIELDS, RunConfig, config_from_toml_text
+from .config import (
+    BUILTIN_MODELS,
+    DEMO_SETTINGS,
+    PATIENT_PATTERN,
+    RESULT_FIELDS,
+    RunConfig,
+    config_from_toml_text,
+)
 from .data import ImageSet, load_image_set
 from .demo import DEMO_LABEL, demo_dataset
 from .errors import MpxEvalError
@@ -134,9 +141,6 @@ def load_for(cfg: RunConfig, sizes: Iterable[int]) -> tuple[ImageSet, list[str]]
             f"--group-pattern '{PATIENT_PATTERN}' one patient can sit on both sides of a split"
         )
     return images, notes
-
-
-PATIENT_PATTERN = r"^([^_]+)_"
 
 
 def _looks_grouped(paths: list[str]) -> bool:

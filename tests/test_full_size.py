@@ -1,5 +1,6 @@
-"""Full-size runs at the blog's settings. Slow (about 20 minutes on 2 CPU cores each), so
-the default session skips them: ``nox -s tests -- -m slow``."""
+"""Full-size runs at the blog's settings. Slow (on 2 CPU cores about 6 minutes for MSLD and
+1 for the demo, on top of the rest), so the default session skips them:
+``nox -s tests -- -m slow``."""
 
 from __future__ import annotations
 
