@@ -27,6 +27,9 @@ from .system import usable_cpus
 #: The extensions ``keras.utils.image_dataset_from_directory`` accepts (compared lower-cased).
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 THUMBNAIL_SIZE = 96
+#: Side of the grey working copy that family detection compares (see ``families``). SIFT
+#: doubles it internally; 128 px found as many copies of MSLD photos as 192 px, in half the time.
+FAMILY_SIZE = 128
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class ImageSet:
     thumbnails: np.ndarray
     skipped: list[tuple[str, str]] = field(default_factory=list)
     demo: bool = False
+    family_view: np.ndarray | None = None  # (n, FAMILY_SIZE, FAMILY_SIZE) uint8, see below
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -214,6 +218,11 @@ def perceptual_hash(img: Image.Image) -> np.ndarray:
     return np.packbits(low > np.median(low))
 
 
+def family_view(img: Image.Image, size: int = FAMILY_SIZE) -> np.ndarray:
+    """The copy family detection compares: grey (luma) at ``size`` square."""
+    return np.asarray(img.convert("L").resize((size, size), Image.Resampling.BILINEAR))
+
+
 @dataclass
 class _Decoded:
     sha256: str
@@ -221,6 +230,7 @@ class _Decoded:
     phash: np.ndarray
     arrays: dict[int, np.ndarray]
     thumbnail: np.ndarray
+    family_view: np.ndarray
 
 
 class BadImage(Exception):
@@ -272,6 +282,7 @@ def decode_file(path: Path, sizes: Iterable[int], thumbnail_size: int = THUMBNAI
         phash=perceptual_hash(img),
         arrays=arrays,
         thumbnail=np.asarray(thumb, dtype=np.uint8),
+        family_view=family_view(img),
     )
 
 
@@ -300,6 +311,7 @@ def load_image_set(
     workers = workers or min(8, usable_cpus())
     arrays = {size: np.empty((n, size, size, 3), dtype=np.uint8) for size in sizes}
     thumbnails = np.empty((n, THUMBNAIL_SIZE, THUMBNAIL_SIZE, 3), dtype=np.uint8)
+    views = np.empty((n, FAMILY_SIZE, FAMILY_SIZE), dtype=np.uint8)
     meta: list[tuple[str, tuple[int, int], np.ndarray] | None] = [None] * n
     bad: list[tuple[int, str]] = []
 
@@ -323,6 +335,7 @@ def load_image_set(
                 for size in sizes:
                     arrays[size][i] = result.arrays[size]
                 thumbnails[i] = result.thumbnail
+                views[i] = result.family_view
                 meta[i] = (result.sha256, result.size, result.phash)
             if progress is not None:
                 progress(done, n)
@@ -339,6 +352,7 @@ def load_image_set(
         rows = np.array(keep, dtype=np.int64)
         arrays = {size: arr[rows] for size, arr in arrays.items()}
         thumbnails = thumbnails[rows]
+        views = views[rows]
     return ImageSet(
         root=root,
         class_names=class_names,
@@ -354,4 +368,5 @@ def load_image_set(
         thumbnails=thumbnails,
         skipped=[(files[i].path, reason) for i, reason in sorted(bad)],
         demo=demo,
+        family_view=views,
     )

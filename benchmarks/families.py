@@ -1,0 +1,298 @@
+"""Family detection against ground truth: an augmented set built from the MSLD originals.
+
+Writes ``--copies`` augmented copies of every original photo (random mixes of flips, 90°
+turns, rotation up to ±45° with fill or crop, zoom/crop down to 70 % of the side, shift,
+shear, brightness/contrast/saturation/hue, blur, noise, JPEG re-compression, resizing) into
+a temporary folder, under random file names that carry no family; the truth stays in
+``truth.csv`` beside the class folders. Then, in a child process (so its peak memory is
+the detector's, not the generator's), loads the set with mpx_eval and finds its families,
+and prints pair recall, pair precision, the share of originals whose copies land in more
+than one cv test fold when folds are grouped by the detected families, wall time and memory.
+
+    python benchmarks/families.py                      # 14 copies per original (3,192 images)
+    python benchmarks/families.py --sizes 1000,3000,10000
+    python benchmarks/families.py --copies 0           # negative control: the originals only
+
+``--data`` (or ``$MPX_EVAL_MSLD``) is the folder holding ``Monkeypox/`` and ``Others/``;
+by default the shared data set beside the repository. ``--sizes`` draws that many images
+per measurement (more copies per original where needed) and times each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from _common import REPO, child_env
+from PIL import Image, ImageEnhance, ImageFilter
+
+MSLD_DEFAULT = REPO.parent / "shared" / "datasets" / "msld-original"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--data",
+        default=os.environ.get("MPX_EVAL_MSLD", str(MSLD_DEFAULT)),
+        help="the MSLD originals (default: $MPX_EVAL_MSLD or the shared data set)",
+    )
+    parser.add_argument(
+        "--copies", type=int, default=14, help="augmented copies per original (default 14)"
+    )
+    parser.add_argument(
+        "--sizes",
+        default="",
+        help="comma-separated image counts to time instead (e.g. 1000,3000,10000)",
+    )
+    parser.add_argument("--folds", type=int, default=5, help="cv folds (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="augmentation seed (default 0)")
+    parser.add_argument(
+        "--keep", metavar="DIR", help="build the sets here and keep them (default: temporary)"
+    )
+    parser.add_argument("--detect", metavar="DIR", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def _affine(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Rotation, zoom (crop down to 70 % of the side), shear and shift as one affine map,
+    the uncovered corners filled with black, the edge colour or a reflection, or cropped
+    away by zooming in further."""
+    w, h = img.size
+    angle = np.deg2rad(rng.uniform(-45, 45)) if rng.random() < 0.8 else 0.0
+    zoom = rng.uniform(1.0, 1 / 0.7) if rng.random() < 0.7 else 1.0
+    shear = rng.uniform(-0.2, 0.2) if rng.random() < 0.4 else 0.0
+    shift = rng.uniform(-0.1, 0.1, 2) * (w, h) if rng.random() < 0.6 else np.zeros(2)
+    fill = rng.choice(["black", "edge", "reflect", "crop"])
+    if fill == "crop":  # zoom in until the rotated frame covers the output
+        zoom = max(zoom, abs(np.cos(angle)) + abs(np.sin(angle)))
+    c, s = np.cos(angle), np.sin(angle)
+    forward = zoom * np.array([[c, -s], [s, c]]) @ np.array([[1.0, shear], [0.0, 1.0]])
+    inverse = np.linalg.inv(forward)
+    centre = np.array([w / 2, h / 2])
+    offset = centre - inverse @ (centre + shift)
+    coeffs = (*inverse[0], offset[0], *inverse[1], offset[1])
+    if fill in ("edge", "reflect"):  # pad so that the map samples the border, not black
+        pad = w
+        arr = np.pad(np.asarray(img), ((pad, pad), (pad, pad), (0, 0)), mode=fill)
+        big = Image.fromarray(arr)
+        coeffs = (*inverse[0], offset[0] + pad, *inverse[1], offset[1] + pad)
+        return big.transform((w, h), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
+    return img.transform((w, h), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
+
+
+def _colour(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    if rng.random() < 0.7:
+        img = ImageEnhance.Brightness(img).enhance(rng.uniform(0.7, 1.3))
+    if rng.random() < 0.7:
+        img = ImageEnhance.Contrast(img).enhance(rng.uniform(0.7, 1.3))
+    if rng.random() < 0.6:
+        img = ImageEnhance.Color(img).enhance(rng.uniform(0.6, 1.4))
+    if rng.random() < 0.5:
+        hsv = np.asarray(img.convert("HSV")).copy()
+        hsv[..., 0] = (hsv[..., 0].astype(int) + int(rng.integers(-20, 21))) % 256
+        img = Image.fromarray(hsv, "HSV").convert("RGB")
+    return img
+
+
+def augment(img: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, int]:
+    """One random mix of the transforms; returns the copy and its JPEG quality."""
+    if rng.random() < 0.5:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if rng.random() < 0.3:
+        img = img.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    if rng.random() < 0.3:
+        img = img.rotate(90 * int(rng.integers(1, 4)), expand=True)
+    img = _affine(img, rng)
+    img = _colour(img, rng)
+    if rng.random() < 0.3:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.5)))
+    if rng.random() < 0.3:
+        noisy = np.asarray(img, float) + rng.normal(0, rng.uniform(3, 10), (*img.size[::-1], 3))
+        img = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+    if rng.random() < 0.3:
+        side = int(img.size[0] * rng.uniform(0.5, 0.9))
+        img = img.resize((side, side), Image.Resampling.BILINEAR)
+    return img, int(rng.integers(40, 96))
+
+
+def build_set(originals: Path, out: Path, n_images: int, *, seed: int) -> Path:
+    """``n_images`` augmented copies spread evenly over the originals, in class folders
+    under random names; ``truth.csv`` (path, original, label) beside them. With
+    ``n_images == 0`` the originals themselves are copied (the negative control)."""
+    sources = sorted(p for p in originals.glob("*/*") if p.suffix.lower() in (".jpg", ".png"))
+    if not sources:
+        raise SystemExit(f"no MSLD images under {originals}: pass --data or set MPX_EVAL_MSLD")
+    rng = np.random.default_rng(seed)
+    jobs = []
+    if n_images == 0:
+        jobs = [(src, None) for src in sources]
+    else:
+        rounds = -(-n_images // len(sources))
+        order = np.concatenate([rng.permutation(len(sources)) for _ in range(rounds)])
+        jobs = [(sources[k], int(rng.integers(2**32))) for k in order[:n_images]]
+    for name in {src.parent.name for src in sources}:
+        (out / name).mkdir(parents=True, exist_ok=True)
+
+    names = [f"{x:016x}" for x in rng.integers(2**63, size=len(jobs))]
+
+    def make(k: int) -> tuple[str, str, str]:
+        src, job_seed = jobs[k]
+        rel = f"{src.parent.name}/{names[k]}.jpg"
+        if job_seed is None:
+            shutil.copyfile(src, out / rel)
+        else:
+            with Image.open(src) as img:
+                copy, quality = augment(img.convert("RGB"), np.random.default_rng(job_seed))
+            buf = io.BytesIO()
+            copy.save(buf, "JPEG", quality=quality)
+            (out / rel).write_bytes(buf.getvalue())
+        return rel, src.relative_to(originals).as_posix(), src.parent.name
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        rows = list(pool.map(make, range(len(jobs))))
+    with open(out / "truth.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "original", "label"])
+        writer.writerows(rows)
+    return out
+
+
+def detect(folder: Path, folds: int) -> dict:
+    """Load ``folder`` with mpx_eval and find its families (run in a child process)."""
+    import dataclasses
+
+    from mpx_eval.data import load_image_set
+    from mpx_eval.families import find_families
+    from mpx_eval.splits import make_plan
+
+    started = time.perf_counter()
+    images = load_image_set(folder)
+    loaded = time.perf_counter()
+    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    found = find_families(images)
+    seconds = time.perf_counter() - loaded
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    grouped = dataclasses.replace(images, groups=found.family.astype(str).astype(object))
+    test_fold = np.full(len(images), -1)
+    for split in make_plan(grouped, folds=folds)[1:]:
+        test_fold[split.test] = split.fold
+    return {
+        "paths": images.paths,
+        "family": found.family.tolist(),
+        "test_fold": test_fold.tolist(),
+        "notes": found.notes,
+        "kinds": dict(Counter(link.kind for link in found.links)),
+        "decode_s": loaded - started,
+        "detect_s": seconds,
+        "rss_loaded_kib": rss_loaded,
+        "peak_kib": peak,
+    }
+
+
+def _pairs(counts) -> int:
+    return sum(c * (c - 1) // 2 for c in counts)
+
+
+def score(folder: Path, result: dict) -> dict:
+    """Pair recall and precision against ``truth.csv``; originals with the same bytes count
+    as one (the known duplicate pair), and the originals whose copies sit in several test folds."""
+    with open(folder / "truth.csv", newline="") as fh:
+        truth = {row["path"]: row["original"] for row in csv.DictReader(fh)}
+    content = {o: (Path(result["data"]) / o).read_bytes() for o in set(truth.values())}
+    origin = [content[truth[p]] for p in result["paths"]]
+    family = result["family"]
+    cells = Counter(zip(origin, family, strict=True))
+    true_pairs = _pairs(Counter(origin).values())
+    found_pairs = _pairs(Counter(family).values())
+    shared = _pairs(cells.values())
+    folds_of = defaultdict(set)
+    for o, fold in zip(origin, result["test_fold"], strict=True):
+        folds_of[o].add(fold)
+    sizes = Counter(Counter(family).values())
+    return {
+        "recall": shared / true_pairs if true_pairs else float("nan"),
+        "precision": shared / found_pairs if found_pairs else float("nan"),
+        "true_pairs": true_pairs,
+        "found_pairs": found_pairs,
+        "originals": len(folds_of),
+        "split_originals": sum(len(f) > 1 for f in folds_of.values()),
+        "families": len(set(family)),
+        "largest": max(Counter(family).values()),
+        "multi_image_families": sum(v for k, v in sizes.items() if k > 1),
+    }
+
+
+def measure(originals: Path, folder: Path, n_images: int, args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    build_set(originals, folder, n_images, seed=args.seed)
+    built = time.perf_counter() - started
+    env = child_env()
+    command = [sys.executable, __file__, "--detect", str(folder), "--folds", str(args.folds)]
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    result = json.loads(done.stdout)
+    result["data"] = str(originals)
+    scores = score(folder, result)
+    n = len(result["paths"])
+    print(
+        f"{n} images ({'originals' if n_images == 0 else 'augmented copies'}, built in "
+        f"{built:.0f} s): decoding {result['decode_s']:.1f} s, detection {result['detect_s']:.1f} s"
+    )
+    print(
+        f"  peak RSS {result['peak_kib'] / 1024:.0f} MiB, "
+        f"{(result['peak_kib'] - result['rss_loaded_kib']) / 1024:.0f} MiB above the decoded set"
+    )
+    print(
+        f"  pair recall {scores['recall']:.4f}, pair precision {scores['precision']:.4f} "
+        f"({scores['true_pairs']} true pairs, {scores['found_pairs']} pairs put in one family)"
+    )
+    print(
+        f"  {scores['families']} families ({scores['multi_image_families']} with several "
+        f"images, largest {scores['largest']}) for {scores['originals']} distinct originals; "
+        f"links used {result['kinds']}"
+    )
+    print(
+        f"  {scores['split_originals']} of {scores['originals']} originals have copies in more "
+        f"than one test fold when {args.folds} folds are grouped by the detected families"
+    )
+    for note in result["notes"][:5]:
+        print(f"  note: {note}")
+    if len(result["notes"]) > 5:
+        print(f"  ... and {len(result['notes']) - 5} more notes")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.detect:
+        print(json.dumps(detect(Path(args.detect), args.folds)))
+        return 0
+    originals = Path(args.data)
+    if not (originals / "Monkeypox").is_dir():
+        print(f"no MSLD originals at {originals}: pass --data or set MPX_EVAL_MSLD", file=sys.stderr)
+        return 2
+    n_originals = sum(1 for p in originals.glob("*/*") if p.suffix.lower() in (".jpg", ".png"))
+    sizes = [int(s) for s in args.sizes.split(",") if s] or [n_originals * args.copies]
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="mpx-families-"))
+    try:
+        for n_images in sizes:
+            measure(originals, root / f"set-{n_images}", n_images, args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

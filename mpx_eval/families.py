@@ -1,0 +1,445 @@
+"""Image families: the copies of one photo in a set (exact and near duplicates, and copies
+under flips, turns, rotation, zoom, shear, colour changes, blur, noise and resizing).
+
+Local features (SIFT keypoints on each image and on its mirror image) are pooled in one
+approximate nearest-neighbour index; image pairs that share many descriptor matches become
+candidates, and only candidates are checked geometrically (a RANSAC affine fit). Families are
+the connected pieces of the checked links, joined under a guard against chaining.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .data import FAMILY_SIZE, ImageSet
+from .system import usable_cpus
+
+# The settings below were tuned on an augmented set built from the 228 MSLD photos
+# (benchmarks/families.py); the figures quoted are from that set.
+
+#: Side of the grey copy that keypoints are found on (``ImageSet.family_view``).
+WORK = FAMILY_SIZE
+#: Keypoints kept per image (the strongest), and SIFT's contrast threshold: smooth skin has
+#: few strong corners, and the default threshold (0.04) left many copies with under a dozen.
+FEATURES = 200
+CONTRAST = 0.015
+#: Dimensions the RootSIFT descriptors are projected to (PCA over the set) for the index.
+DIMS = 48
+#: Nearest neighbours looked up per descriptor in the pooled index, and the search effort.
+NEIGHBOURS = 8
+TREES = 2
+CHECKS = 32
+#: Descriptor distance (projected RootSIFT, Euclidean) above which a neighbour is no match.
+MAX_DISTANCE = 0.4
+#: Matches two images must share (counted once per keypoint) to become a candidate pair.
+MIN_VOTES = 6
+#: Candidate partners per image, most matches first, that get the geometric check.
+CANDIDATES = 12
+#: RANSAC inliers (distinct keypoints on both sides) an affine fit needs to link two images.
+MIN_INLIERS = 8
+#: Reprojection error, in pixels of the working copy, under which a match is an inlier.
+RANSAC_PIXELS = 4.0
+#: Families at least this large join another as large only on several independent links.
+GUARD_SIZE = 3
+#: Independent links (distinct images on both sides) that two large families need to join.
+GUARD_LINKS = 2
+
+_CHUNK = 64  # images per batch of index queries (one progress step each)
+
+
+@dataclass(frozen=True)
+class Link:
+    """Why two images (row indices, ``a < b``) are in one family.
+
+    ``score`` is 1.0 for an exact duplicate, the perceptual-hash Hamming distance for a near
+    duplicate, and the number of RANSAC inliers (matched keypoints that one affine map
+    carries onto each other) for a geometric link.
+    """
+
+    a: int
+    b: int
+    kind: str  # "exact" | "near" | "geometric"
+    score: float
+
+
+@dataclass
+class Families:
+    family: np.ndarray  # (n,) int64 family id per row, numbered in order of first row
+    links: list[Link]  # the links that joined images: one spanning tree per family
+    notes: list[str] = field(default_factory=list)
+
+    def members(self) -> list[list[int]]:
+        """Rows of each multi-image family, sorted, in family-id order."""
+        rows: dict[int, list[int]] = defaultdict(list)
+        for i, f in enumerate(self.family.tolist()):
+            rows[f].append(i)
+        return [rows[f] for f in sorted(rows) if len(rows[f]) > 1]
+
+
+def _views(images: ImageSet) -> np.ndarray:
+    """The grey working copies, made from the largest decoded array when the set has none."""
+    if images.family_view is not None:
+        return images.family_view
+    source = images.arrays[max(images.arrays)] if images.arrays else images.thumbnails
+    out = np.empty((len(source), WORK, WORK), dtype=np.uint8)
+    for i, img in enumerate(source):
+        out[i] = cv2.resize(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), (WORK, WORK))
+    return out
+
+
+def _flat_mask(view: np.ndarray) -> np.ndarray:
+    """Where keypoints may lie: away from flat areas such as the fill of a rotated copy,
+    whose straight edges and corners would match between any two rotated photos."""
+    f = view.astype(np.float32)
+    mean = cv2.blur(f, (5, 5))
+    var = cv2.blur(f * f, (5, 5)) - mean * mean
+    flat = (var < 0.2).astype(np.uint8)
+    flat = cv2.dilate(flat, np.ones((9, 9), np.uint8))
+    return np.where(flat > 0, 0, 255).astype(np.uint8)
+
+
+@dataclass
+class _Keypoints:
+    """The keypoints of the whole set, row ``owner[r]``'s keypoint number ``local[r]``."""
+
+    xy: np.ndarray  # (m, 2) float32 positions in the working copy
+    raw: np.ndarray  # (m, 128) uint8 SIFT descriptors
+    owner: np.ndarray  # (m,) int64 image row
+    local: np.ndarray  # (m,) int64 keypoint number within its image
+    counts: np.ndarray  # (n,) keypoints per image
+
+
+# A SIFT descriptor is 4 x 4 cells of 8 orientation bins, laid out in the keypoint's own
+# frame; mirroring the image mirrors that frame, which reverses the cell rows and the
+# orientations. Measured on MSLD photos, the permuted descriptors match those computed on the
+# mirrored photo (mean absolute bin difference 3.7 against 24 for unrelated keypoints), so a
+# flipped copy is found without describing every image twice.
+_MIRROR = np.arange(128).reshape(4, 4, 8)[::-1][:, :, (-np.arange(8)) % 8].ravel()
+
+
+def _describe(view: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoint positions and SIFT descriptors of one grey image.
+
+    Local contrast is equalised first (CLAHE), so brightness and contrast changes move
+    few keypoints, and flat areas are masked (see ``_flat_mask``).
+    """
+    if view.shape[0] != WORK:
+        view = cv2.resize(view, (WORK, WORK), interpolation=cv2.INTER_AREA)
+    sift = cv2.SIFT_create(nfeatures=FEATURES, contrastThreshold=CONTRAST)
+    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4))
+    keypoints, desc = sift.detectAndCompute(clahe.apply(view), _flat_mask(view))
+    if desc is None or not keypoints:
+        return np.empty((0, 2), np.float32), np.empty((0, 128), np.uint8)
+    xy = np.array([k.pt for k in keypoints[:FEATURES]], dtype=np.float32)
+    return xy, np.clip(np.rint(desc[:FEATURES]), 0, 255).astype(np.uint8)
+
+
+def _root_sift(raw: np.ndarray) -> np.ndarray:
+    """RootSIFT (Hellinger-normalised SIFT), which matches better under Euclidean distance."""
+    desc = raw.astype(np.float32)
+    return np.sqrt(desc / np.maximum(desc.sum(axis=1, keepdims=True), 1e-7))
+
+
+def _search(
+    points: _Keypoints, workers: int, tick: Callable[[int], None]
+) -> tuple[np.ndarray, ...]:
+    """Descriptor matches across the whole set from one pooled index of upright keypoints,
+    queried with upright and mirrored descriptors: arrays (query image, orientation, query
+    keypoint, matched image, matched keypoint), one row per match under ``MAX_DISTANCE``.
+
+    Descriptors are projected on their ``DIMS`` principal axes (fitted on a sample), which
+    keeps the index small and the kd-tree search fast.
+    """
+    sample = _root_sift(points.raw[:: max(1, len(points.raw) // 20000)])
+    mean = sample.mean(axis=0)
+    basis = np.linalg.svd(sample - mean, full_matrices=False)[2][:DIMS].T.copy()
+    pooled = np.concatenate(
+        [(_root_sift(points.raw[s : s + 65536]) - mean) @ basis for s in range(0, len(points.raw), 65536)]
+    )
+    index = cv2.flann_Index(pooled, {"algorithm": 1, "trees": TREES})
+    del pooled
+    n = len(points.counts)
+    k = min(NEIGHBOURS + 1, len(points.raw))
+    bounds = np.searchsorted(points.owner, np.arange(0, n + _CHUNK, _CHUNK).clip(max=n))
+
+    def run(chunk: int, orientation: int) -> tuple[np.ndarray, ...]:
+        rows = np.arange(bounds[chunk], bounds[chunk + 1])
+        raw = points.raw[rows]
+        queries = (_root_sift(raw[:, _MIRROR] if orientation else raw) - mean) @ basis
+        nearest, dist = index.knnSearch(queries, k, params={"checks": CHECKS})
+        nearest, dist = nearest.astype(np.int64).ravel(), dist.ravel()
+        qi, qk = np.repeat(points.owner[rows], k), np.repeat(points.local[rows], k)
+        nj = points.owner[nearest]
+        keep = (nj != qi) & (dist < MAX_DISTANCE**2)  # FLANN reports squared distances
+        return (qi[keep], np.full(int(keep.sum()), orientation), qk[keep], nj[keep],
+                points.local[nearest[keep]])
+
+    found = []
+    jobs = [(c, o) for c in range(len(bounds) - 1) for o in (0, 1) if bounds[c + 1] > bounds[c]]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for (chunk, orientation), part in zip(jobs, pool.map(lambda j: run(*j), jobs), strict=True):
+            found.append(part)
+            if orientation:
+                tick(min(_CHUNK, n - chunk * _CHUNK))
+    return tuple(np.concatenate(parts) for parts in zip(*found, strict=True))
+
+
+def _candidates(qi, orient, qk, nj, n: int) -> list[tuple[int, int, int, np.ndarray]]:
+    """Pairs worth a geometric check: for each image its ``CANDIDATES`` partners with the
+    most matched keypoints (at least ``MIN_VOTES``), each unordered pair once, in the
+    direction and orientation with the most matches; with the rows of those matches."""
+    key = (qi * n + nj) * 2 + orient
+    order = np.lexsort((qk, key))
+    key_sorted, qk_sorted = key[order], qk[order]
+    starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]])
+    ends = np.r_[starts[1:], len(key_sorted)]
+    fresh = np.r_[True, (key_sorted[1:] != key_sorted[:-1]) | (qk_sorted[1:] != qk_sorted[:-1])]
+    votes = np.add.reduceat(fresh.astype(np.int64), starts) if len(starts) else starts
+    keys = key_sorted[starts]
+    strong = np.flatnonzero(votes >= MIN_VOTES)
+    # per query image: its best partners first
+    by_image = strong[np.lexsort((-votes[strong], keys[strong] // (2 * n)))]
+    best: dict[tuple[int, int], tuple[int, int]] = {}
+    taken: dict[int, int] = defaultdict(int)
+    for g in by_image.tolist():
+        i, rest = divmod(int(keys[g]), 2 * n)
+        j = rest // 2
+        if taken[i] >= CANDIDATES:
+            continue
+        taken[i] += 1
+        pair = (min(i, j), max(i, j))
+        if pair not in best or votes[g] > best[pair][0]:
+            best[pair] = (int(votes[g]), g)
+    out = []
+    for g in sorted(g for _, g in best.values()):
+        i, rest = divmod(int(keys[g]), 2 * n)
+        out.append((i, rest // 2, rest % 2, order[starts[g] : ends[g]]))
+    return out
+
+
+def _verify(src: np.ndarray, dst: np.ndarray, qk: np.ndarray, nk: np.ndarray) -> int:
+    """Inliers of a RANSAC affine fit from ``src`` to ``dst`` (distinct keypoints on both
+    sides), or 0 when the fit is no plausible copy: squashed or stretched beyond what
+    zoom, shear and resizing do, or all its inliers in one small spot."""
+    if len(src) < MIN_INLIERS:
+        return 0
+    matrix, inliers = cv2.estimateAffine2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS, maxIters=1000,
+        confidence=0.995, refineIters=0,
+    )
+    if matrix is None:
+        return 0
+    inl = inliers.ravel().astype(bool)
+    count = min(len(np.unique(qk[inl])), len(np.unique(nk[inl])))
+    if count < MIN_INLIERS:
+        return 0
+    s = np.linalg.svd(matrix[:, :2], compute_uv=False)
+    if s[1] < 0.3 or s[0] > 3.5 or s[0] > 3 * s[1]:
+        return 0
+    spread = np.ptp(dst[inl], axis=0)
+    if spread.min() < 0.15 * WORK:
+        return 0
+    return count
+
+
+def _pair_score(points: _Keypoints, start: np.ndarray, a: int, b: int) -> int:
+    """``_verify`` on the mutual best descriptor matches of two images, the first taken
+    upright and mirrored (for pairs that did not come from the index)."""
+    rows_a = np.arange(start[a], start[a] + points.counts[a])
+    rows_b = np.arange(start[b], start[b] + points.counts[b])
+    target = _root_sift(points.raw[rows_b])
+    best = 0
+    for raw in (points.raw[rows_a], points.raw[rows_a][:, _MIRROR]):
+        matches = cv2.BFMatcher(cv2.NORM_L2, crossCheck=True).match(_root_sift(raw), target)
+        qk = np.array([m.queryIdx for m in matches], dtype=np.int64)
+        nk = np.array([m.trainIdx for m in matches], dtype=np.int64)
+        if len(qk):
+            best = max(best, _verify(points.xy[rows_a[qk]], points.xy[rows_b[nk]], qk, nk))
+    return best
+
+
+class _Components:
+    """Union-find over rows, with the sizes of the pieces."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = np.arange(n)
+        self.size = np.ones(n, dtype=np.int64)
+
+    def root(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return int(i)
+
+    def join(self, a: int, b: int) -> None:
+        a, b = self.root(a), self.root(b)
+        if self.size[a] < self.size[b]:
+            a, b = b, a
+        self.parent[b] = a
+        self.size[a] += self.size[b]
+
+
+def _join(n: int, links: list[Link], paths: list[str]) -> tuple[_Components, list[Link], list[str]]:
+    """Connected pieces of the links, strongest first, with the chaining guard: a link between
+    two pieces of ``GUARD_SIZE`` images or more is held back, and the two pieces join only
+    when ``GUARD_LINKS`` links with distinct images on both sides support it. Exact
+    duplicates always join. Returns the pieces, the links used, and a note per refusal."""
+    order = {"exact": 0, "near": 1, "geometric": 2}
+    ranked = sorted(links, key=lambda k: (order[k.kind], k.score if k.kind == "near" else -k.score))
+    parts = _Components(n)
+    used: list[Link] = []
+    held: list[Link] = []
+    for link in ranked:
+        ra, rb = parts.root(link.a), parts.root(link.b)
+        if ra == rb:
+            continue
+        if link.kind != "exact" and min(parts.size[ra], parts.size[rb]) >= GUARD_SIZE:
+            held.append(link)
+            continue
+        parts.join(ra, rb)
+        used.append(link)
+    changed = True
+    while changed and held:
+        changed = False
+        between: dict[tuple[int, int], list[Link]] = defaultdict(list)
+        for link in held:
+            ra, rb = parts.root(link.a), parts.root(link.b)
+            if ra != rb:
+                between[(min(ra, rb), max(ra, rb))].append(link)
+        held = []
+        for (ra, rb), group in between.items():
+            if parts.root(ra) != ra or parts.root(rb) != rb:
+                held.extend(group)  # one side grew this round: weigh it again next round
+                continue
+            side_a = {link.a if parts.root(link.a) == ra else link.b for link in group}
+            side_b = {link.b if parts.root(link.b) == rb else link.a for link in group}
+            if min(len(side_a), len(side_b)) >= GUARD_LINKS:
+                parts.join(ra, rb)
+                used.append(group[0])
+                changed = True
+            else:
+                held.extend(group)
+    notes = []
+    refused: dict[tuple[int, int], list[Link]] = defaultdict(list)
+    for link in held:
+        ra, rb = parts.root(link.a), parts.root(link.b)
+        if ra != rb:
+            refused[(min(ra, rb), max(ra, rb))].append(link)
+    for (ra, rb), group in sorted(refused.items()):
+        link = max(group, key=lambda k: k.score)
+        notes.append(
+            f"not joined: the family of {paths[link.a]} ({parts.size[ra if parts.root(link.a) == ra else rb]} "
+            f"images) and that of {paths[link.b]} ({parts.size[rb if parts.root(link.b) == rb else ra]} "
+            f"images) share only {len(group)} checked link(s) through the same images "
+            f"({link.kind}, score {link.score:g}); look at them if they are copies of one photo"
+        )
+    return parts, used, notes
+
+
+def _numbered(parts: _Components, n: int) -> np.ndarray:
+    """Family id per row, 0..F-1 in order of each family's first row."""
+    ids: dict[int, int] = {}
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        out[i] = ids.setdefault(parts.root(i), len(ids))
+    return out
+
+
+def find_families(
+    images: ImageSet, *, progress: Callable[[int, int], None] | None = None
+) -> Families:
+    """Group the rows of ``images`` into families of copies of one photo.
+
+    ``progress(done, total)`` is called as work proceeds (total: three steps per image, to
+    describe it, to look up its matches and to check its candidate pairs). Images with too
+    few keypoints to compare (tiny or uniform ones) join a family only as exact or near
+    duplicates, and a note says so; so does a note for every link the chaining guard
+    refused and for a family that holds most of the set.
+    """
+    # audit imports this module to report families, so its duplicate finder loads late
+    from .audit import find_duplicates
+
+    n = len(images)
+    total, done = 3 * n, 0
+
+    def tick(steps: int) -> None:
+        nonlocal done
+        done += steps
+        if progress is not None and steps:
+            progress(done, total)
+
+    exact, near = find_duplicates(images)
+    links = [Link(a, b, "exact", 1.0) for m in exact for a, b in zip(m, m[1:])]
+
+    workers = max(1, usable_cpus())
+    views = _views(images)
+    xy, raw = [], []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for found_xy, found_raw in pool.map(_describe, views):
+            xy.append(found_xy)
+            raw.append(found_raw)
+            tick(1)
+    counts = np.array([len(p) for p in xy], dtype=np.int64)
+    points = _Keypoints(
+        xy=np.concatenate(xy) if n else np.empty((0, 2), np.float32),
+        raw=np.concatenate(raw) if n else np.empty((0, 128), np.uint8),
+        owner=np.repeat(np.arange(n), counts),
+        local=np.concatenate([np.arange(c) for c in counts]) if n else counts,
+        counts=counts,
+    )
+    del xy, raw
+    start = np.r_[0, np.cumsum(counts)[:-1]] if n else counts
+    few = np.flatnonzero(counts < MIN_INLIERS)
+    notes = []
+    if len(few):
+        notes.append(
+            f"{len(few)} image(s) have too few distinct details to compare (e.g. "
+            f"{images.paths[few[0]]}); they join a family only as exact or near duplicates"
+        )
+    # On augmented sets of smooth skin photos, copies of distinct photos can share a
+    # perceptual hash within the near-duplicate distance; a hash match links two images
+    # only when their keypoints agree too, or when one has too few keypoints to tell.
+    for a, b, d in near:
+        if min(counts[a], counts[b]) < MIN_INLIERS or _pair_score(points, start, a, b):
+            links.append(Link(a, b, "near", float(d)))
+    if counts.sum() > NEIGHBOURS:
+        qi, orient, qk, nj, nk = _search(points, workers, tick)
+        pairs = _candidates(qi, orient, qk, nj, n)
+
+        def check(pair: tuple[int, int, int, np.ndarray]) -> Link | None:
+            i, j, _, rows = pair
+            src = points.xy[start[i] + qk[rows]]
+            dst = points.xy[start[j] + nk[rows]]
+            score = _verify(src, dst, qk[rows], nk[rows])
+            return Link(min(i, j), max(i, j), "geometric", float(score)) if score else None
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            checked = 0
+            for link in pool.map(check, pairs, chunksize=64):
+                if link is not None:
+                    links.append(link)
+                checked += 1
+                if checked % max(1, len(pairs) // max(n, 1)) == 0 and done < total:
+                    tick(1)
+    parts, used, refused = _join(n, links, images.paths)
+    notes += refused
+    family = _numbered(parts, n)
+    sizes = np.bincount(family) if n else np.zeros(0, np.int64)
+    if n > 1 and sizes.max() > max(20, n // 5):
+        big = int(sizes.argmax())
+        first = int(np.flatnonzero(family == big)[0])
+        share = "all" if sizes.max() == n else f"{sizes.max()} of {n}"
+        notes.append(
+            f"one family holds {share} images (the family of {images.paths[first]}): every "
+            "split keeps it on one side; if these are not copies of one photo, turn family "
+            "detection off and group by patient instead"
+        )
+    if progress is not None and done < total:
+        progress(total, total)
+    return Families(family=family, links=sorted(used, key=lambda k: (k.a, k.b)), notes=notes)
