@@ -45,6 +45,8 @@ CANDIDATES = 12
 MIN_INLIERS = 8
 #: Reprojection error, in pixels of the working copy, under which a match is an inlier.
 RANSAC_PIXELS = 4.0
+#: Images with a side shorter than this (in the file) are too small to compare by keypoints.
+MIN_SIDE = 32
 #: Families at least this large join another as large only on several independent links.
 GUARD_SIZE = 3
 #: Independent links (distinct images on both sides) that two large families need to join.
@@ -158,7 +160,10 @@ def _search(
     """
     sample = _root_sift(points.raw[:: max(1, len(points.raw) // 20000)])
     mean = sample.mean(axis=0)
-    basis = np.linalg.svd(sample - mean, full_matrices=False)[2][:DIMS].T.copy()
+    axes = np.linalg.eigh(np.cov(sample - mean, rowvar=False))[1]
+    basis = np.ascontiguousarray(axes[:, ::-1][:, :DIMS], dtype=np.float32)
+    mean = mean.astype(np.float32)
+    cv2.setRNGSeed(0)  # the kd-trees are randomised: the same set gives the same families
     pooled = np.concatenate(
         [(_root_sift(points.raw[s : s + 65536]) - mean) @ basis for s in range(0, len(points.raw), 65536)]
     )
@@ -229,6 +234,7 @@ def _verify(src: np.ndarray, dst: np.ndarray, qk: np.ndarray, nk: np.ndarray) ->
     zoom, shear and resizing do, or all its inliers in one small spot."""
     if len(src) < MIN_INLIERS:
         return 0
+    cv2.setRNGSeed(len(src))  # RANSAC draws from this thread's generator: keep it repeatable
     matrix, inliers = cv2.estimateAffine2D(
         src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS, maxIters=1000,
         confidence=0.995, refineIters=0,
@@ -290,7 +296,9 @@ def _join(n: int, links: list[Link], paths: list[str]) -> tuple[_Components, lis
     two pieces of ``GUARD_SIZE`` images or more is held back, and the two pieces join only
     when ``GUARD_LINKS`` links with distinct images on both sides support it. Exact
     duplicates always join. Returns the pieces, the links used, and a note per refusal."""
-    order = {"exact": 0, "near": 1, "geometric": 2}
+    # hash matches last: on augmented sets a few copies of distinct photos share a hash, and
+    # by then the guard weighs them against the families the checked links have built
+    order = {"exact": 0, "geometric": 1, "near": 2}
     ranked = sorted(links, key=lambda k: (order[k.kind], k.score if k.kind == "near" else -k.score))
     parts = _Components(n)
     used: list[Link] = []
@@ -385,6 +393,10 @@ def find_families(
             xy.append(found_xy)
             raw.append(found_raw)
             tick(1)
+    # an upscaled thumbnail's keypoints sit on its pixel grid, which any two such share
+    for i, (w, h) in enumerate(images.original_sizes):
+        if min(w, h) < MIN_SIDE:
+            xy[i], raw[i] = xy[i][:0], raw[i][:0]
     counts = np.array([len(p) for p in xy], dtype=np.int64)
     points = _Keypoints(
         xy=np.concatenate(xy) if n else np.empty((0, 2), np.float32),
@@ -399,7 +411,7 @@ def find_families(
     notes = []
     if len(few):
         notes.append(
-            f"{len(few)} image(s) have too few distinct details to compare (e.g. "
+            f"{len(few)} image(s) are too small or have too few distinct details to compare (e.g. "
             f"{images.paths[few[0]]}); they join a family only as exact or near duplicates"
         )
     # On augmented sets of smooth skin photos, copies of distinct photos can share a
@@ -431,10 +443,10 @@ def find_families(
     notes += refused
     family = _numbered(parts, n)
     sizes = np.bincount(family) if n else np.zeros(0, np.int64)
-    if n > 1 and sizes.max() > max(20, n // 5):
+    if n > 2 and (sizes.max() == n or sizes.max() > max(20, n // 5)):
         big = int(sizes.argmax())
         first = int(np.flatnonzero(family == big)[0])
-        share = "all" if sizes.max() == n else f"{sizes.max()} of {n}"
+        share = f"all {n}" if sizes.max() == n else f"{sizes.max()} of {n}"
         notes.append(
             f"one family holds {share} images (the family of {images.paths[first]}): every "
             "split keeps it on one side; if these are not copies of one photo, turn family "

@@ -1,0 +1,233 @@
+"""Image families: copies of one photo under each transform found, distinct photos kept apart,
+the chaining guard, images with too few details."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance, ImageFilter
+
+from mpx_eval.data import load_image_set
+from mpx_eval.families import GUARD_LINKS, Families, Link, _join, find_families
+
+
+def _photo(seed: int, size: int = 160) -> Image.Image:
+    """A photo-like image: a smooth tinted background, blotches of several sizes and fine
+    grain, so that it has corners at many scales as a skin photo does."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    img = np.stack(
+        [160 + 40 * xx, 120 + 30 * yy, 100 + 20 * xx * yy], axis=-1
+    ) + rng.normal(0, 4, (size, size, 3))
+    for _ in range(70):
+        cx, cy = rng.uniform(0, size, 2)
+        r = rng.uniform(2, 12)
+        ax = rng.uniform(0.5, 1.5)
+        mask = ((xx * size - cx) * ax) ** 2 + ((yy * size - cy) / ax) ** 2 < r * r
+        img[mask] = img[mask] * 0.3 + rng.uniform(30, 230, 3) * 0.7
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+
+
+def _affine(img: Image.Image, *, angle=0.0, zoom=1.0, shear=0.0, shift=(0.0, 0.0), fill="black"):
+    """``img`` rotated by ``angle`` degrees, zoomed, sheared and shifted about its centre."""
+    w, h = img.size
+    a = np.deg2rad(angle)
+    forward = zoom * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    forward = forward @ np.array([[1.0, shear], [0.0, 1.0]])
+    inverse = np.linalg.inv(forward)
+    centre = np.array([w / 2, h / 2])
+    pad = w if fill == "reflect" else 0
+    offset = centre - inverse @ (centre + np.array(shift) * (w, h)) + pad
+    if pad:
+        img = Image.fromarray(np.pad(np.asarray(img), ((pad, pad), (pad, pad), (0, 0)), "reflect"))
+    coeffs = (*inverse[0], offset[0], *inverse[1], offset[1])
+    return img.transform((w, h), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
+
+
+def _hue(img: Image.Image, shift: int) -> Image.Image:
+    hsv = np.asarray(img.convert("HSV")).copy()
+    hsv[..., 0] = (hsv[..., 0].astype(int) + shift) % 256
+    return Image.fromarray(hsv, "HSV").convert("RGB")
+
+
+def _noise(img: Image.Image, sigma: float) -> Image.Image:
+    noisy = np.asarray(img, float) + np.random.default_rng(1).normal(0, sigma, (*img.size, 3))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+
+
+def _jpeg(img: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+TRANSFORMS = {
+    "flip-horizontal": lambda im: im.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+    "flip-vertical": lambda im: im.transpose(Image.Transpose.FLIP_TOP_BOTTOM),
+    "turn-90": lambda im: im.rotate(90),
+    "turn-270-flipped": lambda im: im.rotate(270).transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+    "rotate-45-fill": lambda im: _affine(im, angle=45),
+    "rotate-minus-30-reflect": lambda im: _affine(im, angle=-30, fill="reflect"),
+    "rotate-20-crop": lambda im: _affine(im, angle=20, zoom=1.3),
+    "zoom-70-percent": lambda im: _affine(im, zoom=1 / 0.7),
+    "shift": lambda im: _affine(im, shift=(0.12, -0.08)),
+    "shear": lambda im: _affine(im, shear=0.2),
+    "brightness": lambda im: ImageEnhance.Brightness(im).enhance(1.3),
+    "contrast": lambda im: ImageEnhance.Contrast(im).enhance(0.7),
+    "saturation": lambda im: ImageEnhance.Color(im).enhance(0.4),
+    "hue": lambda im: _hue(im, 25),
+    "blur": lambda im: im.filter(ImageFilter.GaussianBlur(1.5)),
+    "noise": lambda im: _noise(im, 10),
+    "jpeg-quality-30": lambda im: _jpeg(im, 30),
+    "resize-half": lambda im: im.resize((im.width // 2, im.height // 2), Image.Resampling.BILINEAR),
+    "mix": lambda im: _hue(
+        _affine(im.transpose(Image.Transpose.FLIP_LEFT_RIGHT), angle=-35, zoom=1.25, shear=0.1),
+        -15,
+    ).filter(ImageFilter.GaussianBlur(0.8)),
+}
+
+
+def _tree(root: Path, images: dict[str, Image.Image]) -> Path:
+    """Write ``{"Class/name.png": image}`` as a class-per-folder tree (lossless PNG, so the
+    test decides where compression happens)."""
+    for rel, img in images.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        img.save(root / rel)
+    return root
+
+
+def _family_of(found: Families, paths: list[str]) -> dict[str, int]:
+    return dict(zip(paths, found.family.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+def test_each_transform_is_found(tmp_path, name):
+    original = _photo(0)
+    files = {"A/original.png": original, "B/copy.png": TRANSFORMS[name](original)}
+    files.update({f"{'AB'[k % 2]}/other{k}.png": _photo(10 + k) for k in range(4)})
+    images = load_image_set(_tree(tmp_path, files))
+    found = find_families(images)
+    family = _family_of(found, images.paths)
+    assert family["A/original.png"] == family["B/copy.png"], found.links
+    assert found.members() == [sorted([images.paths.index("A/original.png"),
+                                       images.paths.index("B/copy.png")])]
+    (link,) = found.links
+    assert link.kind in ("geometric", "near") and link.a < link.b
+
+
+def test_distinct_photos_stay_apart(tmp_path):
+    files = {f"{'AB'[k % 2]}/p{k:02d}.png": _photo(100 + k) for k in range(30)}
+    images = load_image_set(_tree(tmp_path, files))
+    found = find_families(images)
+    assert found.family.tolist() == list(range(30))
+    assert found.links == [] and found.members() == [] and found.notes == []
+
+
+def test_families_are_numbered_by_first_row_and_progress_reaches_the_total(tmp_path):
+    a, b = _photo(1), _photo(2)
+    files = {
+        "A/1.png": b,
+        "A/2.png": a,
+        "A/3.png": TRANSFORMS["rotate-45-fill"](b),
+        "B/4.png": TRANSFORMS["flip-vertical"](a),
+        "B/5.png": _photo(3),
+        "B/6.png": a,  # the same bytes as A/2.png
+    }
+    images = load_image_set(_tree(tmp_path, files))
+    calls = []
+    found = find_families(images, progress=lambda done, total: calls.append((done, total)))
+    assert found.family.tolist() == [0, 1, 0, 1, 2, 1]
+    assert found.members() == [[0, 2], [1, 3, 5]]
+    assert calls and calls[-1][0] == calls[-1][1]
+    assert all(d1 <= d2 for (d1, _), (d2, _) in zip(calls, calls[1:], strict=False))
+    kinds = {(link.a, link.b): link.kind for link in found.links}
+    assert kinds[(1, 5)] == "exact" and len(found.links) == 3
+
+
+def test_guard_refuses_one_link_between_two_large_families():
+    paths = [f"x{i}.jpg" for i in range(10)]
+    inside = [Link(i, i + 1, "geometric", 40.0) for i in (0, 1, 2, 3, 5, 6, 7, 8)]
+    bridge = Link(4, 5, "geometric", 30.0)
+    parts, used, notes = _join(10, [*inside, bridge], paths)
+    assert parts.root(0) != parts.root(9)
+    assert bridge not in used and len(used) == 8
+    assert len(notes) == 1 and "x4.jpg" in notes[0] and "x5.jpg" in notes[0]
+    # several links through distinct images on both sides do join them
+    support = [Link(3 - k, 6 + k, "geometric", 20.0) for k in range(GUARD_LINKS)]
+    parts, used, notes = _join(10, [*inside, bridge, *support], paths)
+    assert parts.root(0) == parts.root(9) and notes == []
+
+
+def test_guard_refuses_a_hub_image_that_links_two_families():
+    """One image matching many members of another family is not several independent links."""
+    paths = [f"x{i}.jpg" for i in range(8)]
+    inside = [Link(i, i + 1, "geometric", 40.0) for i in (0, 1, 2, 4, 5, 6)]
+    hub = [Link(3, 4 + k, "geometric", 15.0) for k in range(4)]
+    parts, _, notes = _join(8, [*inside, *hub], paths)
+    assert parts.root(0) != parts.root(7) and len(notes) == 1
+
+
+def test_exact_duplicates_always_join():
+    paths = [f"x{i}.jpg" for i in range(8)]
+    links = [Link(i, i + 1, "geometric", 40.0) for i in (0, 1, 2, 4, 5, 6)]
+    parts, _, notes = _join(8, [*links, Link(3, 4, "exact", 1.0)], paths)
+    assert parts.root(0) == parts.root(7) and notes == []
+
+
+def test_tiny_and_uniform_images_are_noted_not_linked(tmp_path):
+    rng = np.random.default_rng(0)
+    files = {
+        "A/grey.png": Image.new("RGB", (120, 120), (128, 128, 128)),
+        "A/white.png": Image.new("RGB", (120, 120), (250, 250, 250)),
+        "B/tiny.png": Image.fromarray(rng.integers(0, 255, (6, 6, 3), dtype=np.uint8)),
+        "A/photo.png": _photo(5),
+        "B/photo-turned.png": TRANSFORMS["turn-90"](_photo(5)),
+        "B/other.png": _photo(6),
+    }
+    images = load_image_set(_tree(tmp_path, files))
+    found = find_families(images)
+    family = _family_of(found, images.paths)
+    assert family["A/photo.png"] == family["B/photo-turned.png"]
+    assert family["B/other.png"] not in {family[p] for p in files if p != "B/other.png"}
+    assert family["B/tiny.png"] not in (family["A/photo.png"], family["B/other.png"])
+    (note,) = [n for n in found.notes if "too small or have too few distinct details" in n]
+    assert note.startswith("3 image(s)")
+
+
+def test_a_set_of_copies_of_one_photo_is_one_family_and_says_so(tmp_path):
+    original = _photo(7)
+    files = {f"{'AB'[k % 2]}/{name}.png": t(original) for k, (name, t) in
+             enumerate(sorted(TRANSFORMS.items()))}
+    images = load_image_set(_tree(tmp_path, files))
+    found = find_families(images)
+    assert set(found.family.tolist()) == {0}
+    assert len(found.links) == len(images) - 1
+    assert any(f"holds all {len(images)} images" in note for note in found.notes)
+
+
+def test_empty_and_single_image_sets(tmp_path):
+    images = load_image_set(_tree(tmp_path, {"A/a.png": _photo(8), "B/b.png": _photo(9)}))
+    found = find_families(images)
+    assert found.family.tolist() == [0, 1] and found.members() == []
+
+
+def test_msld_photos_and_their_copies(msld_dir, tmp_path):
+    originals = sorted(msld_dir.glob("*/*.jpg"))[::12]
+    files = {}
+    for k, path in enumerate(originals):
+        img = Image.open(path).convert("RGB")
+        files[f"{path.parent.name}/{path.stem}.png"] = img
+        if k < 6:
+            name = sorted(TRANSFORMS)[(3 * k) % len(TRANSFORMS)]
+            files[f"{path.parent.name}/copy{k}.png"] = TRANSFORMS["mix"](TRANSFORMS[name](img))
+    images = load_image_set(_tree(tmp_path, files))
+    found = find_families(images)
+    family = _family_of(found, images.paths)
+    for k, path in enumerate(originals[:6]):
+        assert family[f"{path.parent.name}/{path.stem}.png"] == family[
+            f"{path.parent.name}/copy{k}.png"
+        ], path.name
+    assert len(found.members()) == 6
