@@ -289,7 +289,8 @@ def measure(
         f"  {len(sizes)} families (largest {max(sizes.values())}), links {result['kinds']}, "
         f"{len(result['notes'])} notes"
     )
-    for name, truth in (("originals as given", {o: o for o in photo_of}), ("photographs", photo_of)):
+    as_given = {o: o for o in photo_of}
+    for name, truth in (("originals as given", as_given), ("photographs", photo_of)):
         found = score(folder, result, truth)
         print(
             f"  against the {name}: pair recall {found['recall']:.4f}, pair precision "
@@ -308,7 +309,9 @@ def main(argv=None) -> int:
         return 0
     originals = Path(args.data)
     if not (originals / "Monkeypox").is_dir():
-        print(f"no MSLD originals at {originals}: pass --data or set MPX_EVAL_MSLD", file=sys.stderr)
+        print(
+            f"no MSLD originals at {originals}: pass --data or set MPX_EVAL_MSLD", file=sys.stderr
+        )
         return 2
     n_originals = sum(1 for p in originals.glob("*/*") if p.suffix.lower() in (".jpg", ".png"))
     sizes = [int(s) for s in args.sizes.split(",") if s] or [n_originals * args.copies]

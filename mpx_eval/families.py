@@ -9,6 +9,7 @@ the connected pieces of the checked links, joined under a guard against chaining
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -158,14 +159,15 @@ def _search(
     Descriptors are projected on their ``DIMS`` principal axes (fitted on a sample), which
     keeps the index small and the kd-tree search fast.
     """
-    sample = _root_sift(points.raw[:: max(1, len(points.raw) // 20000)])
+    m = len(points.raw)
+    sample = _root_sift(points.raw[:: max(1, m // 20000)])
     mean = sample.mean(axis=0)
     axes = np.linalg.eigh(np.cov(sample - mean, rowvar=False))[1]
     basis = np.ascontiguousarray(axes[:, ::-1][:, :DIMS], dtype=np.float32)
     mean = mean.astype(np.float32)
     cv2.setRNGSeed(0)  # the kd-trees are randomised: the same set gives the same families
     pooled = np.concatenate(
-        [(_root_sift(points.raw[s : s + 65536]) - mean) @ basis for s in range(0, len(points.raw), 65536)]
+        [(_root_sift(points.raw[s : s + 65536]) - mean) @ basis for s in range(0, m, 65536)]
     )
     index = cv2.flann_Index(pooled, {"algorithm": 1, "trees": TREES})
     del pooled
@@ -182,8 +184,13 @@ def _search(
         qi, qk = np.repeat(points.owner[rows], k), np.repeat(points.local[rows], k)
         nj = points.owner[nearest]
         keep = (nj != qi) & (dist < MAX_DISTANCE**2)  # FLANN reports squared distances
-        return (qi[keep], np.full(int(keep.sum()), orientation), qk[keep], nj[keep],
-                points.local[nearest[keep]])
+        return (
+            qi[keep],
+            np.full(int(keep.sum()), orientation),
+            qk[keep],
+            nj[keep],
+            points.local[nearest[keep]],
+        )
 
     found = []
     jobs = [(c, o) for c in range(len(bounds) - 1) for o in (0, 1) if bounds[c + 1] > bounds[c]]
@@ -236,8 +243,13 @@ def _verify(src: np.ndarray, dst: np.ndarray, qk: np.ndarray, nk: np.ndarray) ->
         return 0
     cv2.setRNGSeed(len(src))  # RANSAC draws from this thread's generator: keep it repeatable
     matrix, inliers = cv2.estimateAffine2D(
-        src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS, maxIters=1000,
-        confidence=0.995, refineIters=0,
+        src,
+        dst,
+        method=cv2.RANSAC,
+        ransacReprojThreshold=RANSAC_PIXELS,
+        maxIters=1000,
+        confidence=0.995,
+        refineIters=0,
     )
     if matrix is None:
         return 0
@@ -339,13 +351,14 @@ def _join(n: int, links: list[Link], paths: list[str]) -> tuple[_Components, lis
         ra, rb = parts.root(link.a), parts.root(link.b)
         if ra != rb:
             refused[(min(ra, rb), max(ra, rb))].append(link)
-    for (ra, rb), group in sorted(refused.items()):
+    for group in refused.values():
         link = max(group, key=lambda k: k.score)
+        size_a, size_b = parts.size[parts.root(link.a)], parts.size[parts.root(link.b)]
         notes.append(
-            f"not joined: the family of {paths[link.a]} ({parts.size[ra if parts.root(link.a) == ra else rb]} "
-            f"images) and that of {paths[link.b]} ({parts.size[rb if parts.root(link.b) == rb else ra]} "
-            f"images) share only {len(group)} checked link(s) through the same images "
-            f"({link.kind}, score {link.score:g}); look at them if they are copies of one photo"
+            f"not joined: the family of {paths[link.a]} ({size_a} images) and that of "
+            f"{paths[link.b]} ({size_b} images) share {len(group)} checked link(s), too few "
+            f"distinct images on both sides (best: {link.kind}, score {link.score:g}); look at "
+            "them if they are copies of one photo"
         )
     return parts, used, notes
 
@@ -359,16 +372,77 @@ def _numbered(parts: _Components, n: int) -> np.ndarray:
     return out
 
 
+def _keypoints(images: ImageSet, workers: int, tick: Callable[[int], None]) -> _Keypoints:
+    """Describe every image (one progress step each); images too small to compare get none."""
+    xy, raw = [], []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for found_xy, found_raw in pool.map(_describe, _views(images)):
+            xy.append(found_xy)
+            raw.append(found_raw)
+            tick(1)
+    # an upscaled thumbnail's keypoints sit on its pixel grid, which any two such share
+    for i, (w, h) in enumerate(images.original_sizes):
+        if min(w, h) < MIN_SIDE:
+            xy[i], raw[i] = xy[i][:0], raw[i][:0]
+    counts = np.array([len(p) for p in xy], dtype=np.int64)
+    return _Keypoints(
+        xy=np.concatenate(xy) if xy else np.empty((0, 2), np.float32),
+        raw=np.concatenate(raw) if raw else np.empty((0, 128), np.uint8),
+        owner=np.repeat(np.arange(len(counts)), counts),
+        local=np.concatenate([np.arange(c) for c in counts]) if xy else counts,
+        counts=counts,
+    )
+
+
+def _geometric_links(points: _Keypoints, workers: int, tick: Callable[[int], None]) -> list[Link]:
+    """Candidate pairs from the pooled index, each checked by a RANSAC affine fit."""
+    n = len(points.counts)
+    start = np.r_[0, np.cumsum(points.counts)[:-1]]
+    qi, orient, qk, nj, nk = _search(points, workers, tick)
+    pairs = _candidates(qi, orient, qk, nj, n)
+
+    def check(pair: tuple[int, int, int, np.ndarray]) -> Link | None:
+        i, j, _, rows = pair
+        src, dst = points.xy[start[i] + qk[rows]], points.xy[start[j] + nk[rows]]
+        score = _verify(src, dst, qk[rows], nk[rows])
+        return Link(min(i, j), max(i, j), "geometric", float(score)) if score else None
+
+    links = []
+    per_step = max(1, len(pairs) // max(n, 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for k, link in enumerate(pool.map(check, pairs, chunksize=64), start=1):
+            if link is not None:
+                links.append(link)
+            if k % per_step == 0 and k // per_step <= n:
+                tick(1)
+    return links
+
+
+def _giant_family_note(family: np.ndarray, paths: list[str]) -> list[str]:
+    """A line when one family holds the whole set, or more than a fifth of a large one."""
+    n = len(family)
+    sizes = np.bincount(family) if n else np.zeros(0, np.int64)
+    if n <= 2 or not (sizes.max() == n or sizes.max() > max(20, n // 5)):
+        return []
+    first = int(np.flatnonzero(family == sizes.argmax())[0])
+    share = f"all {n}" if sizes.max() == n else f"{sizes.max()} of {n}"
+    return [
+        f"one family holds {share} images (the family of {paths[first]}): every split keeps "
+        "it on one side; if these are not copies of one photo, turn family detection off "
+        "and group by patient instead"
+    ]
+
+
 def find_families(
     images: ImageSet, *, progress: Callable[[int, int], None] | None = None
 ) -> Families:
     """Group the rows of ``images`` into families of copies of one photo.
 
     ``progress(done, total)`` is called as work proceeds (total: three steps per image, to
-    describe it, to look up its matches and to check its candidate pairs). Images with too
-    few keypoints to compare (tiny or uniform ones) join a family only as exact or near
-    duplicates, and a note says so; so does a note for every link the chaining guard
-    refused and for a family that holds most of the set.
+    describe it, to look up its matches and to check its candidate pairs). Images too small
+    or too uniform to have keypoints join a family only as exact or near duplicates, and a
+    note says so; so does a note for every join the chaining guard refused and for a family
+    that holds most of the set.
     """
     # audit imports this module to report families, so its duplicate finder loads late
     from .audit import find_duplicates
@@ -378,41 +452,21 @@ def find_families(
 
     def tick(steps: int) -> None:
         nonlocal done
-        done += steps
-        if progress is not None and steps:
+        done = min(total, done + steps)
+        if progress is not None:
             progress(done, total)
 
-    exact, near = find_duplicates(images)
-    links = [Link(a, b, "exact", 1.0) for m in exact for a, b in zip(m, m[1:])]
-
     workers = max(1, usable_cpus())
-    views = _views(images)
-    xy, raw = [], []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for found_xy, found_raw in pool.map(_describe, views):
-            xy.append(found_xy)
-            raw.append(found_raw)
-            tick(1)
-    # an upscaled thumbnail's keypoints sit on its pixel grid, which any two such share
-    for i, (w, h) in enumerate(images.original_sizes):
-        if min(w, h) < MIN_SIDE:
-            xy[i], raw[i] = xy[i][:0], raw[i][:0]
-    counts = np.array([len(p) for p in xy], dtype=np.int64)
-    points = _Keypoints(
-        xy=np.concatenate(xy) if n else np.empty((0, 2), np.float32),
-        raw=np.concatenate(raw) if n else np.empty((0, 128), np.uint8),
-        owner=np.repeat(np.arange(n), counts),
-        local=np.concatenate([np.arange(c) for c in counts]) if n else counts,
-        counts=counts,
-    )
-    del xy, raw
-    start = np.r_[0, np.cumsum(counts)[:-1]] if n else counts
-    few = np.flatnonzero(counts < MIN_INLIERS)
+    exact, near = find_duplicates(images)
+    links = [Link(a, b, "exact", 1.0) for m in exact for a, b in itertools.pairwise(m)]
+    points = _keypoints(images, workers, tick)
+    counts, start = points.counts, np.r_[0, np.cumsum(points.counts)[:-1]]
     notes = []
+    few = np.flatnonzero(counts < MIN_INLIERS)
     if len(few):
         notes.append(
-            f"{len(few)} image(s) are too small or have too few distinct details to compare (e.g. "
-            f"{images.paths[few[0]]}); they join a family only as exact or near duplicates"
+            f"{len(few)} image(s) are too small or have too few distinct details to compare "
+            f"(e.g. {images.paths[few[0]]}); they join a family only as exact or near duplicates"
         )
     # On augmented sets of smooth skin photos, copies of distinct photos can share a
     # perceptual hash within the near-duplicate distance; a hash match links two images
@@ -421,37 +475,10 @@ def find_families(
         if min(counts[a], counts[b]) < MIN_INLIERS or _pair_score(points, start, a, b):
             links.append(Link(a, b, "near", float(d)))
     if counts.sum() > NEIGHBOURS:
-        qi, orient, qk, nj, nk = _search(points, workers, tick)
-        pairs = _candidates(qi, orient, qk, nj, n)
-
-        def check(pair: tuple[int, int, int, np.ndarray]) -> Link | None:
-            i, j, _, rows = pair
-            src = points.xy[start[i] + qk[rows]]
-            dst = points.xy[start[j] + nk[rows]]
-            score = _verify(src, dst, qk[rows], nk[rows])
-            return Link(min(i, j), max(i, j), "geometric", float(score)) if score else None
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            checked = 0
-            for link in pool.map(check, pairs, chunksize=64):
-                if link is not None:
-                    links.append(link)
-                checked += 1
-                if checked % max(1, len(pairs) // max(n, 1)) == 0 and done < total:
-                    tick(1)
+        links += _geometric_links(points, workers, tick)
     parts, used, refused = _join(n, links, images.paths)
-    notes += refused
     family = _numbered(parts, n)
-    sizes = np.bincount(family) if n else np.zeros(0, np.int64)
-    if n > 2 and (sizes.max() == n or sizes.max() > max(20, n // 5)):
-        big = int(sizes.argmax())
-        first = int(np.flatnonzero(family == big)[0])
-        share = f"all {n}" if sizes.max() == n else f"{sizes.max()} of {n}"
-        notes.append(
-            f"one family holds {share} images (the family of {images.paths[first]}): every "
-            "split keeps it on one side; if these are not copies of one photo, turn family "
-            "detection off and group by patient instead"
-        )
+    notes += refused + _giant_family_note(family, images.paths)
     if progress is not None and done < total:
         progress(total, total)
     return Families(family=family, links=sorted(used, key=lambda k: (k.a, k.b)), notes=notes)

@@ -4,6 +4,7 @@ the chaining guard, images with too few details."""
 from __future__ import annotations
 
 import io
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,9 @@ def _photo(seed: int, size: int = 160) -> Image.Image:
     grain, so that it has corners at many scales as a skin photo does."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size] / size
-    img = np.stack(
-        [160 + 40 * xx, 120 + 30 * yy, 100 + 20 * xx * yy], axis=-1
-    ) + rng.normal(0, 4, (size, size, 3))
+    img = np.stack([160 + 40 * xx, 120 + 30 * yy, 100 + 20 * xx * yy], axis=-1) + rng.normal(
+        0, 4, (size, size, 3)
+    )
     for _ in range(70):
         cx, cy = rng.uniform(0, size, 2)
         r = rng.uniform(2, 12)
@@ -112,8 +113,9 @@ def test_each_transform_is_found(tmp_path, name):
     found = find_families(images)
     family = _family_of(found, images.paths)
     assert family["A/original.png"] == family["B/copy.png"], found.links
-    assert found.members() == [sorted([images.paths.index("A/original.png"),
-                                       images.paths.index("B/copy.png")])]
+    assert found.members() == [
+        sorted([images.paths.index("A/original.png"), images.paths.index("B/copy.png")])
+    ]
     (link,) = found.links
     assert link.kind in ("geometric", "near") and link.a < link.b
 
@@ -142,7 +144,7 @@ def test_families_are_numbered_by_first_row_and_progress_reaches_the_total(tmp_p
     assert found.family.tolist() == [0, 1, 0, 1, 2, 1]
     assert found.members() == [[0, 2], [1, 3, 5]]
     assert calls and calls[-1][0] == calls[-1][1]
-    assert all(d1 <= d2 for (d1, _), (d2, _) in zip(calls, calls[1:], strict=False))
+    assert all(d1 <= d2 for (d1, _), (d2, _) in itertools.pairwise(calls))
     kinds = {(link.a, link.b): link.kind for link in found.links}
     assert kinds[(1, 5)] == "exact" and len(found.links) == 3
 
@@ -199,8 +201,10 @@ def test_tiny_and_uniform_images_are_noted_not_linked(tmp_path):
 
 def test_a_set_of_copies_of_one_photo_is_one_family_and_says_so(tmp_path):
     original = _photo(7)
-    files = {f"{'AB'[k % 2]}/{name}.png": t(original) for k, (name, t) in
-             enumerate(sorted(TRANSFORMS.items()))}
+    files = {
+        f"{'AB'[k % 2]}/{name}.png": t(original)
+        for k, (name, t) in enumerate(sorted(TRANSFORMS.items()))
+    }
     images = load_image_set(_tree(tmp_path, files))
     found = find_families(images)
     assert set(found.family.tolist()) == {0}
@@ -227,7 +231,8 @@ def test_msld_photos_and_their_copies(msld_dir, tmp_path):
     found = find_families(images)
     family = _family_of(found, images.paths)
     for k, path in enumerate(originals[:6]):
-        assert family[f"{path.parent.name}/{path.stem}.png"] == family[
-            f"{path.parent.name}/copy{k}.png"
-        ], path.name
+        assert (
+            family[f"{path.parent.name}/{path.stem}.png"]
+            == family[f"{path.parent.name}/copy{k}.png"]
+        ), path.name
     assert len(found.members()) == 6
