@@ -3,6 +3,7 @@ the chaining guard, images with too few details."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
-from mpx_eval.data import load_image_set
+from mpx_eval.data import FAMILY_SIZE, load_image_set
 from mpx_eval.families import GUARD_LINKS, Families, Link, _join, find_families
 
 
@@ -236,3 +237,16 @@ def test_msld_photos_and_their_copies(msld_dir, tmp_path):
             == family[f"{path.parent.name}/copy{k}.png"]
         ), path.name
     assert len(found.members()) == 6
+
+
+def test_sets_without_a_working_copy_use_the_decoded_arrays(tmp_path):
+    original = _photo(4)
+    files = {
+        "A/a.png": original,
+        "B/b.png": TRANSFORMS["turn-270-flipped"](original),
+        "B/c.png": _photo(5),
+    }
+    images = load_image_set(_tree(tmp_path, files), sizes=(160,))
+    assert images.family_view.shape == (3, FAMILY_SIZE, FAMILY_SIZE)
+    found = find_families(dataclasses.replace(images, family_view=None))
+    assert found.family.tolist() == [0, 0, 1]
