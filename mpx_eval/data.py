@@ -60,7 +60,7 @@ class ImageSet:
     thumbnails: np.ndarray
     skipped: list[tuple[str, str]] = field(default_factory=list)
     demo: bool = False
-    family_view: np.ndarray | None = None  # (n, FAMILY_SIZE, FAMILY_SIZE) uint8, see below
+    family_view: np.ndarray | None = None  # (n, FAMILY_SIZE, FAMILY_SIZE) uint8 grey
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -219,7 +219,9 @@ def perceptual_hash(img: Image.Image) -> np.ndarray:
 
 
 def family_view(img: Image.Image, size: int = FAMILY_SIZE) -> np.ndarray:
-    """The copy family detection compares: grey (luma) at ``size`` square."""
+    """The copy family detection compares: grey (luma) at ``size`` square. The HSV value
+    (largest of R, G, B), which hue changes leave alone, saturated on light skin once
+    brightened, and cost more copies than hue changes do in luma."""
     return np.asarray(img.convert("L").resize((size, size), Image.Resampling.BILINEAR))
 
 
