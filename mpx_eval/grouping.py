@@ -105,9 +105,7 @@ def apply_families(images: ImageSet, *, enabled: bool, quiet: bool = False) -> F
 def _val_with_sibling_in_train(images: ImageSet, split: Split) -> np.ndarray:
     """Rows of ``split.val`` whose split group also has a row in ``split.train``."""
     in_train = set(images.groups[split.train].tolist())
-    return np.array(
-        [i for i in split.val.tolist() if images.groups[i] in in_train], dtype=np.int64
-    )
+    return np.array([i for i in split.val.tolist() if images.groups[i] in in_train], dtype=np.int64)
 
 
 def family_audit(

@@ -204,10 +204,10 @@ def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
 
 def _grouping_text(cfg: RunConfig, images: ImageSet) -> str:
     """How the cv folds are grouped, for the plan's heading."""
-    by = [name for name, on in (("image families", cfg.families),
-                                (f"{cfg.group_pattern!r}", cfg.group_pattern)) if on]
     if not images.grouped():
         return "ungrouped: no image shares a group"
+    by = ["image families"] if cfg.families else []
+    by += [repr(cfg.group_pattern)] if cfg.group_pattern else []
     return "grouped by " + " and ".join(by)
 
 
@@ -576,8 +576,8 @@ def _leakage_text(leak: dict) -> str:
         return f"{_fmt(entry['accuracy'])}{ci} on {entry['n']}"
 
     return (
-        f"seed split accuracy on validation images with a copy in training {part(leak['with_sibling'])}, "
-        f"without {part(leak['without_sibling'])}"
+        "seed split accuracy on validation images with a copy or group member in training "
+        f"{part(leak['with_sibling'])}, without one {part(leak['without_sibling'])}"
     )
 
 

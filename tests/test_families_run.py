@@ -3,8 +3,11 @@ conflicts, ``--families off`` and the union with ``--group-pattern``, end to end
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +15,7 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from mpx_eval.cli import main
+from mpx_eval.config import tomllib
 from mpx_eval.grouping import split_groups
 
 #: Copies per original photo, in turn: 1, 2, 3 or 4 images per family, so the seed split's
@@ -93,19 +97,30 @@ def test_split_groups_join_families_and_patients():
     assert groups.tolist() == ["P1+1", "P1+1", "P1+1", "P3", "P4+1", "P4+1"]
 
 
-def test_run_measures_the_seed_leak_and_keeps_families_in_cv_folds(augmented, tmp_path, capsys):
-    root, family_of = augmented
-    out = tmp_path / "out"
-    code = main(["run", "--data-dir", str(root), "--folds", "3", *TINY, "--out", str(out)])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err[-2000:]
+@pytest.fixture(scope="module")
+def family_run(augmented, tmp_path_factory) -> tuple[Path, str]:
+    """The default run (families on, 3 folds) on the augmented set: its folder and stderr."""
+    root, _ = augmented
+    out = tmp_path_factory.mktemp("family-run") / "out"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["run", "--data-dir", str(root), "--folds", "3", *TINY, "--out", str(out)])
+    assert code == 0, err.getvalue()[-2000:]
+    return out, err.getvalue()
+
+
+def test_run_measures_the_seed_leak_and_keeps_families_in_cv_folds(augmented, family_run):
+    _, family_of = augmented
+    out, err = family_run
 
     plan = pd.read_csv(out / "splits.csv")
     straddling = _straddling(plan, family_of)
     # the blog's random split leaks copies; the default cv folds (and inner parts) do not
     assert straddling["seed-0"] > 0
     assert {k: v for k, v in straddling.items() if k.startswith("cv")} == {
-        "cv-1": 0, "cv-2": 0, "cv-3": 0
+        "cv-1": 0,
+        "cv-2": 0,
+        "cv-3": 0,
     }
     # the group column is the group each image was split by: one per true family here
     seed = plan[plan.scheme == "seed"]
@@ -121,7 +136,9 @@ def test_run_measures_the_seed_leak_and_keeps_families_in_cv_folds(augmented, tm
     for family in found["families"]:
         assert len({family_of[m["path"]] for m in family["members"]}) == 1
         assert family["links"] and {link["kind"] for link in family["links"]} <= {
-            "exact", "near", "geometric"
+            "exact",
+            "near",
+            "geometric",
         }
     # seed leakage: exactly the validation images whose true family has a training image
     train = set(seed[seed.role == "train"].path.map(family_of))
@@ -148,8 +165,8 @@ def test_run_measures_the_seed_leak_and_keeps_families_in_cv_folds(augmented, tm
     paths = sorted(m["path"] for m in conflicts[0]["members"])
     assert "Others/relabelled.jpg" in paths
     assert conflicts[0]["labels"] == ["Monkeypox", "Others"]
-    assert "label conflict" in captured.err and "Others/relabelled.jpg" in captured.err
-    assert "seed split:" in captured.err and "validation images have a copy" in captured.err
+    assert "label conflict" in err and "Others/relabelled.jpg" in err
+    assert "seed split:" in err and "validation images have a copy" in err
 
     html = (out / "index.html").read_text(encoding="utf-8")
     assert "Image families" in html and "Label conflicts (1)" in html
@@ -157,3 +174,90 @@ def test_run_measures_the_seed_leak_and_keeps_families_in_cv_folds(augmented, tm
     assert f"{len(expected)} of its {len(val)} validation images" in html
     assert "With a sibling in training (leaky)" in html
     assert "Image-family detection was off" not in html
+
+
+def test_families_off_lets_cv_folds_split_copies_and_says_so(augmented, tmp_path, capsys):
+    root, family_of = augmented
+    plan_csv = tmp_path / "plan.csv"
+    args = ["splits", "--data-dir", str(root), "--folds", "3", "--out", str(plan_csv)]
+    assert main([*args, "--families", "off"]) == 0
+    captured = capsys.readouterr()
+    assert "Family detection off" in captured.out
+    found = json.loads((tmp_path / "plan.audit.json").read_text())
+    assert found["family_detection"] == "off"
+    assert found["families"] == [] and found["label_conflicts"] == []
+    plan = pd.read_csv(plan_csv)
+    assert (plan.group == plan.path).all()  # no grouping at all: every image its own group
+    off = _straddling(plan, family_of)
+    assert sum(v for k, v in off.items() if k.startswith("cv")) > 0
+
+    assert main(args) == 0  # the default, on the same data
+    on = _straddling(pd.read_csv(plan_csv), family_of)
+    assert sum(v for k, v in on.items() if k.startswith("cv")) == 0
+
+
+def _patient_tree(root: Path) -> dict[str, str]:
+    """Two originals per patient (``p<j>_<k>.jpg``) and one copy of each original under a
+    name of its own (``c<i>_0.jpg``): patients and families each join pairs, their union
+    joins four images. Returns the expected union key of every path."""
+    union = {}
+    for label, name in enumerate(("Monkeypox", "Others")):
+        (root / name).mkdir(parents=True)
+        for i in range(8):
+            img = _photo(500 + 100 * label + i, label)
+            patient = f"p{label}{i // 2}"
+            img.save(root / name / f"{patient}_{i % 2}.jpg", quality=92)
+            img.resize((100, 100), Image.Resampling.BILINEAR).save(
+                root / name / f"c{label}{i}_0.jpg", quality=70
+            )
+            union[f"{name}/{patient}_{i % 2}.jpg"] = union[f"{name}/c{label}{i}_0.jpg"] = patient
+    return union
+
+
+def test_split_groups_are_the_union_of_families_and_group_pattern(tmp_path, capsys):
+    union = _patient_tree(tmp_path / "data")
+    plan_csv = tmp_path / "plan.csv"
+    args = ["splits", "--data-dir", str(tmp_path / "data"), "--folds", "2", "--out", str(plan_csv)]
+    assert main([*args, "--group-pattern", "^([^_]+)_"]) == 0
+    assert "grouped by image families and '^([^_]+)_'" in capsys.readouterr().out
+    plan = pd.read_csv(plan_csv)
+    seed = plan[plan.scheme == "seed"]
+    by_union = seed.groupby(seed.path.map(union)).group
+    assert by_union.nunique().eq(1).all() and by_union.size().eq(4).all()
+    assert seed.group.nunique() == 8
+    # a group joining several patient groups is named after its first one, "+n" the others
+    assert set(seed.group) == {f"c{label}{i}+2" for label in (0, 1) for i in (0, 2, 4, 6)}
+    assert _straddling(plan, union)["cv-1"] == 0
+    # each relation alone joins pairs at most
+    for extra in (["--families", "off", "--group-pattern", "^([^_]+)_"], []):
+        assert main([*args, *extra]) == 0
+        alone = pd.read_csv(plan_csv)
+        assert alone[alone.scheme == "seed"].groupby("group").size().max() == 2
+
+
+def test_families_off_run_shows_a_banner_and_refuses_a_mixed_resume(augmented, tmp_path, capsys):
+    root, _ = augmented
+    out = tmp_path / "out"
+    args = ["run", "--data-dir", str(root), "--folds", "0", *TINY, "--quiet", "--out", str(out)]
+    assert main([*args, "--families", "off"]) == 0
+    config = tomllib.loads((out / "config.toml").read_text())
+    assert config["data"]["families"] is False
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "Image-family detection was off (--families off)" in html
+    assert "Family detection was off for this run" in html
+    capsys.readouterr()
+    # families change the split groups, so a run with them on cannot resume this one
+    assert main(args) == 2
+    assert "families False -> True" in capsys.readouterr().err
+
+
+@pytest.mark.chromium
+def test_family_section_loads_in_chromium_without_console_errors(family_run, tmp_path):
+    from tests.report.test_browser import _chromium, _console_lines
+
+    out, _ = family_run
+    dom = _chromium(out / "index.html", tmp_path / "profile", "--dump-dom")
+    assert dom.returncode == 0
+    assert _console_lines(dom) == []
+    assert 'id="families"' in dom.stdout and 'id="seed-leakage"' in dom.stdout
+    assert "Others/relabelled.jpg" in dom.stdout

@@ -151,9 +151,14 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
     counts = dataset["counts"]
     audit = run.audit
     pattern = run.setting("group_pattern")
+    by = []
+    if audit.get("family_detection") == "on":
+        by.append("image families (copies of one photo)")
     if pattern:
+        by.append(f"the pattern {pattern} on file names")
+    if by:
         grouping = (
-            f"by the pattern {pattern} on file names: {dataset.get('n_groups', 'n/a')} groups, "
+            f"by {' joined with '.join(by)}: {dataset.get('n_groups', 'n/a')} groups, "
             f"{audit.get('n_multi_image_groups', 'n/a')} of them with several images"
         )
     else:

@@ -17,7 +17,7 @@ CONFLICTS_SHOWN = 24
 
 
 def _link_text(links: list[dict]) -> str:
-    """``3 near-duplicate (score 0–2), 1 exact``: how a family's links were found."""
+    """``1 exact, 3 near-duplicate (0–2 hash bits differ)``: how a family's links were found."""
     names = {"exact": "exact", "near": "near-duplicate", "geometric": "geometric"}
     parts = []
     for kind in ("exact", "near", "geometric"):
@@ -26,10 +26,11 @@ def _link_text(links: list[dict]) -> str:
             continue
         text = f"{len(scores)} {names[kind]}"
         if kind != "exact":
-            low, high = min(scores), max(scores)
-            text += f" (score {T.num(low, 2)})" if low == high else (
-                f" (scores {T.num(low, 2)}–{T.num(high, 2)})"
-            )
+            # a near-duplicate's score is a Hamming distance (whole bits)
+            digits = 0 if kind == "near" else 2
+            low, high = (T.num(v, digits) for v in (min(scores), max(scores)))
+            span = low if low == high else f"{low}–{high}"
+            text += f" ({span} hash bits differ)" if kind == "near" else f" (score {span})"
         parts.append(text)
     return ", ".join(parts) or "no link recorded"
 
@@ -63,8 +64,7 @@ def families_section(run: Run, thumbs: Callable[[str], dict]) -> dict:
                 "labels": ", ".join(family["labels"]),
                 "links": _link_text(family.get("links") or []),
                 "images": [
-                    dict(thumbs(m["path"]), label=m["label"])
-                    for m in members[:THUMBS_PER_FAMILY]
+                    dict(thumbs(m["path"]), label=m["label"]) for m in members[:THUMBS_PER_FAMILY]
                 ],
                 "more": max(len(members) - THUMBS_PER_FAMILY, 0),
             }
