@@ -193,6 +193,7 @@ def family_summary_lines(found: dict) -> list[str]:
             ]
         else:
             lines = ["Image families: no image is a copy of another"]
+        lines += [f"    {note}" for note in found.get("family_notes") or []]
     leakage = found.get("seed_leakage")
     if leakage and leakage["n_with_sibling_in_train"]:
         lines.append(

@@ -164,13 +164,21 @@ def plan_and_audit(
     (its family joined with its patient group) before the plan is made.
     """
     families = apply_families(images, enabled=cfg.families, quiet=quiet)
-    plan = make_plan(
-        images,
-        folds=cfg.folds,
-        seed=cfg.seed,
-        validation_split=cfg.validation_split,
-        inner_fraction=cfg.inner_fraction,
-    )
+    try:
+        plan = make_plan(
+            images,
+            folds=cfg.folds,
+            seed=cfg.seed,
+            validation_split=cfg.validation_split,
+            inner_fraction=cfg.inner_fraction,
+        )
+    except MpxEvalError as exc:
+        if families is None or not families.members() or "groups" not in str(exc):
+            raise
+        raise MpxEvalError(
+            f"{exc} (a group here is a family of copies of one photo, joined with its "
+            "patient group)"
+        ) from None
     found = audit(images, plan)
     found.update(family_audit(images, plan, families, enabled=cfg.families))
     return plan, found

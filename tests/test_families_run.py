@@ -261,3 +261,16 @@ def test_family_section_loads_in_chromium_without_console_errors(family_run, tmp
     assert _console_lines(dom) == []
     assert 'id="families"' in dom.stdout and 'id="seed-leakage"' in dom.stdout
     assert "Others/relabelled.jpg" in dom.stdout
+
+
+def test_a_class_of_copies_of_one_photo_is_one_group(tmp_path, capsys):
+    root = tmp_path / "data"
+    for label, name in enumerate(("Monkeypox", "Others")):
+        (root / name).mkdir(parents=True)
+        for c, (copy, quality) in enumerate(_copies(_photo(label, label), 4)):
+            copy.save(root / name / f"img{c}.jpg", quality=quality)
+    assert main(["splits", "--data-dir", str(root), "--out", str(tmp_path / "p.csv")]) == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(error) == 1  # one line that says what and why
+    assert "class 'Monkeypox' has 1 groups (4 images), fewer than --folds 5" in error[0]
+    assert "family of copies of one photo" in error[0]
