@@ -14,6 +14,9 @@ from .metrics import bootstrap_ci
 #: Resamples of each bootstrap interval; fixed seed, so a re-rendered report repeats its numbers.
 N_RESAMPLES = 2000
 RANDOM_STATE = 0
+#: Fewer split groups than this get no interval: resampling 4 images that were all right
+#: gives "1.000 to 1.000", a certainty the data do not have.
+MIN_GROUPS_FOR_INTERVAL = 10
 
 
 def _share_equal(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -27,14 +30,15 @@ def _accuracy(frame: pd.DataFrame, classes: list[str]) -> dict:
     probs = frame[[f"prob_{c}" for c in classes]].to_numpy(dtype=float)
     predicted = np.asarray(classes, dtype=object)[probs.argmax(axis=1)]
     truth = frame["label"].astype(str).to_numpy(dtype=object)
-    if n < 2:
+    groups = frame["group"].astype(str).to_numpy()
+    if len(set(groups.tolist())) < MIN_GROUPS_FOR_INTERVAL:
         return {"n": n, "accuracy": _share_equal(truth, predicted), "low": None, "high": None}
     # copies are not independent: whole split groups are resampled together
     ci = bootstrap_ci(
         _share_equal,
         truth,
         predicted,
-        groups=frame["group"].astype(str).to_numpy(),
+        groups=groups,
         n_resamples=N_RESAMPLES,
         random_state=RANDOM_STATE,
     )
@@ -44,7 +48,8 @@ def _accuracy(frame: pd.DataFrame, classes: list[str]) -> dict:
 def seed_leakage_metrics(predictions: pd.DataFrame, audit: dict, classes: list[str]) -> dict:
     """Per model, the seed unit's accuracy (checkpoint "best", the blog's figure) with a 95 %
     bootstrap CI over split groups, on its validation images with a sibling in training
-    (leaky), without one (leak-free) and on all of them.
+    (leaky), without one (leak-free) and on all of them. Parts with fewer than
+    ``MIN_GROUPS_FOR_INTERVAL`` split groups get the accuracy without an interval.
 
     Empty when the audit has no seed leakage record or no seed unit has finished.
     """

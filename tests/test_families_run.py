@@ -156,7 +156,7 @@ def test_run_measures_the_seed_leak_and_keeps_families_in_cv_folds(augmented, fa
     for part in ("with_sibling", "without_sibling", "all"):
         entry = leak[part]
         assert 0 <= entry["accuracy"] <= 1
-        if entry["n"] > 1:
+        if entry["low"] is not None:
             assert entry["low"] <= entry["accuracy"] <= entry["high"]
 
     # the label conflict: in audit.json, on the terminal and in the report
@@ -245,6 +245,7 @@ def test_families_off_run_shows_a_banner_and_refuses_a_mixed_resume(augmented, t
     html = (out / "index.html").read_text(encoding="utf-8")
     assert "Image-family detection was off (--families off)" in html
     assert "Family detection was off for this run" in html
+    assert "Not measured: family detection was off and no patient pattern was given" in html
     capsys.readouterr()
     # families change the split groups, so a run with them on cannot resume this one
     assert main(args) == 2

@@ -33,19 +33,28 @@ def _predictions(right: list[bool], labels: list[str], groups: list[str]) -> pd.
 
 
 def test_accuracy_is_split_by_sibling_in_training():
-    labels = ["Monkeypox", "Others"] * 6
-    right = [True] * 6 + [True, False, False, True, False, False]
-    groups = [f"g{i // 2}" for i in range(12)]
-    audit = {"seed_leakage": {"with_sibling_in_train": [f"img{i}.jpg" for i in range(6)]}}
+    labels = ["Monkeypox", "Others"] * 12
+    right = [True] * 12 + [True, False, False] * 4
+    groups = [f"g{i}" for i in range(24)]
+    audit = {"seed_leakage": {"with_sibling_in_train": [f"img{i}.jpg" for i in range(12)]}}
     found = seed_leakage_metrics(_predictions(right, labels, groups), audit, CLASSES)
     entry = found["t4"]
     assert entry["checkpoint"] == "best"
-    assert entry["with_sibling"]["n"] == 6 and entry["with_sibling"]["accuracy"] == 1.0
-    assert entry["without_sibling"]["n"] == 6
-    assert entry["without_sibling"]["accuracy"] == 2 / 6
-    assert entry["all"]["accuracy"] == 8 / 12
+    assert entry["with_sibling"]["n"] == 12 and entry["with_sibling"]["accuracy"] == 1.0
+    assert entry["without_sibling"]["n"] == 12
+    assert entry["without_sibling"]["accuracy"] == 4 / 12
+    assert entry["all"]["accuracy"] == 16 / 24
     low, high = entry["without_sibling"]["low"], entry["without_sibling"]["high"]
-    assert 0 <= low <= 2 / 6 <= high <= 1 and low < high
+    assert 0 <= low <= 4 / 12 <= high <= 1 and low < high
+
+
+def test_no_interval_from_a_few_groups():
+    labels = ["Monkeypox", "Others"] * 12
+    groups = [f"g{i // 4}" for i in range(24)]  # six groups of four
+    audit = {"seed_leakage": {"with_sibling_in_train": []}}
+    found = seed_leakage_metrics(_predictions([True] * 24, labels, groups), audit, CLASSES)
+    entry = found["t4"]["all"]
+    assert entry == {"n": 24, "accuracy": 1.0, "low": None, "high": None}
 
 
 def test_nothing_to_report_without_a_leakage_record_or_seed_unit():

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+from ..leakage import MIN_GROUPS_FOR_INTERVAL
 from . import _text as T
 from ._artefacts import Run
 
@@ -96,6 +97,7 @@ def families_section(run: Run, thumbs: Callable[[str], dict]) -> dict:
             "n_leaky": n_leaky,
             "share": T.num(n_leaky / n_val * 100, 1) if n_val else "n/a",
             "rows": rows,
+            "min_groups": MIN_GROUPS_FOR_INTERVAL,
         }
     pattern = run.setting("group_pattern")
     return {
