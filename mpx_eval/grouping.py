@@ -113,7 +113,8 @@ def family_audit(
 ) -> dict:
     """The audit.json keys about families: ``family_detection``, ``family_notes``,
     ``families`` (each: id, members with path and label, labels, links with kind and
-    score), ``label_conflicts`` and ``seed_leakage``."""
+    score), ``label_conflicts`` and ``seed_leakage`` (None when nothing tells siblings
+    apart: detection off and no shared patient group)."""
     label_of = [images.class_names[k] for k in images.labels.tolist()]
     listed: list[dict] = []
     conflicts: list[dict] = []
@@ -151,7 +152,8 @@ def family_audit(
                 )
     seed = next((s for s in plan if s.scheme == "seed"), None)
     leakage = None
-    if seed is not None:
+    # without detection and without shared groups no sibling is known: nothing to measure
+    if seed is not None and (enabled or images.grouped()):
         leaky = _val_with_sibling_in_train(images, seed)
         leakage = {
             "split": seed.name,

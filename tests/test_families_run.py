@@ -245,7 +245,10 @@ def test_families_off_run_shows_a_banner_and_refuses_a_mixed_resume(augmented, t
     html = (out / "index.html").read_text(encoding="utf-8")
     assert "Image-family detection was off (--families off)" in html
     assert "Family detection was off for this run" in html
-    assert "Not measured: family detection was off and no patient pattern was given" in html
+    assert "Not measured: family detection was off and no patient group holds" in html
+    found = json.loads((out / "audit.json").read_text())
+    assert found["seed_leakage"] is None
+    assert json.loads((out / "metrics.json").read_text())["seed_leakage"] == {}
     capsys.readouterr()
     # families change the split groups, so a run with them on cannot resume this one
     assert main(args) == 2
