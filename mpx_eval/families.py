@@ -7,7 +7,7 @@ copies that are rotated, flipped or zoomed are not found by it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,8 +32,8 @@ class Families:
     that made them and plain-language notes for the user."""
 
     family: np.ndarray
-    links: list[Link] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    links: list[Link]
+    notes: list[str]
 
     def members(self) -> list[list[int]]:
         """Rows of each family of several images, sorted, in family-id order."""

@@ -16,7 +16,7 @@ from PIL import Image, ImageEnhance
 
 from mpx_eval.cli import main
 from mpx_eval.config import tomllib
-from mpx_eval.grouping import split_groups
+from mpx_eval.grouping import DetectionProgress, split_groups
 
 #: Copies per original photo, in turn: 1, 2, 3 or 4 images per family, so the seed split's
 #: validation part holds images with and without a copy in training.
@@ -278,3 +278,28 @@ def test_a_class_of_copies_of_one_photo_is_one_group(tmp_path, capsys):
     assert len(error) == 1  # one line that says what and why
     assert "class 'Monkeypox' has 1 groups (4 images), fewer than --folds 5" in error[0]
     assert "family of copies of one photo" in error[0]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_detection_progress_redraws_on_a_terminal_and_logs_one_line():
+    terminal = _Terminal()
+    progress = DetectionProgress(stream=terminal)
+    progress(0, 300)
+    progress._last = -1.0  # as if the redraw interval had passed
+    progress(100, 300)
+    progress(300, 300)
+    drawn = terminal.getvalue()
+    assert drawn.count("\r") == 3 and drawn.endswith("\n")
+    assert "Finding image families: 100/300 images" in drawn and "ETA" in drawn
+    assert "300/300 images | elapsed" in drawn
+
+    log = io.StringIO()
+    progress = DetectionProgress(stream=log)
+    for done in (0, 100, 300):
+        progress(done, 300)
+    assert log.getvalue().startswith("Finding image families: 300/300 images")
+    assert log.getvalue().count("\n") == 1
