@@ -20,6 +20,10 @@ from .splits import Split
 #: its photos differ in at most 8.
 NEAR_DUPLICATE_BITS = 10
 
+#: Duplicate sets and pairs listed one by one in the terminal summary: an augmented image set
+#: holds thousands, and the audit file lists them all.
+SUMMARY_PAIRS_SHOWN = 20
+
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
 
 
@@ -129,14 +133,21 @@ def summary_lines(report: dict) -> list[str]:
         )
         return f"on both sides of {', '.join(splits)}" if splits else "never on both sides"
 
-    for members in report["exact_duplicates"]:
+    for members in report["exact_duplicates"][:SUMMARY_PAIRS_SHOWN]:
         paths = [m["path"] for m in members]
         lines.append(f"exact duplicate: {' = '.join(paths)} ({straddled('exact', paths)})")
-    for pair in report["near_duplicates"]:
+    if n_exact > SUMMARY_PAIRS_SHOWN:
+        lines.append(f"... and {n_exact - SUMMARY_PAIRS_SHOWN} more exact-duplicate sets")
+    for pair in report["near_duplicates"][:SUMMARY_PAIRS_SHOWN]:
         paths = [pair["a"]["path"], pair["b"]["path"]]
         lines.append(
             f"near-duplicate ({pair['distance']} of {report['hash_bits']} bits differ): "
             f"{' ~ '.join(paths)} ({straddled('near', paths)})"
+        )
+    if n_near > SUMMARY_PAIRS_SHOWN:
+        lines.append(
+            f"... and {n_near - SUMMARY_PAIRS_SHOWN} more near-duplicate pairs (all in the "
+            "audit file)"
         )
     group_leaks = defaultdict(int)
     for (kind, split), found in by_kind_split.items():

@@ -28,6 +28,12 @@ class _Parser(argparse.ArgumentParser):
         raise MpxEvalError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
+def _on_off(value: str) -> bool:
+    if value not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}")
+    return value == "on"
+
+
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument(
@@ -45,6 +51,13 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
         metavar="REGEX",
         help="regex whose first capture group, applied to the file name without "
         "extension, is the patient/group id, e.g. '^([^_]+)_'",
+    )
+    g.add_argument(
+        "--families",
+        type=_on_off,
+        metavar="on|off",
+        help="find copies of one photo (image families) and keep each on one side of every "
+        "cv split, joined with --group-pattern groups (default on)",
     )
     g.add_argument(
         "--skip-bad-images",
@@ -169,6 +182,7 @@ _CONFIG_OPTIONS = (
     "data_dir",
     "demo",
     "group_pattern",
+    "families",
     "skip_bad_images",
     "folds",
     "seed",

@@ -47,6 +47,7 @@ class RunConfig:
     data_dir: str = "data"
     demo: bool = False
     group_pattern: str | None = None
+    families: bool = True
     skip_bad_images: bool = False
     # [protocol]
     folds: int = 5
@@ -85,7 +86,7 @@ class RunConfig:
 
 #: Which TOML table each field lives in.
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "data": ("data_dir", "demo", "group_pattern", "skip_bad_images"),
+    "data": ("data_dir", "demo", "group_pattern", "families", "skip_bad_images"),
     "protocol": ("folds", "seed", "validation_split", "inner_fraction"),
     "training": ("models", "epochs", "batch_size", "learning_rate", "image_size"),
     "runtime": (

@@ -205,6 +205,11 @@ def aggregate_run(out: str | Path) -> dict:
         entry = metrics["models"].setdefault(name, {"cv": None, "seed_split": None})
         entry["params"] = info["params"]
         entry["input_shape"] = info["input_shape"]
+    if (out / "audit.json").is_file():
+        from .leakage import seed_leakage_metrics
+
+        audit = read_json(out / "audit.json")
+        metrics["seed_leakage"] = seed_leakage_metrics(predictions, audit, dataset["classes"])
     metrics["units_finished"] = len(done)
     metrics["units_planned"] = len(runinfo.get("units_planned") or done)
     write_json(out / "metrics.json", metrics)

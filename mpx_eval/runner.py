@@ -35,6 +35,7 @@ from .config import (
 from .data import ImageSet, load_image_set
 from .demo import DEMO_LABEL, demo_dataset
 from .errors import MpxEvalError
+from .grouping import apply_families, family_audit, family_summary_lines
 from .progress import Progress, format_seconds
 from .results import (
     HISTORY_COLUMNS,
@@ -154,16 +155,33 @@ def _looks_grouped(paths: list[str]) -> bool:
     return len(paths) - len(set(groups.tolist())) >= max(2, len(paths) // 10)
 
 
-def plan_and_audit(cfg: RunConfig, images: ImageSet) -> tuple[list[Split], dict]:
-    """The split plan of ``cfg`` and its leakage audit."""
-    plan = make_plan(
-        images,
-        folds=cfg.folds,
-        seed=cfg.seed,
-        validation_split=cfg.validation_split,
-        inner_fraction=cfg.inner_fraction,
-    )
-    return plan, audit(images, plan)
+def plan_and_audit(
+    cfg: RunConfig, images: ImageSet, *, quiet: bool = False
+) -> tuple[list[Split], dict]:
+    """The split plan of ``cfg`` and its leakage audit.
+
+    With family detection on, ``images.groups`` becomes the group each image is split by
+    (its family joined with its patient group) before the plan is made.
+    """
+    families = apply_families(images, enabled=cfg.families, quiet=quiet)
+    try:
+        plan = make_plan(
+            images,
+            folds=cfg.folds,
+            seed=cfg.seed,
+            validation_split=cfg.validation_split,
+            inner_fraction=cfg.inner_fraction,
+        )
+    except MpxEvalError as exc:
+        if families is None or not families.members() or "groups" not in str(exc):
+            raise
+        raise MpxEvalError(
+            f"{exc} (a group here is a family of copies of one photo, joined with its "
+            "patient group)"
+        ) from None
+    found = audit(images, plan)
+    found.update(family_audit(images, plan, families, enabled=cfg.families))
+    return plan, found
 
 
 def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
@@ -177,7 +195,7 @@ def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
     write_csv(frame, out_csv)
     audit_path = out_csv.with_name(out_csv.stem + ".audit.json")
     write_json(audit_path, found)
-    grouped = "grouped by " + repr(cfg.group_pattern) if images.grouped() else "ungrouped"
+    grouped = _grouping_text(cfg, images)
     print(f"Split plan ({grouped}, seed {cfg.seed}):")
     counts = frame.groupby(["scheme", "fold", "role"], sort=False).size()
     for split in plan:
@@ -186,10 +204,19 @@ def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
             f"{role} {roles[role]}" for role in ("train", "val", "test") if role in roles
         )
         print(f"  {split.name}: {parts}")
-    for line in summary_lines(found):
+    for line in [*summary_lines(found), *family_summary_lines(found)]:
         print(line, file=sys.stderr if "!" in line else sys.stdout)
     print(f"Wrote {out_csv} and {audit_path}")
     return 0
+
+
+def _grouping_text(cfg: RunConfig, images: ImageSet) -> str:
+    """How the cv folds are grouped, for the plan's heading."""
+    if not images.grouped():
+        return "ungrouped: no image shares a group"
+    by = ["image families"] if cfg.families else []
+    by += [repr(cfg.group_pattern)] if cfg.group_pattern else []
+    return "grouped by " + " and ".join(by)
 
 
 # --------------------------------------------------------------------------- output folder
@@ -397,7 +424,7 @@ def run(
             sizes[name] = cfg.image_size or specs[name].default_size
 
     images, notes = load_for(cfg, sizes.values())
-    plan, found = plan_and_audit(cfg, images)
+    plan, found = plan_and_audit(cfg, images, quiet=quiet)
     identity = _identity_hash({**cfg.identity(), "fingerprint": images.fingerprint})
     stale = [n for n, info in done.items() if info.get("identity") != identity]
     if stale and not overwrite:
@@ -479,7 +506,7 @@ def run(
             f"precision {policy}",
             file=sys.stderr,
         )
-        for line in summary_lines(found):
+        for line in [*summary_lines(found), *family_summary_lines(found)]:
             print(line, file=sys.stderr)
         if done:
             print(
@@ -547,6 +574,21 @@ def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _leakage_text(leak: dict) -> str:
+    def part(entry: dict) -> str:
+        ci = (
+            f" (95% CI {_fmt(entry['low'])}-{_fmt(entry['high'])})"
+            if entry.get("low") is not None
+            else ""
+        )
+        return f"{_fmt(entry['accuracy'])}{ci} on {entry['n']}"
+
+    return (
+        "seed split accuracy on validation images with a copy or group member in training "
+        f"{part(leak['with_sibling'])}, without one {part(leak['without_sibling'])}"
+    )
+
+
 def print_summary(metrics: dict, report: Path, *, quiet: bool) -> None:
     """The headline per model on stdout: what a user reads first."""
     lines = ["Results on held-out test folds (checkpoint chosen on inner validation):"]
@@ -567,5 +609,8 @@ def print_summary(metrics: dict, report: Path, *, quiet: bool) -> None:
                 "(optimistic: chosen on the same images)"
             )
         lines.append(" ".join(parts))
+        leak = (metrics.get("seed_leakage") or {}).get(name)
+        if leak and leak["with_sibling"]["n"]:
+            lines.append(f"         {_leakage_text(leak)}")
     lines.append(f"Report: {report}")
     print("\n".join(lines[-1:] if quiet else lines))

@@ -24,6 +24,7 @@ from . import _compute as C
 from . import _figures as F
 from . import _text as T
 from ._artefacts import Run
+from ._families import families_section
 
 #: Thumbnails per class in the sample grid, wrong predictions shown per model, and findings
 #: of each kind shown with thumbnails (the rest are listed as text) — keeps the page small.
@@ -150,9 +151,14 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
     counts = dataset["counts"]
     audit = run.audit
     pattern = run.setting("group_pattern")
+    by = []
+    if audit.get("family_detection") == "on":
+        by.append("image families (copies of one photo)")
     if pattern:
+        by.append(f"the pattern {pattern} on file names")
+    if by:
         grouping = (
-            f"by the pattern {pattern} on file names: {dataset.get('n_groups', 'n/a')} groups, "
+            f"by {' joined with '.join(by)}: {dataset.get('n_groups', 'n/a')} groups, "
             f"{audit.get('n_multi_image_groups', 'n/a')} of them with several images"
         )
     else:
@@ -873,6 +879,7 @@ def build_context(run: Run) -> tuple[dict, list[FigureSpec]]:
         "models": sections,
         "comparison": _comparison(run, sections, figures),
         "audit": _audit(run, thumbs, evaluated),
+        "families": families_section(run, thumbs),
         "reproduce": {
             "command": shlex.join(str(c) for c in command) if command else None,
             "rerender": shlex.join(["python", "-m", "mpx_eval", "report", "--out", str(run.out)]),
