@@ -128,6 +128,10 @@ HISTORY_COLUMNS = (
 )
 PREDICTION_KEYS = ("model", "scheme", "fold", "checkpoint", "path", "label", "group")
 
+#: The class a run reports sensitivity, PPV, ... of when the data set has it; the metrics
+#: library has no domain default, so a run names it (else the second of two classes).
+RUN_POSITIVE_CLASS = "Monkeypox"
+
 
 def finished_units(out: str | Path) -> dict[str, dict]:
     """unit.json of every complete unit folder under ``out/units``, by unit name.
@@ -192,9 +196,12 @@ def aggregate_run(out: str | Path) -> dict:
     if predictions.empty:
         metrics: dict = {"classes": dataset["classes"], "models": {}, "comparisons": []}
     else:
+        classes = dataset["classes"]
+        positive = RUN_POSITIVE_CLASS if RUN_POSITIVE_CLASS in classes else None
         metrics = summarize_predictions(
             predictions,
-            classes=dataset["classes"],
+            labels=classes,
+            positive_class=positive if len(classes) == 2 else None,
             history=history,
             n_samples=dataset["n_images"],
         )

@@ -1,7 +1,8 @@
 """Evaluation metrics as pure functions over arrays: numpy, scipy, scikit-learn and pandas only.
 
 Arrays in, numbers out: ``f(y_true, y_pred_or_score, *, option=...)``. Labels may be
-integers or class names; (n, k) probability arrays have columns following ``classes``.
+integers or class names; (n, k) probability arrays have columns following ``labels`` (the
+class list, named as in scikit-learn).
 ``summarize_predictions`` turns a run's prediction table into everything a report shows.
 """
 
@@ -35,6 +36,7 @@ from ._comparison import (
     delong_roc_test,
     mcnemar_test,
 )
+from ._intervals import proportion_intervals, wilson_interval
 from ._folds import MeanROC, fold_metrics, mean_roc_curve, summarize_folds
 from ._ranking import (
     OperatingPoint,
@@ -79,9 +81,11 @@ __all__ = [
     "precision_recall_curve",
     "precision_recall_f1_support",
     "prediction_metrics",
+    "proportion_intervals",
     "reliability_curve",
     "roc_auc_score",
     "roc_curve",
     "summarize_folds",
     "summarize_predictions",
+    "wilson_interval",
 ]

@@ -493,7 +493,7 @@ def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive) -> 
 def summarize_predictions(
     predictions,
     *,
-    classes,
+    labels,
     history=None,
     positive_class=None,
     confidence_level=0.95,
@@ -512,23 +512,23 @@ def summarize_predictions(
           ``"seed"``, the test fold 1..k for ``"cv"``), ``checkpoint`` (``"best"`` or
           ``"last"``), ``path`` (unique per image), ``label`` (true class name),
           ``group`` (patient/group id; equal to ``path`` when there is no grouping),
-        - ``prob_<class>`` for every class in ``classes``: probabilities, rows summing to 1
+        - ``prob_<class>`` for every class in ``labels``: probabilities, rows summing to 1
           (within 0.01).
 
         For ``"cv"`` a fold's rows are that fold's held-out test images and the folds of a
         model partition the data set; for ``"seed"`` the rows are the validation part of a
         single split, on which the checkpoint was chosen. The predicted class is the most
         probable one (the first class on ties).
-    classes : sequence of str
-        The class names, in the order used throughout the output.
+    labels : sequence of str
+        The class names, in the order used throughout the output (written to the result
+        as ``classes``).
     history : pandas.DataFrame, optional
         The run's training history: ``model``, ``scheme``, ``fold``, ``epoch`` (from 1),
         ``val_accuracy`` and ``test_accuracy`` are read (other columns are ignored).
         ``val_*`` is the part that chose the checkpoint; ``test_*`` is NaN for ``"seed"``.
     positive_class : str, optional
-        Two classes only: the class whose sensitivity, PPV, ... are reported. By default
-        ``"Monkeypox"`` if it is a class, otherwise the second class. Must be ``None`` with
-        more than two classes.
+        Two classes only: the class whose sensitivity, PPV, ... are reported; by default
+        the second class. Must be ``None`` with more than two classes.
     confidence_level : float, default=0.95
         Of the bootstrap and DeLong intervals.
     n_resamples : int, default=2000
@@ -625,17 +625,17 @@ def summarize_predictions(
     ...                      "checkpoint": "best", "path": f"{fold}-{i}.jpg",
     ...                      "label": label, "group": f"{fold}-{i}.jpg",
     ...                      "prob_Monkeypox": p, "prob_Others": 1 - p})
-    >>> summary = summarize_predictions(pd.DataFrame(rows), classes=["Monkeypox", "Others"],
-    ...                                 n_resamples=200)
+    >>> summary = summarize_predictions(pd.DataFrame(rows), labels=["Monkeypox", "Others"],
+    ...                                 positive_class="Monkeypox", n_resamples=200)
     >>> cv = summary["models"]["cnn"]["cv"]
     >>> cv["k"], cv["n"], cv["mean"]["accuracy"], cv["pooled"]["sensitivity"]
     (2, 8, 0.75, 0.5)
     >>> summary["comparisons"]
     []
     """
-    classes = resolve_classes(classes, name="classes").tolist()
+    classes = resolve_classes(labels, name="labels").tolist()
     if len(classes) < 2:
-        raise ValueError("classes must name at least two classes")
+        raise ValueError("labels must name at least two classes")
     if len(classes) == 2:
         positive = resolve_positive(np.asarray(classes, dtype=object), positive_class)
     elif positive_class is not None:

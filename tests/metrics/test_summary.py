@@ -41,7 +41,7 @@ BINARY_METRICS = [
 def binary_run():
     predictions, history = make_run(seed=1)
     summary = summarize_predictions(
-        predictions, classes=BINARY, history=history, n_resamples=300, random_state=5
+        predictions, labels=BINARY, history=history, n_resamples=300, random_state=5
     )
     return predictions, history, summary
 
@@ -267,7 +267,7 @@ def test_comparison_numbers(binary_run):
 
 def test_without_history():
     predictions, _ = make_run(seed=2, n=100)
-    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=100)
+    summary = summarize_predictions(predictions, labels=BINARY, n_resamples=100)
     model = summary["models"]["cnn"]
     assert model["optimism"] is None
     assert all(f["best_epoch"] is None for f in model["cv"]["folds"])
@@ -287,7 +287,7 @@ def test_without_history():
 
 def test_three_classes():
     predictions, history = make_run(classes=THREE, n=150, seed=3)
-    summary = summarize_predictions(predictions, classes=THREE, history=history, n_resamples=100)
+    summary = summarize_predictions(predictions, labels=THREE, history=history, n_resamples=100)
     assert summary["positive_class"] is None
     assert summary["metrics"] == BINARY_METRICS[:10]
     cv = summary["models"]["vgg"]["cv"]
@@ -312,7 +312,7 @@ def test_three_classes():
 
 def test_one_model_without_seed_rows_or_last_checkpoint():
     predictions, _ = make_run(models=("cnn",), with_seed=False, with_last=False, n=60, seed=4)
-    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=50)
+    summary = summarize_predictions(predictions, labels=BINARY, n_resamples=50)
     assert summary["comparisons"] == []
     model = summary["models"]["cnn"]
     assert model["seed_split"] is None
@@ -323,7 +323,7 @@ def test_one_model_without_seed_rows_or_last_checkpoint():
 def test_seed_only_model_has_no_cv_and_is_not_compared():
     predictions, _ = make_run(seed=9, n=80)
     predictions = predictions[(predictions.model == "cnn") | (predictions.scheme == "seed")]
-    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=50)
+    summary = summarize_predictions(predictions, labels=BINARY, n_resamples=50)
     assert summary["models"]["vgg"]["cv"] is None
     assert summary["models"]["vgg"]["optimism"] is None
     assert summary["models"]["vgg"]["seed_split"]["n_val"] == 16
@@ -334,7 +334,7 @@ def test_a_fold_without_positives_gives_none_not_an_error():
     predictions, _ = make_run(models=("cnn",), with_seed=False, n=100, seed=6)
     fold_1_monkeypox = (predictions.fold == 1) & (predictions.label == "Monkeypox")
     predictions = predictions[~fold_1_monkeypox]
-    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=50)
+    summary = summarize_predictions(predictions, labels=BINARY, n_resamples=50)
     cv = summary["models"]["cnn"]["cv"]
     fold_1 = cv["folds"][0]
     assert fold_1["roc_auc"] is None and fold_1["sensitivity"] is None
@@ -346,17 +346,17 @@ def test_a_fold_without_positives_gives_none_not_an_error():
 
 def test_repeated_groups_switch_to_a_grouped_bootstrap():
     predictions, _ = make_run(models=("cnn",), n=120, patients=12, seed=7)
-    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=100)
+    summary = summarize_predictions(predictions, labels=BINARY, n_resamples=100)
     method = summary["models"]["cnn"]["cv"]["ci"]["accuracy"]["method"]
     assert method == "percentile (whole groups resampled, stratified by group label)"
 
 
 def test_deterministic_for_a_seed():
     predictions, history = make_run(n=80, seed=8)
-    first = summarize_predictions(predictions, classes=BINARY, history=history, n_resamples=100)
-    again = summarize_predictions(predictions, classes=BINARY, history=history, n_resamples=100)
+    first = summarize_predictions(predictions, labels=BINARY, history=history, n_resamples=100)
+    again = summarize_predictions(predictions, labels=BINARY, history=history, n_resamples=100)
     other = summarize_predictions(
-        predictions, classes=BINARY, history=history, n_resamples=100, random_state=1
+        predictions, labels=BINARY, history=history, n_resamples=100, random_state=1
     )
     assert first == again
     assert first["models"]["cnn"]["cv"]["ci"] != other["models"]["cnn"]["cv"]["ci"]
@@ -366,7 +366,7 @@ def test_full_size_run_is_fast():
     """2 models x 228 images x 5 folds with 2,000 resamples takes well under a second here."""
     predictions, history = make_run(seed=10)
     start = time.perf_counter()
-    summarize_predictions(predictions, classes=BINARY, history=history, n_resamples=2000)
+    summarize_predictions(predictions, labels=BINARY, history=history, n_resamples=2000)
     assert time.perf_counter() - start < 10
 
 
@@ -429,32 +429,32 @@ SUMMARY_ERRORS = {
 def test_summarize_predictions_rejects_bad_tables(case):
     change, message = SUMMARY_ERRORS[case]
     with pytest.raises(ValueError) as info:
-        summarize_predictions(broken(change), classes=BINARY, n_resamples=20)
+        summarize_predictions(broken(change), labels=BINARY, n_resamples=20)
     assert message in str(info.value)
 
 
 def test_summarize_predictions_rejects_bad_options_and_history():
     predictions, history = make_run(n=40, seed=13)
     with pytest.raises(ValueError, match="positive_class applies to two classes only"):
-        summarize_predictions(predictions, classes=THREE, positive_class="Monkeypox")
+        summarize_predictions(predictions, labels=THREE, positive_class="Monkeypox")
     with pytest.raises(ValueError, match="classes must name at least two classes"):
-        summarize_predictions(predictions, classes=["Monkeypox"])
+        summarize_predictions(predictions, labels=["Monkeypox"])
     with pytest.raises(ValueError, match="positive_class 'Cowpox' is not among the classes"):
-        summarize_predictions(predictions, classes=BINARY, positive_class="Cowpox")
+        summarize_predictions(predictions, labels=BINARY, positive_class="Cowpox")
     with pytest.raises(ValueError, match="predictions must be a pandas DataFrame"):
-        summarize_predictions(predictions.to_dict(), classes=BINARY)
+        summarize_predictions(predictions.to_dict(), labels=BINARY)
     with pytest.raises(ValueError, match="history lacks column"):
-        summarize_predictions(predictions, classes=BINARY, history=history.drop(columns="epoch"))
+        summarize_predictions(predictions, labels=BINARY, history=history.drop(columns="epoch"))
     with pytest.raises(ValueError, match="history lists epoch 1 more than once"):
-        summarize_predictions(predictions, classes=BINARY, history=pd.concat([history, history]))
+        summarize_predictions(predictions, labels=BINARY, history=pd.concat([history, history]))
     with pytest.raises(ValueError, match="confidence_level must lie in"):
-        summarize_predictions(predictions, classes=BINARY, confidence_level=1.5)
+        summarize_predictions(predictions, labels=BINARY, confidence_level=1.5)
 
 
 def test_positive_class_can_be_chosen():
     predictions, _ = make_run(models=("cnn",), n=60, seed=14)
     summary = summarize_predictions(
-        predictions, classes=BINARY, positive_class="Others", n_resamples=50
+        predictions, labels=BINARY, positive_class="Others", n_resamples=50
     )
     assert summary["positive_class"] == "Others"
     rows = best_cv(predictions, "cnn")
@@ -466,7 +466,7 @@ def test_positive_class_can_be_chosen():
 def test_folds_that_each_hold_one_class_give_no_auc_and_no_mean_roc():
     predictions, _ = make_run(models=("cnn",), with_seed=False, k=2, n=40, seed=15)
     predictions = predictions.assign(fold=np.where(predictions.label == "Monkeypox", 1, 2))
-    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=50)
+    summary = summarize_predictions(predictions, labels=BINARY, n_resamples=50)
     cv = summary["models"]["cnn"]["cv"]
     assert [f["roc_auc"] for f in cv["folds"]] == [None, None]
     assert cv["mean"]["roc_auc"] is None
@@ -491,7 +491,7 @@ def test_ties_in_validation_accuracy_choose_the_first_epoch():
             )
         ]
     )  # fmt: skip
-    summary = summarize_predictions(predictions, classes=BINARY, history=history, n_resamples=50)
+    summary = summarize_predictions(predictions, labels=BINARY, history=history, n_resamples=50)
     model = summary["models"]["cnn"]
     assert [f["best_epoch"] for f in model["cv"]["folds"]] == [2, 2]
     assert model["seed_split"]["best_epoch"] == 2
@@ -534,7 +534,7 @@ def test_partial_run_compares_models_on_their_common_folds():
             }
         )
         frames.append(frame if model == "t3" else frame[frame.fold != 3])  # t4 lacks fold 3
-    summary = summarize_predictions(pd.concat(frames), classes=classes, n_samples=n, n_resamples=50)
+    summary = summarize_predictions(pd.concat(frames), labels=classes, n_samples=n, n_resamples=50)
     (comparison,) = summary["comparisons"]
     assert comparison["folds"] == [1, 2] and comparison["k"] == 2
     assert comparison["n_paired"] == 40

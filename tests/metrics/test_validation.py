@@ -42,7 +42,7 @@ CASES = {
         "y_true has 10 entries, groups has 9",
     ),
     "fold length": (
-        lambda: M.fold_metrics(Y2, P2, [1] * 9, classes=["Monkeypox", "Others"]),
+        lambda: M.fold_metrics(Y2, P2, [1] * 9, labels=["Monkeypox", "Others"]),
         "y_true has 10 entries, folds has 9",
     ),
     "empty": (lambda: M.accuracy_score([], []), "y_true is empty"),
@@ -66,7 +66,7 @@ CASES = {
     "ece < 0": (lambda: M.expected_calibration_error(Y2, P2 - 0.1), "outside [0, 1]"),
     "reliability logits": (lambda: M.reliability_curve(Y2, P1 * 10), "outside [0, 1]"),
     "bundle percentages": (
-        lambda: M.prediction_metrics(Y2, P2 * 100, classes=["Monkeypox", "Others"]),
+        lambda: M.prediction_metrics(Y2, P2 * 100, labels=["Monkeypox", "Others"]),
         "outside [0, 1]",
     ),
     # one class where two are needed
@@ -76,12 +76,12 @@ CASES = {
     ),
     "auc positive absent": (
         lambda: M.roc_auc_score(
-            ["Others"] * 4, [0.1, 0.2, 0.3, 0.4], classes=["Monkeypox", "Others"]
+            ["Others"] * 4, [0.1, 0.2, 0.3, 0.4], labels=["Monkeypox", "Others"]
         ),
         "y_true contains only one class ('Others'); ROC AUC needs samples of both",
     ),
     "roc curve one class": (
-        lambda: M.roc_curve([1, 1, 1], [0.2, 0.4, 0.6], classes=[0, 1]),
+        lambda: M.roc_curve([1, 1, 1], [0.2, 0.4, 0.6], labels=[0, 1]),
         "only one class",
     ),
     "delong one class": (
@@ -90,12 +90,12 @@ CASES = {
     ),
     "pr curve without positives": (
         lambda: M.precision_recall_curve(
-            ["Others"] * 3, [0.1, 0.2, 0.3], classes=["Monkeypox", "Others"]
+            ["Others"] * 3, [0.1, 0.2, 0.3], labels=["Monkeypox", "Others"], positive_class="Monkeypox"
         ),
         "no samples of the positive class 'Monkeypox'",
     ),
     "ovr absent class": (
-        lambda: M.roc_auc_score(np.array(["a", "b"] * 6), P3, classes=["a", "b", "c"]),
+        lambda: M.roc_auc_score(np.array(["a", "b"] * 6), P3, labels=["a", "b", "c"]),
         "absent: c",
     ),
     "mean roc no usable fold": (
@@ -109,7 +109,7 @@ CASES = {
     ),
     "unknown true labels": (
         lambda: M.brier_score_loss(
-            ["cat", "dog", "Others"], [0.1, 0.2, 0.3], classes=["Monkeypox", "Others"]
+            ["cat", "dog", "Others"], [0.1, 0.2, 0.3], labels=["Monkeypox", "Others"]
         ),
         "y_true has labels not among the classes 'Monkeypox', 'Others': 'cat', 'dog'",
     ),
@@ -118,8 +118,8 @@ CASES = {
         "positive_class 'Cowpox' is not among the classes",
     ),
     "duplicate classes": (
-        lambda: M.roc_auc_score(Y3, P3, classes=["a", "b", "a"]),
-        "classes lists 'a' more than once",
+        lambda: M.roc_auc_score(Y3, P3, labels=["a", "b", "a"]),
+        "labels lists 'a' more than once",
     ),
     "mixed label types": (
         lambda: M.accuracy_score(np.array([1, "a"], dtype=object), np.array([1, 1], dtype=object)),
@@ -127,7 +127,7 @@ CASES = {
     ),
     # shapes and options
     "columns vs classes": (
-        lambda: M.roc_auc_score(Y3, P3[:, :2], classes=["a", "b", "c"]),
+        lambda: M.roc_auc_score(Y3, P3[:, :2], labels=["a", "b", "c"]),
         "y_score has 2 columns but 3 classes were given",
     ),
     "1-D y_prob for 3 classes": (
@@ -174,7 +174,7 @@ CASES = {
         "method must be 'percentile' or 'bca'",
     ),
     "bca with strata": (
-        lambda: M.bootstrap_ci(lambda t, s: 0.0, Y2, P1, method="bca"),
+        lambda: M.bootstrap_ci(lambda t, s: 0.0, Y2, P1, stratify=True, method="bca"),
         "pass stratify=False and groups=None",
     ),
     "ttest one fold": (
