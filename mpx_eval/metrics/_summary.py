@@ -9,6 +9,7 @@ paired comparisons between every two models.
 from __future__ import annotations
 
 import math
+import warnings
 from itertools import combinations
 
 import numpy as np
@@ -18,9 +19,11 @@ from . import _kernels as K
 from ._bootstrap import _bundle_intervals, make_plan
 from ._bundle import MetricBundle, metric_names
 from ._calibration import _reliability
-from ._comparison import _delong_ci, _delong_test, corrected_resampled_ttest, mcnemar_test
+from ._comparison import _delong_ci, _delong_test, _mcnemar, corrected_resampled_ttest
 from ._folds import _fold_table, _mean_roc, fold_weights, summarize_folds
+from ._intervals import group_index, intervals_of
 from ._validation import (
+    ROW_SUM_TOLERANCE,
     _format_labels,
     as_probabilities,
     check_confidence_level,
@@ -32,7 +35,6 @@ from ._validation import (
 
 PREDICTION_COLUMNS = ("model", "scheme", "fold", "checkpoint", "path", "label", "group")
 HISTORY_COLUMNS = ("model", "scheme", "fold", "epoch", "val_accuracy", "test_accuracy")
-_ROW_SUM_TOLERANCE = 1e-2
 
 
 def _json(value):
@@ -90,10 +92,12 @@ def _check_predictions(predictions, classes: list) -> pd.DataFrame:
             f"predictions has scheme 'seed' rows with fold {seed_folds[0]}; expected 0"
         )
     encode("predictions['label']", frame["label"].to_numpy(), np.asarray(classes, dtype=object))
+    values = frame[prob_columns].to_numpy()
+    # Values first (as one list), then the row sums with a message naming the image.
     probs = as_probabilities(
-        "predictions' probability columns", frame[prob_columns].to_numpy(), ndim=2
-    )
-    off = np.abs(probs.sum(axis=1) - 1.0) > _ROW_SUM_TOLERANCE
+        "predictions' probability columns", values.ravel(), ndim=1
+    ).reshape(values.shape)
+    off = np.abs(probs.sum(axis=1) - 1.0) > ROW_SUM_TOLERANCE
     if off.any():
         first = int(np.flatnonzero(off)[0])
         raise ValueError(
@@ -172,16 +176,43 @@ class _Rows:
     def groups_repeat(self) -> bool:
         return bool(self.frame["group"].duplicated().any())
 
+    @property
+    def group(self) -> np.ndarray:
+        """Integer group id of each row (patients, image families)."""
+        return group_index(self.frame["group"].to_numpy(), len(self))
+
     def intervals(self, confidence_level, n_resamples, random_state) -> dict:
+        """Wilson for proportions, DeLong for the AUC, the bootstrap for the rest.
+
+        Every one accounts for groups that hold several images: whole groups are
+        resampled, proportions use their design effect and the AUC Obuchowski's variance.
+        """
         groups = self.frame["group"].to_numpy() if self.groups_repeat() else None
-        plan = make_plan(self.frame["label"].to_numpy(), groups, stratify=True)
+        plan = make_plan(self.frame["label"].to_numpy(), groups, stratify=False)
         intervals = _bundle_intervals(
             self.bundle, plan, confidence_level, n_resamples, random_state
         )
-        return {
-            name: {"low": ci.low, "high": ci.high, "method": ci.method}
+        group = self.group
+        intervals.update(
+            intervals_of(
+                self.codes, self.bundle.pred, self.positive, group, confidence_level
+            )
+        )
+        out = {
+            name: {"low": ci.low, "high": ci.high, "method": ci.method, "n_dropped": ci.n_dropped}
             for name, ci in intervals.items()
         }
+        is_positive = self.codes == self.positive
+        if self.positive is not None and is_positive.any() and not is_positive.all():
+            ci = _delong_ci(is_positive, self.prob[:, self.positive], confidence_level, group)
+            clustered = "Obuchowski's clustered " if self.groups_repeat() else ""
+            out["roc_auc"] = {
+                "low": ci.low,
+                "high": ci.high,
+                "method": f"{clustered}DeLong variance, logit scale",
+                "n_dropped": 0,
+            }
+        return out
 
 
 def _check_partition(rows: _Rows, model: str, checkpoint: str) -> None:
@@ -289,7 +320,7 @@ def _cv_summary(
     if both_present:
         is_positive = best.codes == positive
         score = best.prob[:, positive]
-        ci = _delong_ci(is_positive, score, confidence_level)
+        ci = _delong_ci(is_positive, score, confidence_level, best.group)
         auc_delong = {"auc": ci.auc, "low": ci.low, "high": ci.high}
         # The pooled rows can hold both classes while no single fold does (no fold AUC).
         if table["roc_auc"].notna().any():
@@ -453,16 +484,26 @@ def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive) -> 
     corrected = None
     if k >= 2:
         n_test = float(table_a["n_test"].mean())
-        result = corrected_resampled_ttest(acc_a, acc_b, n_train=n - n_test, n_test=n_test)
-        corrected = {"t": result.statistic, "p": result.pvalue, "df": result.df}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            result = corrected_resampled_ttest(acc_a, acc_b, n_train=n - n_test, n_test=n_test)
+        corrected = {
+            "t": result.statistic,
+            "p": result.pvalue,
+            "df": result.df,
+            "undefined_reason": "no_variance" if caught else None,
+        }
     pred_a = np.argmax(rows_a.prob, axis=1)
     pred_b = np.argmax(prob_b, axis=1)
-    mcnemar = mcnemar_test(rows_a.codes, pred_a, pred_b)
+    group = rows_a.group
+    mcnemar = _mcnemar(pred_a == rows_a.codes, pred_b == rows_a.codes, group)
     delong = None
     if positive is not None:
         is_positive = rows_a.codes == positive
         if is_positive.any() and not is_positive.all():
-            result = _delong_test(is_positive, rows_a.prob[:, positive], prob_b[:, positive])
+            result = _delong_test(
+                is_positive, rows_a.prob[:, positive], prob_b[:, positive], group
+            )
             delong = {
                 "z": result.statistic,
                 "p": result.pvalue,
@@ -484,6 +525,7 @@ def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive) -> 
             "p": mcnemar.pvalue,
             "n_a_only": mcnemar.n_a_only,
             "n_b_only": mcnemar.n_b_only,
+            "method": mcnemar.method,
         },
         "delong": delong,
         "n_paired": len(rows_a),
@@ -513,7 +555,7 @@ def summarize_predictions(
           ``"last"``), ``path`` (unique per image), ``label`` (true class name),
           ``group`` (patient/group id; equal to ``path`` when there is no grouping),
         - ``prob_<class>`` for every class in ``labels``: probabilities, rows summing to 1
-          (within 0.01).
+          (within 1e-6).
 
         For ``"cv"`` a fold's rows are that fold's held-out test images and the folds of a
         model partition the data set; for ``"seed"`` the rows are the validation part of a
