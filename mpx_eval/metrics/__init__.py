@@ -36,8 +36,8 @@ from ._comparison import (
     delong_roc_test,
     mcnemar_test,
 )
-from ._intervals import proportion_intervals, wilson_interval
 from ._folds import MeanROC, fold_metrics, mean_roc_curve, summarize_folds
+from ._intervals import proportion_intervals, wilson_interval
 from ._ranking import (
     OperatingPoint,
     average_precision_score,

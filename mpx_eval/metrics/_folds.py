@@ -16,6 +16,7 @@ from ._validation import (
     check_columns,
     check_lengths,
     check_positive_int,
+    check_row_sums,
     encode,
     resolve_classes,
     resolve_positive,
@@ -202,6 +203,7 @@ def mean_roc_curve(y_true, y_score, folds, *, labels=None, positive_class=None, 
     classes = resolve_classes(labels, y_true)
     if y_score.ndim == 2:
         check_columns("y_score", y_score, classes)
+        check_row_sums("y_score", y_score)
     codes = encode("y_true", y_true, classes)
     positive = resolve_positive(classes, positive_class)
     score = y_score[:, positive] if y_score.ndim == 2 else y_score

@@ -16,6 +16,7 @@ from ._validation import (
     as_scores,
     check_columns,
     check_lengths,
+    check_row_sums,
     check_unit_interval,
     encode,
     require_both,
@@ -31,6 +32,7 @@ def _prepare(y_true, y_score, classes):
     classes = resolve_classes(classes, y_true)
     if y_score.ndim == 2:
         check_columns("y_score", y_score, classes)
+        check_row_sums("y_score", y_score)
     codes = encode("y_true", y_true, classes)
     return codes, y_score, classes
 
@@ -281,8 +283,6 @@ def operating_point(y_true, y_score, *, target_sensitivity, labels=None, positiv
     OperatingPoint(threshold=0.35, sensitivity=1.0, specificity=0.5)
     """
     target = check_unit_interval("target_sensitivity", target_sensitivity)
-    fpr, tpr, thresholds = roc_curve(
-        y_true, y_score, labels=labels, positive_class=positive_class
-    )
+    fpr, tpr, thresholds = roc_curve(y_true, y_score, labels=labels, positive_class=positive_class)
     i = int(np.argmax(tpr >= target))
     return OperatingPoint(float(thresholds[i]), float(tpr[i]), float(1.0 - fpr[i]))

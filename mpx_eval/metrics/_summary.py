@@ -94,9 +94,9 @@ def _check_predictions(predictions, classes: list) -> pd.DataFrame:
     encode("predictions['label']", frame["label"].to_numpy(), np.asarray(classes, dtype=object))
     values = frame[prob_columns].to_numpy()
     # Values first (as one list), then the row sums with a message naming the image.
-    probs = as_probabilities(
-        "predictions' probability columns", values.ravel(), ndim=1
-    ).reshape(values.shape)
+    probs = as_probabilities("predictions' probability columns", values.ravel(), ndim=1).reshape(
+        values.shape
+    )
     off = np.abs(probs.sum(axis=1) - 1.0) > ROW_SUM_TOLERANCE
     if off.any():
         first = int(np.flatnonzero(off)[0])
@@ -194,9 +194,7 @@ class _Rows:
         )
         group = self.group
         intervals.update(
-            intervals_of(
-                self.codes, self.bundle.pred, self.positive, group, confidence_level
-            )
+            intervals_of(self.codes, self.bundle.pred, self.positive, group, confidence_level)
         )
         out = {
             name: {"low": ci.low, "high": ci.high, "method": ci.method, "n_dropped": ci.n_dropped}
@@ -501,9 +499,7 @@ def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive) -> 
     if positive is not None:
         is_positive = rows_a.codes == positive
         if is_positive.any() and not is_positive.all():
-            result = _delong_test(
-                is_positive, rows_a.prob[:, positive], prob_b[:, positive], group
-            )
+            result = _delong_test(is_positive, rows_a.prob[:, positive], prob_b[:, positive], group)
             delong = {
                 "z": result.statistic,
                 "p": result.pvalue,

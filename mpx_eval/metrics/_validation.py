@@ -197,6 +197,8 @@ def check_columns(name: str, probabilities: np.ndarray, classes: Sequence) -> No
 
 
 def check_unit_interval(name: str, value: float, *, closed_low: bool = False) -> float:
+    if isinstance(value, (str, bytes, bool)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):

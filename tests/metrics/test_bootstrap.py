@@ -92,7 +92,13 @@ def test_vectorised_intervals_equal_the_generic_path_with_sklearn_metrics(groupe
     y, prob = binary_predictions(5, n_pos=30, n_neg=36)
     groups = np.array([f"g{i // 3}" for i in range(66)]) if grouped else None
     fast = bootstrap_prediction_metrics(
-        y, prob, labels=CLASSES, positive_class="Monkeypox", groups=groups, n_resamples=150, random_state=11
+        y,
+        prob,
+        labels=CLASSES,
+        positive_class="Monkeypox",
+        groups=groups,
+        n_resamples=150,
+        random_state=11,
     )
     for name, metric in sklearn_metrics().items():
         slow = bootstrap_ci(metric, y, prob, groups=groups, n_resamples=150, random_state=11)

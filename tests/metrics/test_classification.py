@@ -164,6 +164,4 @@ def test_integer_and_string_labels_agree():
     assert accuracy_score(t, p) == accuracy_score(names[t], names[p])
     assert binary_rates(t, p, positive_class=1) == binary_rates(
         names[t], names[p], positive_class="Monkeypox"
-    )._replace(
-        positive_class=1
-    )
+    )._replace(positive_class=1)

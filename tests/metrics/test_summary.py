@@ -612,7 +612,7 @@ def test_ties_in_validation_accuracy_choose_the_first_epoch():
 
 
 def test_partial_run_compares_models_on_their_common_folds():
-    from mpx_eval.metrics import summarize_predictions, wilson_interval
+    from mpx_eval.metrics import summarize_predictions
 
     rng = np.random.default_rng(5)
     classes = ["Monkeypox", "Others"]
