@@ -246,3 +246,12 @@ def test_decoded_images_are_given_back_before_the_report(tmp_path, monkeypatch):
     assert main(["run", *args, "--quiet", "--out", str(tmp_path / "o")]) == 0
     assert seen["thumbnails"] == (0, None)  # not a view that keeps the old buffer alive
     assert seen["arrays"] == {}
+
+
+def test_metrics_json_satisfies_the_shipped_schema(tiny_run):
+    jsonschema = pytest.importorskip("jsonschema")
+    from mpx_eval.metrics import metrics_json_schema
+
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    jsonschema.Draft202012Validator(metrics_json_schema()).validate(metrics)
+    assert metrics["positive_class"] == "Monkeypox"

@@ -46,6 +46,7 @@ from ._ranking import (
     roc_auc_score,
     roc_curve,
 )
+from ._schema import metrics_json_schema
 from ._summary import summarize_predictions
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "matthews_corrcoef",
     "mcnemar_test",
     "mean_roc_curve",
+    "metrics_json_schema",
     "operating_point",
     "precision_recall_curve",
     "precision_recall_f1_support",

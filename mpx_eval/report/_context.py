@@ -493,8 +493,13 @@ def _model_section(
         section["per_class"] = _per_class_table(C.per_class_seed(rows), classes)
         section["per_class_note"] = "on the seed split's validation images (no folds)"
     section["all_metrics"] = _all_metrics_table(entry, names, positive)
-    section["ci_method"] = next(
-        (ci.get("method") for ci in ((cv or seed or {}).get("ci") or {}).values() if ci), None
+    # Proportions, the AUC and the other metrics get different intervals: name each once.
+    by_method: dict[str, list[str]] = {}
+    for name, ci in ((cv or seed or {}).get("ci") or {}).items():
+        if ci and ci.get("method"):
+            by_method.setdefault(ci["method"], []).append(T.metric_label(name, positive))
+    section["ci_method"] = (
+        "; ".join(f"{method} for {', '.join(names)}" for method, names in by_method.items()) or None
     )
     section["auc_delong"] = (cv or {}).get("auc_delong")
     return section
