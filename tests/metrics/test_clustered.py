@@ -24,7 +24,7 @@ from mpx_eval.metrics import (
     wilson_interval,
 )
 
-from .reference import slow_delong
+from .reference import slow_delong, slow_obuchowski
 
 
 def clustered_data(seed, n_patients=30):
@@ -39,63 +39,6 @@ def clustered_data(seed, n_patients=30):
     if seed % 2:
         a, b = np.round(a, 1), np.round(b, 1)  # ties
     return label.astype(int), a, b, np.array([f"p{i}" for i in patient])
-
-
-def slow_obuchowski(y, scores, groups):
-    """AUCs and covariance of Obuchowski (1997), pair by pair and cluster by cluster."""
-    y = np.asarray(y, dtype=bool)
-    clusters = list(dict.fromkeys(groups))
-    big_m, big_n = y.sum(), (~y).sum()
-    aucs, v10, v01 = [], [], []
-    for s in scores:
-        x, z = s[y], s[~y]
-        kernel = (x[:, None] > z[None, :]) + 0.5 * (x[:, None] == z[None, :])
-        aucs.append(kernel.sum() / (big_m * big_n))
-        per_positive = kernel.sum(axis=1) / big_n
-        per_negative = kernel.sum(axis=0) / big_m
-        v10.append([per_positive[groups[y] == c].sum() for c in clusters])
-        v01.append([per_negative[groups[~y] == c].sum() for c in clusters])
-    m_i = np.array([np.sum(y & (groups == c)) for c in clusters])
-    n_i = np.array([np.sum(~y & (groups == c)) for c in clusters])
-    i10, i01, i = (m_i > 0).sum(), (n_i > 0).sum(), len(clusters)
-    k = len(scores)
-    cov = np.empty((k, k))
-    for r in range(k):
-        for t in range(k):
-            s10 = (
-                sum(
-                    (v10[r][c] - m_i[c] * aucs[r]) * (v10[t][c] - m_i[c] * aucs[t])
-                    for c in range(i)
-                )
-                * i10
-                / ((i10 - 1) * big_m)
-            )
-            s01 = (
-                sum(
-                    (v01[r][c] - n_i[c] * aucs[r]) * (v01[t][c] - n_i[c] * aucs[t])
-                    for c in range(i)
-                )
-                * i01
-                / ((i01 - 1) * big_n)
-            )
-            s11_rt = (
-                sum(
-                    (v10[r][c] - m_i[c] * aucs[r]) * (v01[t][c] - n_i[c] * aucs[t])
-                    for c in range(i)
-                )
-                * i
-                / (i - 1)
-            )
-            s11_tr = (
-                sum(
-                    (v10[t][c] - m_i[c] * aucs[t]) * (v01[r][c] - n_i[c] * aucs[r])
-                    for c in range(i)
-                )
-                * i
-                / (i - 1)
-            )
-            cov[r, t] = s10 / big_m + s01 / big_n + (s11_rt + s11_tr) / (big_m * big_n)
-    return np.array(aucs), cov
 
 
 # --- clustered DeLong (Obuchowski 1997) ---
