@@ -601,10 +601,15 @@ def summarize_predictions(
             - ``mean``, ``std`` (ddof=1), ``min``, ``max``: per metric over the folds where
               it is defined,
             - ``pooled``: every metric on all cv ``"best"`` rows together,
-            - ``ci``: per metric ``{"low", "high", "method"}``, a percentile bootstrap on
-              the pooled rows stratified by label; when a ``group`` occurs on more than one
-              row, whole groups are resampled, stratified by their most frequent label,
-            - ``auc_delong``: ``{"auc", "low", "high"}``, DeLong interval of the pooled AUC
+            - ``ci``: per metric ``{"low", "high", "method", "n_dropped"}`` on the pooled
+              rows: Wilson score intervals for ``accuracy``, ``sensitivity``,
+              ``specificity``, ``ppv`` and ``npv`` (see :func:`proportion_intervals`), the
+              DeLong interval on the logit scale for a binary ``roc_auc`` (see
+              :func:`delong_auc_ci`), a percentile bootstrap without strata for the rest
+              (``n_dropped``: resamples where the metric was undefined). When a ``group``
+              occurs on more than one row, all of them account for the groups: design
+              effect, Obuchowski's clustered variance, whole groups resampled,
+            - ``auc_delong``: ``{"auc", "low", "high"}``, the same interval of the pooled AUC
               (two classes, both present; else ``None``),
             - ``confusion_matrix``: ``{"labels", "counts", "normalized"}`` of the pooled
               rows; rows are true classes, ``normalized`` divides each row by its total,
@@ -637,12 +642,16 @@ def summarize_predictions(
           have (``folds``; a partial run may lack some; a pair with none in common is left
           out): ``a``, ``b``, ``metric`` (``"accuracy"``), ``k``, ``folds``, ``mean_a``,
           ``mean_b``, ``mean_difference`` (a - b, of the fold means), ``corrected_t``
-          ``{"t", "p", "df"}`` (Nadeau-Bengio on the per-fold accuracies with n_test the
-          mean fold size and n_train = n - n_test;
-          ``None`` with one fold), ``mcnemar`` ``{"statistic", "p", "n_a_only",
-          "n_b_only"}`` (exact, on the pooled paired correctness), ``delong`` ``{"z",
-          "p", "auc_a", "auc_b"}`` on the pooled positive-class probabilities (two classes
-          only, else ``None``) and ``n_paired``.
+          ``{"t", "p", "df", "undefined_reason"}`` (Nadeau-Bengio on the per-fold
+          accuracies with n_test the mean fold size and n_train = n - n_test; ``t`` and
+          ``p`` ``None`` with ``undefined_reason`` ``"no_variance"`` when the per-fold
+          differences do not vary; ``None`` with one fold), ``mcnemar`` ``{"statistic",
+          "p", "n_a_only", "n_b_only", "method"}`` (on the pooled paired correctness:
+          exact, or Durkalski et al.'s clustered test when groups repeat; see
+          :func:`mcnemar_test`), ``delong`` ``{"z", "p", "auc_a", "auc_b"}`` on the pooled
+          positive-class probabilities (clustered when groups repeat; two classes only,
+          else ``None``) and ``n_paired``. The JSON Schema of the whole result is
+          :func:`metrics_json_schema`.
 
     Raises
     ------
