@@ -181,6 +181,17 @@ def collect_units(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str
     )
 
 
+def _folds_per_repeat(out: Path) -> int | None:
+    """k of a run that repeats its k folds (from its config.toml), else None."""
+    from .config import config_from_toml_text
+
+    path = out / "config.toml"
+    if not path.is_file():
+        return None
+    settings = config_from_toml_text(path.read_text(encoding="utf-8"))
+    return int(settings["folds"]) if settings.get("repeats", 1) > 1 else None
+
+
 def aggregate_run(out: str | Path) -> dict:
     """Write the run-level history.csv, predictions.csv and metrics.json from the finished
     units (works on partial runs) and return the metrics."""
@@ -204,6 +215,7 @@ def aggregate_run(out: str | Path) -> dict:
             positive_class=positive if len(classes) == 2 else None,
             history=history,
             n_samples=dataset["n_images"],
+            folds_per_repeat=_folds_per_repeat(out),
         )
     metrics["dataset"] = {
         key: dataset[key] for key in ("classes", "counts", "fingerprint", "n_images")

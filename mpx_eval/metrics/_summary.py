@@ -213,8 +213,19 @@ class _Rows:
         return out
 
 
-def _check_partition(rows: _Rows, model: str, checkpoint: str) -> None:
-    repeated = rows.frame["path"].duplicated(keep=False)
+def _repeat_of(folds, folds_per_repeat: int | None) -> np.ndarray:
+    """Repeat (from 1) of each cv fold number: folds 1..k are repeat 1, k+1..2k repeat 2, ..."""
+    folds = np.asarray(folds)
+    if folds_per_repeat is None:
+        return np.ones(folds.shape[0], dtype=int)
+    return (folds - 1) // folds_per_repeat + 1
+
+
+def _check_partition(
+    rows: _Rows, model: str, checkpoint: str, folds_per_repeat: int | None = None
+) -> None:
+    repeat = _repeat_of(rows.folds, folds_per_repeat)
+    repeated = pd.Series(list(zip(repeat, rows.frame["path"], strict=True))).duplicated(keep=False)
     if repeated.any():
         path = rows.frame.loc[repeated, "path"].iloc[0]
         folds = sorted(rows.frame.loc[rows.frame["path"] == path, "fold"].tolist())
@@ -276,6 +287,7 @@ def _cv_summary(
     n_resamples,
     random_state,
     n_samples=None,
+    folds_per_repeat=None,
 ):
     cv = frame.loc[frame["scheme"] == "cv"]
     if cv.shape[0] == 0:
@@ -291,7 +303,7 @@ def _cv_summary(
         part = cv.loc[cv["checkpoint"] == checkpoint].sort_values(["fold", "path"])
         if part.shape[0]:
             by_checkpoint[checkpoint] = _Rows(part, classes, positive)
-            _check_partition(by_checkpoint[checkpoint], model, checkpoint)
+            _check_partition(by_checkpoint[checkpoint], model, checkpoint, folds_per_repeat)
     if "best" not in by_checkpoint:
         raise ValueError(f"model {model!r} has cv rows but none with checkpoint 'best'")
     best = by_checkpoint["best"]
@@ -346,6 +358,7 @@ def _cv_summary(
     cv_summary = {
         "k": len(folds),
         "n": n,
+        "repeats": int(np.unique(_repeat_of(best.folds, folds_per_repeat)).shape[0]),
         "folds": folds,
         **summary,
         "pooled": best.pooled(),
@@ -450,7 +463,9 @@ def _common_folds(rows_a: _Rows, rows_b: _Rows) -> tuple[_Rows, _Rows, list[int]
     return rows_a, rows_b, [int(f) for f in common]
 
 
-def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive) -> dict | None:
+def _compare(
+    name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive, folds_per_repeat=None
+) -> dict | None:
     rows_a, rows_b, folds = _common_folds(rows_a, rows_b)
     if not folds:
         return None
@@ -511,6 +526,7 @@ def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive) -> 
         "b": name_b,
         "metric": "accuracy",
         "k": k,
+        "repeats": int(np.unique(_repeat_of(folds, folds_per_repeat)).shape[0]),
         "folds": folds,
         "mean_a": float(acc_a.mean()),
         "mean_b": float(acc_b.mean()),
@@ -538,6 +554,7 @@ def summarize_predictions(
     n_resamples=2000,
     random_state=0,
     n_samples=None,
+    folds_per_repeat=None,
 ):
     """Summarise a run's predictions (and optionally its training history) for reporting.
 
@@ -577,6 +594,14 @@ def summarize_predictions(
         The size n of the whole data set, for ``n_train = n - n_test``. By default the
         number of distinct images in a model's cv rows, which is n once every fold has
         finished; pass it for a partial run.
+    folds_per_repeat : int, optional
+        For repeated cross-validation: k, when the cv folds are k folds drawn R times and
+        numbered on (repeat r holds folds ``(r - 1) k + 1`` to ``r k``). Each repeat's folds
+        must then partition the images; means, spreads and the corrected t-test run over
+        all R k folds (with R > 1 that test is Bouckaert & Frank's (2004) corrected
+        repeated k-fold t-test, the same formula with R k folds), and the pooled rows hold
+        every image R times, which the group-aware intervals and tests treat as one
+        cluster. By default every fold belongs to one repetition.
 
     Returns
     -------
@@ -592,7 +617,9 @@ def summarize_predictions(
 
           - ``cv``: ``None`` without cv rows, else
 
-            - ``k`` (folds), ``n`` (distinct images over the model's cv rows),
+            - ``k`` (folds, over all repeats), ``n`` (distinct images over the model's cv
+              rows), ``repeats`` (repetitions of the k folds present, see
+              ``folds_per_repeat``),
             - ``folds``: per fold (checkpoint ``"best"``) ``fold``, ``n_test``,
               ``n_train`` (= n - n_test), ``best_epoch`` (first epoch with the highest
               ``val_accuracy`` in ``history``, else ``None``) and every metric; a metric
@@ -640,7 +667,8 @@ def summarize_predictions(
         - ``comparisons``: for every pair of models with cv rows (names sorted, ``a < b``),
           rows paired by (fold, path) on checkpoint ``"best"``, over the folds both models
           have (``folds``; a partial run may lack some; a pair with none in common is left
-          out): ``a``, ``b``, ``metric`` (``"accuracy"``), ``k``, ``folds``, ``mean_a``,
+          out): ``a``, ``b``, ``metric`` (``"accuracy"``), ``k``, ``repeats``, ``folds``,
+          ``mean_a``,
           ``mean_b``, ``mean_difference`` (a - b, of the fold means), ``corrected_t``
           ``{"t", "p", "df", "undefined_reason"}`` (Nadeau-Bengio on the per-fold
           accuracies with n_test the mean fold size and n_train = n - n_test; ``t`` and
@@ -693,6 +721,8 @@ def summarize_predictions(
         positive = None
     confidence_level = check_confidence_level(confidence_level)
     n_resamples = check_positive_int("n_resamples", n_resamples, minimum=2)
+    if folds_per_repeat is not None:
+        folds_per_repeat = check_positive_int("folds_per_repeat", folds_per_repeat, minimum=2)
     frame = _check_predictions(predictions, classes)
     history = _check_history(history) if history is not None else None
 
@@ -710,6 +740,7 @@ def summarize_predictions(
             n_resamples,
             random_state,
             n_samples,
+            folds_per_repeat,
         )
         if best is not None:
             best_rows[model] = (best, cv["n"])
@@ -732,7 +763,7 @@ def summarize_predictions(
         for a, b in combinations(sorted(best_rows), 2)
         if (
             comparison := _compare(
-                a, best_rows[a][0], b, best_rows[b][0], best_rows[a][1], positive
+                a, best_rows[a][0], b, best_rows[b][0], best_rows[a][1], positive, folds_per_repeat
             )
         )
         is not None

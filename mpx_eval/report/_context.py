@@ -158,6 +158,7 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
     else:
         grouping = "none: every image is its own group"
     folds = run.setting("folds")
+    repeats = run.setting("repeats", 1)
     epochs = run.setting("epochs")
     inner = run.setting("inner_fraction")
     val_split = run.setting("validation_split")
@@ -166,6 +167,12 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
         (
             "Cross-validation",
             f"{folds} stratified folds; each fold is the test set once"
+            + (
+                f"; repeated {repeats} times with split seeds {run.setting('seed')} to "
+                f"{run.setting('seed') + repeats - 1} ({folds * repeats} folds in all)"
+                if repeats > 1
+                else ""
+            )
             if folds
             else "none (folds 0): only the seed split was run",
         ),

@@ -178,10 +178,13 @@ def comparison_tests(comparison: dict) -> list[dict]:
                 "not computed: the accuracy difference is the same in every fold, so the "
                 "test has no variance to judge it by (this is not certainty)"
             )
+        repeated = (comparison.get("repeats") or 1) > 1
         tests.append(
             {
                 "key": "corrected_t",
-                "name": "Corrected resampled t-test (Nadeau–Bengio)",
+                "name": "Corrected repeated k-fold t-test (Bouckaert–Frank)"
+                if repeated
+                else "Corrected resampled t-test (Nadeau–Bengio)",
                 "what": f"per-fold accuracy over {comparison.get('k')} folds: "
                 f"{a} {num(comparison.get('mean_a'))} vs {b} {num(comparison.get('mean_b'))}",
                 "statistic": statistic,

@@ -642,3 +642,54 @@ def test_partial_run_compares_models_on_their_common_folds():
     assert comparison["n_paired"] == 40
     assert summary["models"]["t4"]["cv"]["n"] == n
     assert summary["models"]["t4"]["cv"]["folds"][0]["n_train"] == n - 20
+
+
+def _repeated_run(repeats=2, k=3, n=60):
+    """R independent k-fold runs of the same images, folds numbered on as a run numbers them."""
+    frames = []
+    for r in range(repeats):
+        predictions, _ = make_run(seed=20 + r, n=n, k=k, with_seed=False, with_last=False)
+        predictions["fold"] += r * k
+        frames.append(predictions)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_repeated_folds_summarise_over_all_folds_with_the_repeated_kfold_test():
+    predictions = _repeated_run()
+    summary = summarize_predictions(
+        predictions,
+        labels=BINARY,
+        positive_class="Monkeypox",
+        n_resamples=50,
+        folds_per_repeat=3,
+    )
+    cv = summary["models"]["cnn"]["cv"]
+    assert (cv["k"], cv["repeats"], cv["n"]) == (6, 2, 60)
+    assert [f["fold"] for f in cv["folds"]] == [1, 2, 3, 4, 5, 6]
+    assert cv["mean"]["accuracy"] == pytest.approx(np.mean([f["accuracy"] for f in cv["folds"]]))
+    # Every image is pooled twice: the copies share a group, so the intervals are clustered.
+    assert cv["ci"]["accuracy"]["method"] == "Wilson score, groups' design effect"
+    comparison = summary["comparisons"][0]
+    assert (comparison["k"], comparison["repeats"]) == (6, 2)
+    a = [f["accuracy"] for f in cv["folds"]]
+    b = [f["accuracy"] for f in summary["models"]["vgg"]["cv"]["folds"]]
+    n_test = np.mean([f["n_test"] for f in cv["folds"]])
+    d = np.subtract(a, b)
+    # Bouckaert & Frank (2004): t = mean(d) / sqrt((1/(k r) + n_test/n_train) var(d)), df k r - 1
+    t = d.mean() / math.sqrt((1 / 6 + n_test / (60 - n_test)) * d.var(ddof=1))
+    assert comparison["corrected_t"]["t"] == pytest.approx(t)
+    assert comparison["corrected_t"]["df"] == 5
+    assert comparison["corrected_t"]["p"] == pytest.approx(2 * scipy.stats.t.sf(abs(t), 5))
+    assert comparison["mcnemar"]["method"] == "clustered (Durkalski et al. 2003)"
+
+
+def test_repeated_folds_must_each_partition_the_images():
+    predictions = _repeated_run()
+    # Without folds_per_repeat every image in two folds is an error, as before.
+    with pytest.raises(ValueError, match="the cv test folds must partition the images"):
+        summarize_predictions(predictions, labels=BINARY, positive_class="Monkeypox")
+    # With it, an image in two folds of one repeat still is.
+    extra = predictions[(predictions["fold"] == 4) & (predictions["model"] == "cnn")].iloc[[0]]
+    twice = pd.concat([predictions, extra.assign(fold=5)], ignore_index=True)
+    with pytest.raises(ValueError, match="is in cv folds 1, 4, 5; the cv test folds must partition"):
+        summarize_predictions(twice, labels=BINARY, positive_class="Monkeypox", folds_per_repeat=3)
