@@ -266,3 +266,28 @@ def test_metrics_json_satisfies_the_shipped_schema(tiny_run):
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     jsonschema.Draft202012Validator(metrics_json_schema()).validate(metrics)
     assert metrics["positive_class"] == "Monkeypox"
+
+
+def test_a_single_repeat_writes_no_repeats_setting(tiny_run):
+    assert "repeats" not in (tiny_run / "config.toml").read_text()
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["models"]["t3"]["cv"]["repeats"] == 1
+
+
+def test_repeats_run_the_folds_again_and_report_over_all_of_them(tmp_path):
+    out = tmp_path / "out"
+    options = ["--demo", "--folds", "2", "--repeats", "2", "--epochs", "1", "--image-size", "48"]
+    assert main(["run", *options, "--quiet", "--out", str(out)]) == 0
+    units = sorted(p.name for p in (out / "units").iterdir())
+    splits = ("seed-0", "cv-1", "cv-2", "cv-3", "cv-4")
+    assert units == sorted(f"{m}-{s}" for m in ("t3", "t4") for s in splits)
+    assert "repeats = 2" in (out / "config.toml").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    cv = metrics["models"]["t3"]["cv"]
+    assert (cv["k"], cv["repeats"], cv["n"]) == (4, 2, 120)
+    (comparison,) = metrics["comparisons"]
+    assert (comparison["repeats"], comparison["corrected_t"]["df"]) == (2, 3)
+    html = (out / "index.html").read_text()
+    assert "Bouckaert" in html and "repeated 2 times" in html
+    # Resuming the same command trains nothing.
+    assert main(["run", *options, "--quiet", "--out", str(out)]) == 0

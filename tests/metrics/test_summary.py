@@ -691,5 +691,5 @@ def test_repeated_folds_must_each_partition_the_images():
     # With it, an image in two folds of one repeat still is.
     extra = predictions[(predictions["fold"] == 4) & (predictions["model"] == "cnn")].iloc[[0]]
     twice = pd.concat([predictions, extra.assign(fold=5)], ignore_index=True)
-    with pytest.raises(ValueError, match="is in cv folds 1, 4, 5; the cv test folds must partition"):
+    with pytest.raises(ValueError, match="is in cv folds 1, 4, 5; the cv test folds must"):
         summarize_predictions(twice, labels=BINARY, positive_class="Monkeypox", folds_per_repeat=3)

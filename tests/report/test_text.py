@@ -162,3 +162,10 @@ def test_grouped_images_name_the_clustered_mcnemar_test():
     comparison["mcnemar"]["method"] = "clustered (Durkalski et al. 2003)"
     names = [t["name"] for t in T.comparison_tests(comparison)]
     assert "McNemar's test for grouped images (Durkalski et al.)" in names
+
+
+def test_repeated_folds_name_the_repeated_kfold_test():
+    comparison = _comparison(0.3, 0.4, 0.5)
+    comparison["repeats"] = 3
+    names = [t["name"] for t in T.comparison_tests(comparison)]
+    assert "Corrected repeated k-fold t-test (Bouckaert–Frank)" in names
