@@ -183,12 +183,15 @@ def collect_units(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str
 
 def _folds_per_repeat(out: Path) -> int | None:
     """k of a run that repeats its k folds (from its config.toml), else None."""
-    from .config import config_from_toml_text
+    from .config import config_from_toml_text, tomllib
 
     path = out / "config.toml"
     if not path.is_file():
         return None
-    settings = config_from_toml_text(path.read_text(encoding="utf-8"))
+    try:
+        settings = config_from_toml_text(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise MpxEvalError(f"{path} is not valid TOML ({exc})") from None
     return int(settings["folds"]) if settings.get("repeats", 1) > 1 else None
 
 
