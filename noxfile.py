@@ -13,7 +13,7 @@ nox.options.reuse_existing_virtualenvs = True
 @nox.session
 def tests(session: nox.Session) -> None:
     """Unit, integration and doctests on CPU; Ray and the browser check included."""
-    session.install("-e", ".[test,ray]")
+    session.install("-e", ".[run,test,ray]")
     session.run(
         "pytest",
         "--strict-markers",

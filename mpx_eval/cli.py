@@ -76,6 +76,11 @@ def _add_protocol_options(p: argparse.ArgumentParser, *, folds_default: int | No
         default=folds_default,
         help="cross-validation folds K (0: the seed split alone; default 5)",
     )
+    g.add_argument(
+        "--repeats",
+        type=int,
+        help="run the K folds R times with different split seeds (default 1)",
+    )
     g.add_argument("--seed", type=int, help="seed of every split and of training (default 123)")
     g.add_argument(
         "--validation-split",
@@ -188,6 +193,7 @@ _CONFIG_OPTIONS = (
     "seed",
     "validation_split",
     "inner_fraction",
+    "repeats",
     "models",
     "epochs",
     "batch_size",

@@ -54,6 +54,7 @@ class RunConfig:
     seed: int = 123
     validation_split: float = 0.2
     inner_fraction: float = 0.125
+    repeats: int = 1
     # [training]
     models: tuple[str, ...] = ("t3", "t4")
     epochs: int = 50
@@ -77,8 +78,16 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def identity(self) -> dict[str, Any]:
-        """The settings that change results; a resumed run must match them exactly."""
-        return {name: _plain(getattr(self, name)) for name in RESULT_FIELDS}
+        """The settings that change results; a resumed run must match them exactly.
+
+        A field added later is left out at its default, so that runs written before it
+        existed keep their identity (and their finished units).
+        """
+        return {
+            name: _plain(getattr(self, name))
+            for name in RESULT_FIELDS
+            if LATER_DEFAULTS.get(name, object()) != getattr(self, name)
+        }
 
     def to_toml(self) -> str:
         return dump_toml(self)
@@ -87,7 +96,7 @@ class RunConfig:
 #: Which TOML table each field lives in.
 SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("data_dir", "demo", "group_pattern", "families", "skip_bad_images"),
-    "protocol": ("folds", "seed", "validation_split", "inner_fraction"),
+    "protocol": ("folds", "seed", "validation_split", "inner_fraction", "repeats"),
     "training": ("models", "epochs", "batch_size", "learning_rate", "image_size"),
     "runtime": (
         "device",
@@ -108,6 +117,9 @@ NON_RESULT_FIELDS = frozenset(SECTIONS["runtime"]) - {"precision"} | {"data_dir"
 RESULT_FIELDS = tuple(
     f.name for f in dataclasses.fields(RunConfig) if f.name not in NON_RESULT_FIELDS
 )
+#: Fields added after runs were written: at these values they are omitted from the identity
+#: and from config.toml, so those runs' artefacts and resumption stay exactly as they were.
+LATER_DEFAULTS: dict[str, Any] = {"repeats": 1}
 
 
 def _field_types() -> dict[str, str]:
@@ -162,6 +174,10 @@ def validate(cfg: RunConfig) -> None:
     """Raise MpxEvalError for values no run can use, naming the option."""
     if cfg.folds < 0 or cfg.folds == 1:
         raise MpxEvalError(f"folds must be 0 (seed split only) or at least 2, got {cfg.folds}")
+    if cfg.repeats < 1:
+        raise MpxEvalError(f"repeats must be a positive integer, got {cfg.repeats}")
+    if cfg.repeats > 1 and cfg.folds == 0:
+        raise MpxEvalError(f"repeats {cfg.repeats} needs cross-validation; set folds to 2 or more")
     for name in ("epochs", "batch_size", "ray_cpus_per_task"):
         if getattr(cfg, name) < 1:
             raise MpxEvalError(f"{name} must be a positive integer, got {getattr(cfg, name)}")
@@ -277,7 +293,7 @@ def dump_toml(cfg: RunConfig) -> str:
         lines.append(f"\n[{section}]")
         for key in keys:
             value = getattr(cfg, key)
-            if value is not None:
+            if value is not None and LATER_DEFAULTS.get(key, object()) != value:
                 lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
 
@@ -290,6 +306,7 @@ def config_from_toml_text(text: str) -> dict[str, Any]:
 
 __all__ = [
     "DEMO_SETTINGS",
+    "LATER_DEFAULTS",
     "RESULT_FIELDS",
     "RunConfig",
     "dump_toml",

@@ -128,6 +128,10 @@ HISTORY_COLUMNS = (
 )
 PREDICTION_KEYS = ("model", "scheme", "fold", "checkpoint", "path", "label", "group")
 
+#: The class a run reports sensitivity, PPV, ... of when the data set has it; the metrics
+#: library has no domain default, so a run names it (else the second of two classes).
+RUN_POSITIVE_CLASS = "Monkeypox"
+
 
 def finished_units(out: str | Path) -> dict[str, dict]:
     """unit.json of every complete unit folder under ``out/units``, by unit name.
@@ -177,6 +181,20 @@ def collect_units(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str
     )
 
 
+def _folds_per_repeat(out: Path) -> int | None:
+    """k of a run that repeats its k folds (from its config.toml), else None."""
+    from .config import config_from_toml_text, tomllib
+
+    path = out / "config.toml"
+    if not path.is_file():
+        return None
+    try:
+        settings = config_from_toml_text(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise MpxEvalError(f"{path} is not valid TOML ({exc})") from None
+    return int(settings["folds"]) if settings.get("repeats", 1) > 1 else None
+
+
 def aggregate_run(out: str | Path) -> dict:
     """Write the run-level history.csv, predictions.csv and metrics.json from the finished
     units (works on partial runs) and return the metrics."""
@@ -192,11 +210,15 @@ def aggregate_run(out: str | Path) -> dict:
     if predictions.empty:
         metrics: dict = {"classes": dataset["classes"], "models": {}, "comparisons": []}
     else:
+        classes = dataset["classes"]
+        positive = RUN_POSITIVE_CLASS if RUN_POSITIVE_CLASS in classes else None
         metrics = summarize_predictions(
             predictions,
-            classes=dataset["classes"],
+            labels=classes,
+            positive_class=positive if len(classes) == 2 else None,
             history=history,
             n_samples=dataset["n_images"],
+            folds_per_repeat=_folds_per_repeat(out),
         )
     metrics["dataset"] = {
         key: dataset[key] for key in ("classes", "counts", "fingerprint", "n_images")

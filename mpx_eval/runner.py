@@ -27,6 +27,7 @@ from .audit import audit, summary_lines
 from .config import (
     BUILTIN_MODELS,
     DEMO_SETTINGS,
+    LATER_DEFAULTS,
     PATIENT_PATTERN,
     RESULT_FIELDS,
     RunConfig,
@@ -171,6 +172,7 @@ def plan_and_audit(
             seed=cfg.seed,
             validation_split=cfg.validation_split,
             inner_fraction=cfg.inner_fraction,
+            repeats=cfg.repeats,
         )
     except MpxEvalError as exc:
         if families is None or not families.members() or "groups" not in str(exc):
@@ -253,10 +255,14 @@ def _refuse_mismatch(cfg: RunConfig, out: Path, done: dict[str, dict]) -> None:
     if previous is None:
         return
     current = cfg.identity()
+
+    def value(values: dict, key: str):
+        return values.get(key, LATER_DEFAULTS.get(key))
+
     changed = [
-        f"{key} {previous.get(key)!r} -> {current[key]!r}"
+        f"{key} {value(previous, key)!r} -> {value(current, key)!r}"
         for key in RESULT_FIELDS
-        if previous.get(key) != current[key]
+        if value(previous, key) != value(current, key)
     ]
     if changed:
         raise MpxEvalError(

@@ -115,11 +115,16 @@ def make_plan(
     seed: int = 123,
     validation_split: float = 0.2,
     inner_fraction: float = 0.125,
+    repeats: int = 1,
 ) -> list[Split]:
     """The seed split, then ``folds`` cross-validation splits (none when ``folds`` is 0).
 
     Folds are grouped whenever some group holds several images, so no group (patient) sits
     on both sides of a cv split. The seed split copies the blog and ignores groups.
+
+    With ``repeats`` R > 1 the k folds are drawn R times, repeat r (from 1) with split seed
+    ``seed + r - 1``, and numbered on: repeat r holds folds ``(r - 1) k + 1`` to ``r k``.
+    Repeat 1 is exactly the single-repeat plan, so its units keep their names.
     """
     if folds == 1 or folds < 0:
         raise MpxEvalError(f"--folds must be 0 (seed split only) or at least 2, got {folds}")
@@ -132,13 +137,19 @@ def make_plan(
         return plan
     grouped = images.grouped()
     _check_fold_counts(images, folds, grouped)
-    fold_of = _folds_of(images.labels, images.groups if grouped else None, folds, seed)
-    for f in range(folds):
-        test = all_rows[fold_of == f]
-        train, val = inner_validation(
-            all_rows[fold_of != f], images, fraction=inner_fraction, seed=seed, grouped=grouped
-        )
-        plan.append(Split("cv", f + 1, train, val, test))
+    for r in range(repeats):
+        split_seed = seed + r
+        fold_of = _folds_of(images.labels, images.groups if grouped else None, folds, split_seed)
+        for f in range(folds):
+            test = all_rows[fold_of == f]
+            train, val = inner_validation(
+                all_rows[fold_of != f],
+                images,
+                fraction=inner_fraction,
+                seed=split_seed,
+                grouped=grouped,
+            )
+            plan.append(Split("cv", r * folds + f + 1, train, val, test))
     return plan
 
 

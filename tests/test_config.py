@@ -95,3 +95,24 @@ def test_identity_ignores_where_a_run_happens():
     b = RunConfig(out="y", device="gpu", executor="ray", threads=1)
     assert a.identity() == b.identity()
     assert a.identity() != RunConfig(epochs=3).identity()
+
+
+def test_repeats_at_one_leave_the_identity_and_config_toml_as_before():
+    single = RunConfig()
+    assert "repeats" not in single.identity()
+    assert "repeats" not in dump_toml(single)
+    repeated = RunConfig(repeats=3)
+    assert repeated.identity()["repeats"] == 3
+    assert "repeats = 3" in dump_toml(repeated)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"repeats": 0}, "repeats must be a positive integer, got 0"),
+        ({"repeats": 2, "folds": 0}, "repeats 2 needs cross-validation"),
+    ],
+)
+def test_invalid_repeats(changes, message):
+    with pytest.raises(MpxEvalError, match=message):
+        dataclasses.replace(RunConfig(), **changes)

@@ -194,11 +194,16 @@ def test_missing_data_folder_points_at_demo(tmp_path, capsys):
 
 
 def test_metrics_json_agrees_with_an_independent_recomputation(tiny_run):
-    """McNemar and DeLong p-values recomputed from predictions.csv with other code."""
+    """McNemar and DeLong p-values recomputed from predictions.csv with other code.
+
+    The demo's images come in patients, so both tests are the clustered ones (Durkalski et
+    al.'s McNemar, Obuchowski's DeLong); with one image per patient they would be the
+    exact McNemar test and DeLong's.
+    """
     import scipy.stats
     from statsmodels.stats.contingency_tables import mcnemar
 
-    from .metrics.reference import slow_delong
+    from .metrics.reference import slow_delong, slow_obuchowski
 
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     (comparison,) = metrics["comparisons"]
@@ -213,10 +218,16 @@ def test_metrics_json_agrees_with_an_independent_recomputation(tiny_run):
         [np.sum(right_a & right_b), np.sum(right_a & ~right_b)],
         [np.sum(~right_a & right_b), np.sum(~right_a & ~right_b)],
     ]
-    assert comparison["mcnemar"]["p"] == pytest.approx(mcnemar(table, exact=True).pvalue, abs=1e-6)
-    aucs, cov = slow_delong(
-        truth == "Monkeypox", [a.prob_Monkeypox.to_numpy(), b.prob_Monkeypox.to_numpy()]
-    )
+    groups = a.group.to_numpy()
+    scores = [a.prob_Monkeypox.to_numpy(), b.prob_Monkeypox.to_numpy()]
+    if pd.Series(groups).is_unique:
+        p_mcnemar = mcnemar(table, exact=True).pvalue
+        aucs, cov = slow_delong(truth == "Monkeypox", scores)
+    else:
+        d = pd.Series((right_a & ~right_b).astype(int) - (right_b & ~right_a)).groupby(groups).sum()
+        p_mcnemar = scipy.stats.chi2.sf(d.sum() ** 2 / (d**2).sum(), 1)
+        aucs, cov = slow_obuchowski(truth == "Monkeypox", scores, groups)
+    assert comparison["mcnemar"]["p"] == pytest.approx(p_mcnemar, abs=1e-6)
     z = (aucs[0] - aucs[1]) / np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     assert comparison["delong"]["p"] == pytest.approx(2 * scipy.stats.norm.sf(abs(z)), abs=1e-6)
     assert comparison["delong"]["auc_a"] == pytest.approx(aucs[0], abs=1e-12)
@@ -246,3 +257,37 @@ def test_decoded_images_are_given_back_before_the_report(tmp_path, monkeypatch):
     assert main(["run", *args, "--quiet", "--out", str(tmp_path / "o")]) == 0
     assert seen["thumbnails"] == (0, None)  # not a view that keeps the old buffer alive
     assert seen["arrays"] == {}
+
+
+def test_metrics_json_satisfies_the_shipped_schema(tiny_run):
+    jsonschema = pytest.importorskip("jsonschema")
+    from mpx_eval.metrics import metrics_json_schema
+
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    jsonschema.Draft202012Validator(metrics_json_schema()).validate(metrics)
+    assert metrics["positive_class"] == "Monkeypox"
+
+
+def test_a_single_repeat_writes_no_repeats_setting(tiny_run):
+    assert "repeats" not in (tiny_run / "config.toml").read_text()
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["models"]["t3"]["cv"]["repeats"] == 1
+
+
+def test_repeats_run_the_folds_again_and_report_over_all_of_them(tmp_path):
+    out = tmp_path / "out"
+    options = ["--demo", "--folds", "2", "--repeats", "2", "--epochs", "1", "--image-size", "48"]
+    assert main(["run", *options, "--quiet", "--out", str(out)]) == 0
+    units = sorted(p.name for p in (out / "units").iterdir())
+    splits = ("seed-0", "cv-1", "cv-2", "cv-3", "cv-4")
+    assert units == sorted(f"{m}-{s}" for m in ("t3", "t4") for s in splits)
+    assert "repeats = 2" in (out / "config.toml").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    cv = metrics["models"]["t3"]["cv"]
+    assert (cv["k"], cv["repeats"], cv["n"]) == (4, 2, 120)
+    (comparison,) = metrics["comparisons"]
+    assert (comparison["repeats"], comparison["corrected_t"]["df"]) == (2, 3)
+    html = (out / "index.html").read_text()
+    assert "Bouckaert" in html and "repeated 2 times" in html
+    # Resuming the same command trains nothing.
+    assert main(["run", *options, "--quiet", "--out", str(out)]) == 0

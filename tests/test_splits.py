@@ -132,3 +132,28 @@ def test_fewer_groups_than_folds(make_tree):
     images = load_image_set(make_tree({"A": 12, "B": 6}, patients=3), group_pattern="^(.+)_")
     with pytest.raises(MpxEvalError, match=r"class 'B' has 2 groups \(6 images\)"):
         make_plan(images, folds=3)
+
+
+def test_repeated_folds_keep_repeat_one_and_number_on(make_tree):
+    root = make_tree({"Monkeypox": 20, "Others": 25})
+    images = load_image_set(root)
+    single = make_plan(images, folds=3, seed=5)
+    repeated = make_plan(images, folds=3, seed=5, repeats=3)
+    assert [s.name for s in repeated] == ["seed-0"] + [f"cv-{f}" for f in range(1, 10)]
+    for a, b in zip(single, repeated[: len(single)], strict=True):
+        assert a.name == b.name
+        for part in ("train", "val", "test"):
+            np.testing.assert_array_equal(getattr(a, part), getattr(b, part))
+    cv = repeated[1:]
+    tests = []
+    for r in range(3):
+        folds = cv[3 * r : 3 * r + 3]
+        test = np.sort(np.concatenate([s.test for s in folds]))
+        np.testing.assert_array_equal(test, np.arange(len(images)))  # each repeat partitions
+        tests.append(tuple(tuple(s.test) for s in folds))
+    assert len(set(tests)) == 3  # other split seeds, other folds
+    # Repeat r is the single plan of split seed seed + r - 1, renumbered.
+    third = make_plan(images, folds=3, seed=7)
+    for a, b in zip(third[1:], cv[6:], strict=True):
+        np.testing.assert_array_equal(a.test, b.test)
+        np.testing.assert_array_equal(a.train, b.train)

@@ -1,7 +1,8 @@
 """Evaluation metrics as pure functions over arrays: numpy, scipy, scikit-learn and pandas only.
 
 Arrays in, numbers out: ``f(y_true, y_pred_or_score, *, option=...)``. Labels may be
-integers or class names; (n, k) probability arrays have columns following ``classes``.
+integers or class names; (n, k) probability arrays have columns following ``labels`` (the
+class list, named as in scikit-learn).
 ``summarize_predictions`` turns a run's prediction table into everything a report shows.
 """
 
@@ -36,6 +37,7 @@ from ._comparison import (
     mcnemar_test,
 )
 from ._folds import MeanROC, fold_metrics, mean_roc_curve, summarize_folds
+from ._intervals import proportion_intervals, wilson_interval
 from ._ranking import (
     OperatingPoint,
     average_precision_score,
@@ -44,6 +46,7 @@ from ._ranking import (
     roc_auc_score,
     roc_curve,
 )
+from ._schema import metrics_json_schema
 from ._summary import summarize_predictions
 
 __all__ = [
@@ -75,13 +78,16 @@ __all__ = [
     "matthews_corrcoef",
     "mcnemar_test",
     "mean_roc_curve",
+    "metrics_json_schema",
     "operating_point",
     "precision_recall_curve",
     "precision_recall_f1_support",
     "prediction_metrics",
+    "proportion_intervals",
     "reliability_curve",
     "roc_auc_score",
     "roc_curve",
     "summarize_folds",
     "summarize_predictions",
+    "wilson_interval",
 ]

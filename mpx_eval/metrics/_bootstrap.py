@@ -26,12 +26,19 @@ _BLOCK_ENTRIES = 2_000_000
 
 
 class ConfidenceInterval(NamedTuple):
-    """A point estimate with the bounds of its confidence interval."""
+    """A point estimate with the bounds of its confidence interval.
+
+    ``n_dropped`` counts the bootstrap resamples left out because the metric was undefined
+    in them (e.g. a PPV where nothing was predicted positive): an interval built from the
+    rest describes only resamples like them, so a large count is a warning. 0 for
+    intervals that are not bootstrapped.
+    """
 
     estimate: float
     low: float
     high: float
     method: str
+    n_dropped: int = 0
 
 
 class ResamplingPlan(NamedTuple):
@@ -80,14 +87,18 @@ def draw_counts(plan: ResamplingPlan, n_resamples: int, rng: np.random.Generator
     return unit_counts[:, plan.unit_of_sample]
 
 
-def percentile_interval(values: np.ndarray, confidence_level: float) -> tuple[float, float]:
-    """Equal-tailed percentile interval of the finite ``values`` (NaN if there are none)."""
-    values = values[np.isfinite(values)]
-    if values.shape[0] == 0:
-        return float("nan"), float("nan")
+def percentile_interval(values: np.ndarray, confidence_level: float) -> tuple[float, float, int]:
+    """Equal-tailed percentile interval of the finite ``values`` and how many were not finite.
+
+    The bounds are NaN when no value is finite.
+    """
+    finite = values[np.isfinite(values)]
+    n_dropped = int(values.shape[0] - finite.shape[0])
+    if finite.shape[0] == 0:
+        return float("nan"), float("nan"), n_dropped
     alpha = 1.0 - confidence_level
-    low, high = np.percentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return float(low), float(high)
+    low, high = np.percentile(finite, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(low), float(high), n_dropped
 
 
 def _rng_keyword() -> str:
@@ -110,7 +121,7 @@ def bootstrap_ci(
     y_score,
     *,
     groups=None,
-    stratify=True,
+    stratify=False,
     confidence_level=0.95,
     n_resamples=2000,
     method="percentile",
@@ -124,9 +135,18 @@ def bootstrap_ci(
       equal-tailed percentiles of the metric's values. With ``stratify=True`` each class
       keeps its count (rows of each label are resampled among themselves), so every
       resample holds every class. With ``groups``, whole groups (e.g. patients) are
-      resampled, keeping all their rows together; groups are stratified by their label
-      (the most frequent label of their rows). Resamples where the metric is NaN or
-      raises ``ValueError`` are left out.
+      resampled, keeping all their rows together; stratified groups are stratified by
+      their label (the most frequent label of their rows). Resamples where the metric is
+      NaN or raises ``ValueError`` are left out and counted in ``n_dropped``.
+
+      Stratification is off by default because it under-covers: fixing each class's count
+      removes the sample-to-sample variation of the prevalence, which an accuracy (and any
+      metric mixing the classes) inherits. In a seeded simulation (n = 100, prevalence
+      0.3, sensitivity 0.89, specificity 0.50, 1,000 data sets of 1,000 resamples each)
+      the 95 % intervals covered the true value 0.906 (accuracy), 0.897 (sensitivity) and
+      0.945 (AUC) of the time when stratified, against 0.930, 0.930 and 0.947 when not.
+      For proportions the Wilson interval (:func:`proportion_intervals`) covers better
+      still.
     - ``"bca"``: bias-corrected and accelerated interval from
       :func:`scipy.stats.bootstrap`, which resamples single rows without strata; it is
       therefore only offered with ``stratify=False`` and no ``groups``. A resample where
@@ -142,8 +162,8 @@ def bootstrap_ci(
         Whatever ``metric`` takes as its second argument (scores, probabilities, labels).
     groups : array-like of shape (n_samples,), default=None
         Group id of each row; rows of a group are resampled together.
-    stratify : bool, default=True
-        Resample within each label (or group label).
+    stratify : bool, default=False
+        Resample within each label (or group label); see above for why it is off.
     confidence_level : float, default=0.95
     n_resamples : int, default=2000
     method : {"percentile", "bca"}, default="percentile"
@@ -153,8 +173,9 @@ def bootstrap_ci(
     Returns
     -------
     ConfidenceInterval
-        ``estimate`` (the metric on all rows), ``low``, ``high`` and ``method`` (a
-        description of what was resampled).
+        ``estimate`` (the metric on all rows), ``low``, ``high``, ``method`` (a
+        description of what was resampled) and ``n_dropped`` (resamples where the metric
+        was undefined).
 
     Examples
     --------
@@ -166,8 +187,8 @@ def bootstrap_ci(
     >>> ci = bootstrap_ci(accuracy, y_true, y_pred, n_resamples=1000, random_state=0)
     >>> ci.estimate, ci.low <= ci.estimate <= ci.high
     (0.9, True)
-    >>> ci.method
-    'percentile (samples resampled, stratified by label)'
+    >>> ci.method, ci.n_dropped
+    ('percentile (samples resampled, not stratified)', 0)
     """
     confidence_level, n_resamples = _check_common(confidence_level, n_resamples, method)
     y_true = as_1d("y_true", y_true)
@@ -199,8 +220,13 @@ def bootstrap_ci(
             **{_rng_keyword(): rng},
         )
         interval = result.confidence_interval
+        n_dropped = int(np.sum(~np.isfinite(result.bootstrap_distribution)))
         return ConfidenceInterval(
-            estimate, float(interval.low), float(interval.high), "BCa (samples resampled)"
+            estimate,
+            float(interval.low),
+            float(interval.high),
+            "BCa (samples resampled)",
+            n_dropped,
         )
 
     plan = make_plan(y_true, groups, stratify)
@@ -213,18 +239,18 @@ def bootstrap_ci(
             values[b] = metric(y_true[index], y_score[index])
         except ValueError:
             values[b] = np.nan
-    low, high = percentile_interval(values, confidence_level)
-    return ConfidenceInterval(estimate, low, high, f"percentile ({plan.description})")
+    low, high, n_dropped = percentile_interval(values, confidence_level)
+    return ConfidenceInterval(estimate, low, high, f"percentile ({plan.description})", n_dropped)
 
 
 def bootstrap_prediction_metrics(
     y_true,
     y_prob,
     *,
-    classes=None,
+    labels=None,
     positive_class=None,
     groups=None,
-    stratify=True,
+    stratify=False,
     confidence_level=0.95,
     n_resamples=2000,
     random_state=None,
@@ -239,7 +265,7 @@ def bootstrap_prediction_metrics(
 
     Parameters
     ----------
-    y_true, y_prob, classes, positive_class, n_bins
+    y_true, y_prob, labels, positive_class, n_bins
         As in :func:`prediction_metrics`.
     groups, stratify, confidence_level, n_resamples, random_state
         As in :func:`bootstrap_ci`.
@@ -247,7 +273,8 @@ def bootstrap_prediction_metrics(
     Returns
     -------
     dict of str to ConfidenceInterval
-        One interval per metric; a metric undefined in every resample has NaN bounds.
+        One interval per metric, each with its ``n_dropped``; a metric undefined in every
+        resample has NaN bounds.
 
     Examples
     --------
@@ -258,13 +285,14 @@ def bootstrap_prediction_metrics(
     >>> p = np.clip(np.where(y_true == "Monkeypox", 0.7, 0.3) + rng.normal(0, 0.2, 60), 0, 1)
     >>> y_prob = np.column_stack([p, 1 - p])
     >>> cis = bootstrap_prediction_metrics(
-    ...     y_true, y_prob, classes=["Monkeypox", "Others"], random_state=0)
+    ...     y_true, y_prob, labels=["Monkeypox", "Others"], positive_class="Monkeypox",
+    ...     random_state=0)
     >>> auc = cis["roc_auc"]
     >>> bool(auc.low < auc.estimate < auc.high)
     True
     """
     confidence_level, n_resamples = _check_common(confidence_level, n_resamples, "percentile")
-    bundle, classes = prepare_bundle(y_true, y_prob, classes, positive_class, n_bins)
+    bundle, classes = prepare_bundle(y_true, y_prob, labels, positive_class, n_bins)
     y_true = np.asarray(classes[bundle.y])
     plan = make_plan(y_true, groups, stratify)
     return _bundle_intervals(bundle, plan, confidence_level, n_resamples, random_state)
@@ -284,6 +312,6 @@ def _bundle_intervals(bundle, plan, confidence_level, n_resamples, random_state)
     method = f"percentile ({plan.description})"
     out = {}
     for name, estimate in estimates.items():
-        low, high = percentile_interval(values[name], confidence_level)
-        out[name] = ConfidenceInterval(float(estimate[0]), low, high, method)
+        low, high, n_dropped = percentile_interval(values[name], confidence_level)
+        out[name] = ConfidenceInterval(float(estimate[0]), low, high, method, n_dropped)
     return out

@@ -103,14 +103,14 @@ class MetricBundle:
 
 
 def prepare_bundle(
-    y_true, y_prob, classes, positive_class, n_bins
+    y_true, y_prob, labels, positive_class, n_bins
 ) -> tuple[MetricBundle, np.ndarray]:
     """Validate the public inputs and build the bundle; returns it with the class array."""
     n_bins = check_positive_int("n_bins", n_bins)
     y_true = as_1d("y_true", y_true)
     y_prob = as_probabilities("y_prob", y_prob, ndim=2)
     check_lengths(y_true=y_true, y_prob=y_prob)
-    classes = resolve_classes(classes, y_true)
+    classes = resolve_classes(labels, y_true)
     check_columns("y_prob", y_prob, classes)
     codes = encode("y_true", y_true, classes)
     if len(classes) < 2:
@@ -126,7 +126,7 @@ def prepare_bundle(
     return MetricBundle(codes, y_prob, positive, n_bins), classes
 
 
-def prediction_metrics(y_true, y_prob, *, classes=None, positive_class=None, n_bins=10):
+def prediction_metrics(y_true, y_prob, *, labels=None, positive_class=None, n_bins=10):
     """All summary metrics of one set of probabilistic predictions, as a dict.
 
     The predicted class is the most probable one (the first class on ties). Keys, in order:
@@ -150,12 +150,11 @@ def prediction_metrics(y_true, y_prob, *, classes=None, positive_class=None, n_b
     ----------
     y_true : array-like of shape (n_samples,)
     y_prob : array-like of shape (n_samples, n_classes)
-        Probabilities; columns follow ``classes``.
-    classes : array-like, default=None
+        Probabilities; columns follow ``labels``.
+    labels : array-like, default=None
         By default the sorted labels of ``y_true`` (pass them when a class may be absent).
     positive_class : label, default=None
-        Two classes only; by default ``"Monkeypox"`` when among the classes, otherwise the
-        second class.
+        Two classes only; by default the second class.
     n_bins : int, default=10
         Bins of the expected calibration error.
 
@@ -168,10 +167,11 @@ def prediction_metrics(y_true, y_prob, *, classes=None, positive_class=None, n_b
     >>> from mpx_eval.metrics import prediction_metrics
     >>> y_true = ["Monkeypox", "Others", "Others", "Monkeypox"]
     >>> y_prob = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]
-    >>> m = prediction_metrics(y_true, y_prob, classes=["Monkeypox", "Others"])
+    >>> m = prediction_metrics(
+    ...     y_true, y_prob, labels=["Monkeypox", "Others"], positive_class="Monkeypox")
     >>> m["accuracy"], m["sensitivity"], m["specificity"], m["roc_auc"]
     (0.5, 0.5, 0.5, 0.75)
     """
-    bundle, _ = prepare_bundle(y_true, y_prob, classes, positive_class, n_bins)
+    bundle, _ = prepare_bundle(y_true, y_prob, labels, positive_class, n_bins)
     values = bundle.compute(np.ones((1, bundle.y.shape[0])))
     return {name: float(v[0]) for name, v in values.items()}

@@ -53,7 +53,7 @@ def _full_probabilities(codes, y_prob, classes, positive_class):
     return full
 
 
-def brier_score_loss(y_true, y_prob, *, classes=None, positive_class=None):
+def brier_score_loss(y_true, y_prob, *, labels=None, positive_class=None):
     """Brier score: mean squared difference between probabilities and outcomes.
 
     Binary (1-D ``y_prob``, two classes, or ``positive_class`` given): the mean of
@@ -69,11 +69,11 @@ def brier_score_loss(y_true, y_prob, *, classes=None, positive_class=None):
     ----------
     y_true : array-like of shape (n_samples,)
     y_prob : array-like of shape (n_samples,) or (n_samples, n_classes)
-        Positive-class probabilities, or probabilities with columns following ``classes``.
-    classes : array-like, default=None
+        Positive-class probabilities, or probabilities with columns following ``labels``.
+    labels : array-like, default=None
         The classes; by default the sorted labels of ``y_true``.
     positive_class : label, default=None
-        By default ``"Monkeypox"`` when among the classes, otherwise the second class.
+        By default the second class; required with more than two classes.
 
     Examples
     --------
@@ -83,7 +83,7 @@ def brier_score_loss(y_true, y_prob, *, classes=None, positive_class=None):
     >>> brier_score_loss(["a", "b", "c"], [[1, 0, 0], [0.5, 0.5, 0], [0, 0, 1]])
     0.16666666666666666
     """
-    codes, y_prob, classes = _prepare(y_true, y_prob, classes)
+    codes, y_prob, classes = _prepare(y_true, y_prob, labels)
     if _is_binary_view(y_prob, classes, positive_class):
         positive = resolve_positive(classes, positive_class)
         p = y_prob[:, positive] if y_prob.ndim == 2 else y_prob
@@ -92,7 +92,7 @@ def brier_score_loss(y_true, y_prob, *, classes=None, positive_class=None):
     return float(np.mean(((y_prob - one_hot) ** 2).sum(axis=1)))
 
 
-def expected_calibration_error(y_true, y_prob, *, classes=None, positive_class=None, n_bins=10):
+def expected_calibration_error(y_true, y_prob, *, labels=None, positive_class=None, n_bins=10):
     """Top-label expected calibration error with equal-width bins.
 
     Each sample's confidence is its largest class probability and it is "correct" when
@@ -107,9 +107,9 @@ def expected_calibration_error(y_true, y_prob, *, classes=None, positive_class=N
     ----------
     y_true : array-like of shape (n_samples,)
     y_prob : array-like of shape (n_samples, n_classes) or (n_samples,)
-        Probabilities with columns following ``classes``; for two classes, also the
+        Probabilities with columns following ``labels``; for two classes, also the
         positive class's probability alone.
-    classes, positive_class
+    labels, positive_class
         As in :func:`brier_score_loss`; ``positive_class`` only says which class a 1-D
         ``y_prob`` belongs to.
     n_bins : int, default=10
@@ -122,7 +122,7 @@ def expected_calibration_error(y_true, y_prob, *, classes=None, positive_class=N
     0.4
     """
     n_bins = check_positive_int("n_bins", n_bins)
-    codes, y_prob, classes = _prepare(y_true, y_prob, classes)
+    codes, y_prob, classes = _prepare(y_true, y_prob, labels)
     full = _full_probabilities(codes, y_prob, classes, positive_class)
     predicted = np.argmax(full, axis=1)
     confidence = full[np.arange(full.shape[0]), predicted]
@@ -143,7 +143,7 @@ class ReliabilityCurve(NamedTuple):
     counts: np.ndarray
 
 
-def reliability_curve(y_true, y_prob, *, classes=None, positive_class=None, n_bins=10):
+def reliability_curve(y_true, y_prob, *, labels=None, positive_class=None, n_bins=10):
     """Reliability (calibration) curve in equal-width bins.
 
     Binary view (1-D ``y_prob``, two classes, or ``positive_class`` given): the positive
@@ -154,7 +154,7 @@ def reliability_curve(y_true, y_prob, *, classes=None, positive_class=None, n_bi
 
     Parameters
     ----------
-    y_true, y_prob, classes, positive_class
+    y_true, y_prob, labels, positive_class
         As in :func:`brier_score_loss`.
     n_bins : int, default=10
 
@@ -176,7 +176,7 @@ def reliability_curve(y_true, y_prob, *, classes=None, positive_class=None, n_bi
     array([2, 2])
     """
     n_bins = check_positive_int("n_bins", n_bins)
-    codes, y_prob, classes = _prepare(y_true, y_prob, classes)
+    codes, y_prob, classes = _prepare(y_true, y_prob, labels)
     if _is_binary_view(y_prob, classes, positive_class):
         positive = resolve_positive(classes, positive_class)
         predicted = y_prob[:, positive] if y_prob.ndim == 2 else y_prob

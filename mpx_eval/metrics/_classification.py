@@ -223,9 +223,8 @@ def binary_rates(y_true, y_pred, *, labels=None, positive_class=None):
     labels : array-like, default=None
         The classes; by default the sorted union of the labels seen.
     positive_class : label, default=None
-        The class treated as positive. By default ``"Monkeypox"`` when it is among the
-        classes, otherwise the second class. With more than two classes the other classes
-        together form the negative side.
+        The class treated as positive; by default the second class. Required with more
+        than two classes, whose other classes together form the negative side.
 
     Returns
     -------
@@ -237,7 +236,7 @@ def binary_rates(y_true, y_pred, *, labels=None, positive_class=None):
     >>> from mpx_eval.metrics import binary_rates
     >>> y_true = ["Monkeypox", "Monkeypox", "Others", "Others", "Others"]
     >>> y_pred = ["Monkeypox", "Others", "Others", "Others", "Monkeypox"]
-    >>> rates = binary_rates(y_true, y_pred)
+    >>> rates = binary_rates(y_true, y_pred, positive_class="Monkeypox")
     >>> rates.positive_class, rates.sensitivity, rates.specificity
     ('Monkeypox', 0.5, 0.6666666666666666)
     >>> rates.ppv, rates.npv

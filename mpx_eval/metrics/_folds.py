@@ -16,24 +16,25 @@ from ._validation import (
     check_columns,
     check_lengths,
     check_positive_int,
+    check_row_sums,
     encode,
     resolve_classes,
     resolve_positive,
 )
 
 
-def fold_metrics(y_true, y_prob, folds, *, classes=None, positive_class=None, n_bins=10):
+def fold_metrics(y_true, y_prob, folds, *, labels=None, positive_class=None, n_bins=10):
     """One row of :func:`prediction_metrics` per fold.
 
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
     y_prob : array-like of shape (n_samples, n_classes)
-        Out-of-fold probabilities, columns following ``classes``.
+        Out-of-fold probabilities, columns following ``labels``.
     folds : array-like of shape (n_samples,)
         The fold each row was held out in.
-    classes, positive_class, n_bins
-        As in :func:`prediction_metrics`. Pass ``classes`` when a fold may lack a class.
+    labels, positive_class, n_bins
+        As in :func:`prediction_metrics`. Pass ``labels`` when a fold may lack a class.
 
     Returns
     -------
@@ -54,7 +55,7 @@ def fold_metrics(y_true, y_prob, folds, *, classes=None, positive_class=None, n_
     2          2       0.5      0.0
     3          2       1.0      1.0
     """
-    bundle, _ = prepare_bundle(y_true, y_prob, classes, positive_class, n_bins)
+    bundle, _ = prepare_bundle(y_true, y_prob, labels, positive_class, n_bins)
     folds = as_1d("folds", folds)
     check_lengths(y_true=bundle.y, folds=folds)
     return _fold_table(bundle, folds)
@@ -146,7 +147,7 @@ def _interpolated_tpr(fpr_grid, score, is_positive):
     return out
 
 
-def mean_roc_curve(y_true, y_score, folds, *, classes=None, positive_class=None, n_points=101):
+def mean_roc_curve(y_true, y_score, folds, *, labels=None, positive_class=None, n_points=101):
     """Fold-averaged ROC curve with a band of plus/minus one standard deviation.
 
     Each fold's ROC curve is linearly interpolated onto ``n_points`` equally spaced false-
@@ -168,9 +169,9 @@ def mean_roc_curve(y_true, y_score, folds, *, classes=None, positive_class=None,
     ----------
     y_true : array-like of shape (n_samples,)
     y_score : array-like of shape (n_samples,) or (n_samples, n_classes)
-        Positive-class scores, or probabilities with columns following ``classes``.
+        Positive-class scores, or probabilities with columns following ``labels``.
     folds : array-like of shape (n_samples,)
-    classes, positive_class
+    labels, positive_class
         As in :func:`roc_curve`.
     n_points : int, default=101
         Size of the FPR grid (101 gives steps of 0.01).
@@ -199,9 +200,10 @@ def mean_roc_curve(y_true, y_score, folds, *, classes=None, positive_class=None,
     y_score = as_scores("y_score", y_score)
     folds = as_1d("folds", folds)
     check_lengths(y_true=y_true, y_score=y_score, folds=folds)
-    classes = resolve_classes(classes, y_true)
+    classes = resolve_classes(labels, y_true)
     if y_score.ndim == 2:
         check_columns("y_score", y_score, classes)
+        check_row_sums("y_score", y_score)
     codes = encode("y_true", y_true, classes)
     positive = resolve_positive(classes, positive_class)
     score = y_score[:, positive] if y_score.ndim == 2 else y_score

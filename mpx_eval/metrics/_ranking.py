@@ -1,7 +1,7 @@
 """Metrics of scores: ROC and precision-recall curves, their areas, and operating points.
 
 A binary problem takes ``y_score`` either as the positive class's score (1-D) or as an
-(n, k) probability array whose columns follow ``classes``.
+(n, k) probability array whose columns follow ``labels``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ._validation import (
     as_scores,
     check_columns,
     check_lengths,
+    check_row_sums,
     check_unit_interval,
     encode,
     require_both,
@@ -31,6 +32,7 @@ def _prepare(y_true, y_score, classes):
     classes = resolve_classes(classes, y_true)
     if y_score.ndim == 2:
         check_columns("y_score", y_score, classes)
+        check_row_sums("y_score", y_score)
     codes = encode("y_true", y_true, classes)
     return codes, y_score, classes
 
@@ -60,7 +62,7 @@ def _curve_counts(score, is_positive):
     return tps, fps, score[last_of_tie]
 
 
-def roc_curve(y_true, y_score, *, classes=None, positive_class=None):
+def roc_curve(y_true, y_score, *, labels=None, positive_class=None):
     """Receiver operating characteristic curve of one positive class.
 
     One point per distinct score, plus the origin: a sample counts as positive when its
@@ -72,12 +74,12 @@ def roc_curve(y_true, y_score, *, classes=None, positive_class=None):
     y_true : array-like of shape (n_samples,)
         True labels; must contain the positive class and at least one other class.
     y_score : array-like of shape (n_samples,) or (n_samples, n_classes)
-        Scores of the positive class, or probabilities with columns following ``classes``.
-    classes : array-like, default=None
+        Scores of the positive class, or probabilities with columns following ``labels``.
+    labels : array-like, default=None
         The classes (needed to read a 2-D ``y_score``); by default the sorted labels of
         ``y_true``.
     positive_class : label, default=None
-        By default ``"Monkeypox"`` when among the classes, otherwise the second class.
+        By default the second class; required with more than two classes.
 
     Returns
     -------
@@ -97,7 +99,7 @@ def roc_curve(y_true, y_score, *, classes=None, positive_class=None):
     >>> thresholds
     array([ inf, 0.8 , 0.4 , 0.35, 0.1 ])
     """
-    codes, y_score, classes = _prepare(y_true, y_score, classes)
+    codes, y_score, classes = _prepare(y_true, y_score, labels)
     score, is_positive = _positive_scores(codes, y_score, classes, positive_class, "a ROC curve")
     tps, fps, thresholds = _curve_counts(score, is_positive)
     fpr = np.r_[0.0, fps / fps[-1]]
@@ -105,7 +107,7 @@ def roc_curve(y_true, y_score, *, classes=None, positive_class=None):
     return fpr, tpr, np.r_[np.inf, thresholds]
 
 
-def roc_auc_score(y_true, y_score, *, classes=None, positive_class=None, average="macro"):
+def roc_auc_score(y_true, y_score, *, labels=None, positive_class=None, average="macro"):
     """Area under the ROC curve.
 
     Binary (1-D ``y_score``, two classes, or ``positive_class`` given): the probability that
@@ -118,14 +120,14 @@ def roc_auc_score(y_true, y_score, *, classes=None, positive_class=None, average
     y_true : array-like of shape (n_samples,)
         True labels.
     y_score : array-like of shape (n_samples,) or (n_samples, n_classes)
-        Positive-class scores, or probabilities with columns following ``classes``.
-    classes : array-like, default=None
+        Positive-class scores, or probabilities with columns following ``labels``.
+    labels : array-like, default=None
         The classes, in the column order of ``y_score``; by default the sorted labels of
         ``y_true``.
     positive_class : label, default=None
-        The positive class of the binary case; by default ``"Monkeypox"`` when among the
-        classes, otherwise the second class. Given with more than two classes, the AUC of
-        that class against all others is returned.
+        The positive class of the binary case; by default the second class. Given with
+        more than two classes, the AUC of that class against all others is returned; a 1-D
+        ``y_score`` with more than two classes needs it.
     average : {"macro", "weighted", None}, default="macro"
         One-vs-rest only: the plain mean over classes, the mean weighted by each class's
         count in ``y_true``, or ``None`` for the per-class array. Every class must occur
@@ -142,12 +144,12 @@ def roc_auc_score(y_true, y_score, *, classes=None, positive_class=None, average
     0.75
     >>> y = ["cat", "dog", "fox", "dog"]
     >>> p = [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.3, 0.6], [0.3, 0.4, 0.3]]
-    >>> roc_auc_score(y, p, classes=["cat", "dog", "fox"])
+    >>> roc_auc_score(y, p, labels=["cat", "dog", "fox"])
     1.0
     """
     if average not in ("macro", "weighted", None):
         raise ValueError(f"average must be 'macro', 'weighted' or None, got {average!r}")
-    codes, y_score, classes = _prepare(y_true, y_score, classes)
+    codes, y_score, classes = _prepare(y_true, y_score, labels)
     if y_score.ndim == 1 or len(classes) == 2 or positive_class is not None:
         score, is_positive = _positive_scores(codes, y_score, classes, positive_class, "ROC AUC")
         ones = np.ones((1, codes.shape[0]))
@@ -168,7 +170,7 @@ def roc_auc_score(y_true, y_score, *, classes=None, positive_class=None, average
     return float(np.average(per_class, weights=weights))
 
 
-def precision_recall_curve(y_true, y_score, *, classes=None, positive_class=None):
+def precision_recall_curve(y_true, y_score, *, labels=None, positive_class=None):
     """Precision-recall pairs at every distinct threshold of the positive class's score.
 
     Laid out as scikit-learn does: thresholds increase, recall decreases, and a final point
@@ -176,7 +178,7 @@ def precision_recall_curve(y_true, y_score, *, classes=None, positive_class=None
 
     Parameters
     ----------
-    y_true, y_score, classes, positive_class
+    y_true, y_score, labels, positive_class
         As in :func:`roc_curve`; ``y_true`` must contain the positive class.
 
     Returns
@@ -196,7 +198,7 @@ def precision_recall_curve(y_true, y_score, *, classes=None, positive_class=None
     >>> thresholds
     array([0.1 , 0.35, 0.4 , 0.8 ])
     """
-    codes, y_score, classes = _prepare(y_true, y_score, classes)
+    codes, y_score, classes = _prepare(y_true, y_score, labels)
     score, is_positive = _positive_scores(
         codes, y_score, classes, positive_class, "a precision-recall curve", need_negatives=False
     )
@@ -206,7 +208,7 @@ def precision_recall_curve(y_true, y_score, *, classes=None, positive_class=None
     return np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0], thresholds[::-1]
 
 
-def average_precision_score(y_true, y_score, *, classes=None, positive_class=None, average="macro"):
+def average_precision_score(y_true, y_score, *, labels=None, positive_class=None, average="macro"):
     """Average precision: the step-wise area under the precision-recall curve.
 
     ``AP = sum_n (R_n - R_{n-1}) P_n`` over thresholds from high to low, without
@@ -221,7 +223,7 @@ def average_precision_score(y_true, y_score, *, classes=None, positive_class=Non
     """
     if average not in ("macro", "weighted", None):
         raise ValueError(f"average must be 'macro', 'weighted' or None, got {average!r}")
-    codes, y_score, classes = _prepare(y_true, y_score, classes)
+    codes, y_score, classes = _prepare(y_true, y_score, labels)
     ones = np.ones((1, codes.shape[0]))
     if y_score.ndim == 1 or len(classes) == 2 or positive_class is not None:
         score, is_positive = _positive_scores(
@@ -255,7 +257,7 @@ class OperatingPoint(NamedTuple):
     specificity: float
 
 
-def operating_point(y_true, y_score, *, target_sensitivity, classes=None, positive_class=None):
+def operating_point(y_true, y_score, *, target_sensitivity, labels=None, positive_class=None):
     """The highest threshold whose sensitivity reaches ``target_sensitivity``.
 
     Walking the ROC curve from the strictest threshold down, the first point with
@@ -264,7 +266,7 @@ def operating_point(y_true, y_score, *, target_sensitivity, classes=None, positi
 
     Parameters
     ----------
-    y_true, y_score, classes, positive_class
+    y_true, y_score, labels, positive_class
         As in :func:`roc_curve`.
     target_sensitivity : float in (0, 1]
         The sensitivity to reach.
@@ -281,8 +283,6 @@ def operating_point(y_true, y_score, *, target_sensitivity, classes=None, positi
     OperatingPoint(threshold=0.35, sensitivity=1.0, specificity=0.5)
     """
     target = check_unit_interval("target_sensitivity", target_sensitivity)
-    fpr, tpr, thresholds = roc_curve(
-        y_true, y_score, classes=classes, positive_class=positive_class
-    )
+    fpr, tpr, thresholds = roc_curve(y_true, y_score, labels=labels, positive_class=positive_class)
     i = int(np.argmax(tpr >= target))
     return OperatingPoint(float(thresholds[i]), float(tpr[i]), float(1.0 - fpr[i]))

@@ -9,6 +9,7 @@ paired comparisons between every two models.
 from __future__ import annotations
 
 import math
+import warnings
 from itertools import combinations
 
 import numpy as np
@@ -18,9 +19,11 @@ from . import _kernels as K
 from ._bootstrap import _bundle_intervals, make_plan
 from ._bundle import MetricBundle, metric_names
 from ._calibration import _reliability
-from ._comparison import _delong_ci, _delong_test, corrected_resampled_ttest, mcnemar_test
+from ._comparison import _delong_ci, _delong_test, _mcnemar, corrected_resampled_ttest
 from ._folds import _fold_table, _mean_roc, fold_weights, summarize_folds
+from ._intervals import group_index, intervals_of
 from ._validation import (
+    ROW_SUM_TOLERANCE,
     _format_labels,
     as_probabilities,
     check_confidence_level,
@@ -32,7 +35,6 @@ from ._validation import (
 
 PREDICTION_COLUMNS = ("model", "scheme", "fold", "checkpoint", "path", "label", "group")
 HISTORY_COLUMNS = ("model", "scheme", "fold", "epoch", "val_accuracy", "test_accuracy")
-_ROW_SUM_TOLERANCE = 1e-2
 
 
 def _json(value):
@@ -90,10 +92,12 @@ def _check_predictions(predictions, classes: list) -> pd.DataFrame:
             f"predictions has scheme 'seed' rows with fold {seed_folds[0]}; expected 0"
         )
     encode("predictions['label']", frame["label"].to_numpy(), np.asarray(classes, dtype=object))
-    probs = as_probabilities(
-        "predictions' probability columns", frame[prob_columns].to_numpy(), ndim=2
+    values = frame[prob_columns].to_numpy()
+    # Values first (as one list), then the row sums with a message naming the image.
+    probs = as_probabilities("predictions' probability columns", values.ravel(), ndim=1).reshape(
+        values.shape
     )
-    off = np.abs(probs.sum(axis=1) - 1.0) > _ROW_SUM_TOLERANCE
+    off = np.abs(probs.sum(axis=1) - 1.0) > ROW_SUM_TOLERANCE
     if off.any():
         first = int(np.flatnonzero(off)[0])
         raise ValueError(
@@ -172,20 +176,56 @@ class _Rows:
     def groups_repeat(self) -> bool:
         return bool(self.frame["group"].duplicated().any())
 
+    @property
+    def group(self) -> np.ndarray:
+        """Integer group id of each row (patients, image families)."""
+        return group_index(self.frame["group"].to_numpy(), len(self))
+
     def intervals(self, confidence_level, n_resamples, random_state) -> dict:
+        """Wilson for proportions, DeLong for the AUC, the bootstrap for the rest.
+
+        Every one accounts for groups that hold several images: whole groups are
+        resampled, proportions use their design effect and the AUC Obuchowski's variance.
+        """
         groups = self.frame["group"].to_numpy() if self.groups_repeat() else None
-        plan = make_plan(self.frame["label"].to_numpy(), groups, stratify=True)
+        plan = make_plan(self.frame["label"].to_numpy(), groups, stratify=False)
         intervals = _bundle_intervals(
             self.bundle, plan, confidence_level, n_resamples, random_state
         )
-        return {
-            name: {"low": ci.low, "high": ci.high, "method": ci.method}
+        group = self.group
+        intervals.update(
+            intervals_of(self.codes, self.bundle.pred, self.positive, group, confidence_level)
+        )
+        out = {
+            name: {"low": ci.low, "high": ci.high, "method": ci.method, "n_dropped": ci.n_dropped}
             for name, ci in intervals.items()
         }
+        is_positive = self.codes == self.positive
+        if self.positive is not None and is_positive.any() and not is_positive.all():
+            ci = _delong_ci(is_positive, self.prob[:, self.positive], confidence_level, group)
+            clustered = "Obuchowski's clustered " if self.groups_repeat() else ""
+            out["roc_auc"] = {
+                "low": ci.low,
+                "high": ci.high,
+                "method": f"{clustered}DeLong variance, logit scale",
+                "n_dropped": 0,
+            }
+        return out
 
 
-def _check_partition(rows: _Rows, model: str, checkpoint: str) -> None:
-    repeated = rows.frame["path"].duplicated(keep=False)
+def _repeat_of(folds, folds_per_repeat: int | None) -> np.ndarray:
+    """Repeat (from 1) of each cv fold number: folds 1..k are repeat 1, k+1..2k repeat 2, ..."""
+    folds = np.asarray(folds)
+    if folds_per_repeat is None:
+        return np.ones(folds.shape[0], dtype=int)
+    return (folds - 1) // folds_per_repeat + 1
+
+
+def _check_partition(
+    rows: _Rows, model: str, checkpoint: str, folds_per_repeat: int | None = None
+) -> None:
+    repeat = _repeat_of(rows.folds, folds_per_repeat)
+    repeated = pd.Series(list(zip(repeat, rows.frame["path"], strict=True))).duplicated(keep=False)
     if repeated.any():
         path = rows.frame.loc[repeated, "path"].iloc[0]
         folds = sorted(rows.frame.loc[rows.frame["path"] == path, "fold"].tolist())
@@ -247,6 +287,7 @@ def _cv_summary(
     n_resamples,
     random_state,
     n_samples=None,
+    folds_per_repeat=None,
 ):
     cv = frame.loc[frame["scheme"] == "cv"]
     if cv.shape[0] == 0:
@@ -262,7 +303,7 @@ def _cv_summary(
         part = cv.loc[cv["checkpoint"] == checkpoint].sort_values(["fold", "path"])
         if part.shape[0]:
             by_checkpoint[checkpoint] = _Rows(part, classes, positive)
-            _check_partition(by_checkpoint[checkpoint], model, checkpoint)
+            _check_partition(by_checkpoint[checkpoint], model, checkpoint, folds_per_repeat)
     if "best" not in by_checkpoint:
         raise ValueError(f"model {model!r} has cv rows but none with checkpoint 'best'")
     best = by_checkpoint["best"]
@@ -289,7 +330,7 @@ def _cv_summary(
     if both_present:
         is_positive = best.codes == positive
         score = best.prob[:, positive]
-        ci = _delong_ci(is_positive, score, confidence_level)
+        ci = _delong_ci(is_positive, score, confidence_level, best.group)
         auc_delong = {"auc": ci.auc, "low": ci.low, "high": ci.high}
         # The pooled rows can hold both classes while no single fold does (no fold AUC).
         if table["roc_auc"].notna().any():
@@ -317,6 +358,7 @@ def _cv_summary(
     cv_summary = {
         "k": len(folds),
         "n": n,
+        "repeats": int(np.unique(_repeat_of(best.folds, folds_per_repeat)).shape[0]),
         "folds": folds,
         **summary,
         "pooled": best.pooled(),
@@ -421,7 +463,9 @@ def _common_folds(rows_a: _Rows, rows_b: _Rows) -> tuple[_Rows, _Rows, list[int]
     return rows_a, rows_b, [int(f) for f in common]
 
 
-def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive) -> dict | None:
+def _compare(
+    name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive, folds_per_repeat=None
+) -> dict | None:
     rows_a, rows_b, folds = _common_folds(rows_a, rows_b)
     if not folds:
         return None
@@ -453,16 +497,24 @@ def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive) -> 
     corrected = None
     if k >= 2:
         n_test = float(table_a["n_test"].mean())
-        result = corrected_resampled_ttest(acc_a, acc_b, n_train=n - n_test, n_test=n_test)
-        corrected = {"t": result.statistic, "p": result.pvalue, "df": result.df}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            result = corrected_resampled_ttest(acc_a, acc_b, n_train=n - n_test, n_test=n_test)
+        corrected = {
+            "t": result.statistic,
+            "p": result.pvalue,
+            "df": result.df,
+            "undefined_reason": "no_variance" if caught else None,
+        }
     pred_a = np.argmax(rows_a.prob, axis=1)
     pred_b = np.argmax(prob_b, axis=1)
-    mcnemar = mcnemar_test(rows_a.codes, pred_a, pred_b)
+    group = rows_a.group
+    mcnemar = _mcnemar(pred_a == rows_a.codes, pred_b == rows_a.codes, group)
     delong = None
     if positive is not None:
         is_positive = rows_a.codes == positive
         if is_positive.any() and not is_positive.all():
-            result = _delong_test(is_positive, rows_a.prob[:, positive], prob_b[:, positive])
+            result = _delong_test(is_positive, rows_a.prob[:, positive], prob_b[:, positive], group)
             delong = {
                 "z": result.statistic,
                 "p": result.pvalue,
@@ -474,6 +526,7 @@ def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive) -> 
         "b": name_b,
         "metric": "accuracy",
         "k": k,
+        "repeats": int(np.unique(_repeat_of(folds, folds_per_repeat)).shape[0]),
         "folds": folds,
         "mean_a": float(acc_a.mean()),
         "mean_b": float(acc_b.mean()),
@@ -484,6 +537,7 @@ def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive) -> 
             "p": mcnemar.pvalue,
             "n_a_only": mcnemar.n_a_only,
             "n_b_only": mcnemar.n_b_only,
+            "method": mcnemar.method,
         },
         "delong": delong,
         "n_paired": len(rows_a),
@@ -493,13 +547,14 @@ def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive) -> 
 def summarize_predictions(
     predictions,
     *,
-    classes,
+    labels,
     history=None,
     positive_class=None,
     confidence_level=0.95,
     n_resamples=2000,
     random_state=0,
     n_samples=None,
+    folds_per_repeat=None,
 ):
     """Summarise a run's predictions (and optionally its training history) for reporting.
 
@@ -512,23 +567,23 @@ def summarize_predictions(
           ``"seed"``, the test fold 1..k for ``"cv"``), ``checkpoint`` (``"best"`` or
           ``"last"``), ``path`` (unique per image), ``label`` (true class name),
           ``group`` (patient/group id; equal to ``path`` when there is no grouping),
-        - ``prob_<class>`` for every class in ``classes``: probabilities, rows summing to 1
-          (within 0.01).
+        - ``prob_<class>`` for every class in ``labels``: probabilities, rows summing to 1
+          (within 1e-6).
 
         For ``"cv"`` a fold's rows are that fold's held-out test images and the folds of a
         model partition the data set; for ``"seed"`` the rows are the validation part of a
         single split, on which the checkpoint was chosen. The predicted class is the most
         probable one (the first class on ties).
-    classes : sequence of str
-        The class names, in the order used throughout the output.
+    labels : sequence of str
+        The class names, in the order used throughout the output (written to the result
+        as ``classes``).
     history : pandas.DataFrame, optional
         The run's training history: ``model``, ``scheme``, ``fold``, ``epoch`` (from 1),
         ``val_accuracy`` and ``test_accuracy`` are read (other columns are ignored).
         ``val_*`` is the part that chose the checkpoint; ``test_*`` is NaN for ``"seed"``.
     positive_class : str, optional
-        Two classes only: the class whose sensitivity, PPV, ... are reported. By default
-        ``"Monkeypox"`` if it is a class, otherwise the second class. Must be ``None`` with
-        more than two classes.
+        Two classes only: the class whose sensitivity, PPV, ... are reported; by default
+        the second class. Must be ``None`` with more than two classes.
     confidence_level : float, default=0.95
         Of the bootstrap and DeLong intervals.
     n_resamples : int, default=2000
@@ -539,6 +594,14 @@ def summarize_predictions(
         The size n of the whole data set, for ``n_train = n - n_test``. By default the
         number of distinct images in a model's cv rows, which is n once every fold has
         finished; pass it for a partial run.
+    folds_per_repeat : int, optional
+        For repeated cross-validation: k, when the cv folds are k folds drawn R times and
+        numbered on (repeat r holds folds ``(r - 1) k + 1`` to ``r k``). Each repeat's folds
+        must then partition the images; means, spreads and the corrected t-test run over
+        all R k folds (with R > 1 that test is Bouckaert & Frank's (2004) corrected
+        repeated k-fold t-test, the same formula with R k folds), and the pooled rows hold
+        every image R times, which the group-aware intervals and tests treat as one
+        cluster. By default every fold belongs to one repetition.
 
     Returns
     -------
@@ -554,7 +617,9 @@ def summarize_predictions(
 
           - ``cv``: ``None`` without cv rows, else
 
-            - ``k`` (folds), ``n`` (distinct images over the model's cv rows),
+            - ``k`` (folds, over all repeats), ``n`` (distinct images over the model's cv
+              rows), ``repeats`` (repetitions of the k folds present, see
+              ``folds_per_repeat``),
             - ``folds``: per fold (checkpoint ``"best"``) ``fold``, ``n_test``,
               ``n_train`` (= n - n_test), ``best_epoch`` (first epoch with the highest
               ``val_accuracy`` in ``history``, else ``None``) and every metric; a metric
@@ -563,10 +628,15 @@ def summarize_predictions(
             - ``mean``, ``std`` (ddof=1), ``min``, ``max``: per metric over the folds where
               it is defined,
             - ``pooled``: every metric on all cv ``"best"`` rows together,
-            - ``ci``: per metric ``{"low", "high", "method"}``, a percentile bootstrap on
-              the pooled rows stratified by label; when a ``group`` occurs on more than one
-              row, whole groups are resampled, stratified by their most frequent label,
-            - ``auc_delong``: ``{"auc", "low", "high"}``, DeLong interval of the pooled AUC
+            - ``ci``: per metric ``{"low", "high", "method", "n_dropped"}`` on the pooled
+              rows: Wilson score intervals for ``accuracy``, ``sensitivity``,
+              ``specificity``, ``ppv`` and ``npv`` (see :func:`proportion_intervals`), the
+              DeLong interval on the logit scale for a binary ``roc_auc`` (see
+              :func:`delong_auc_ci`), a percentile bootstrap without strata for the rest
+              (``n_dropped``: resamples where the metric was undefined). When a ``group``
+              occurs on more than one row, all of them account for the groups: design
+              effect, Obuchowski's clustered variance, whole groups resampled,
+            - ``auc_delong``: ``{"auc", "low", "high"}``, the same interval of the pooled AUC
               (two classes, both present; else ``None``),
             - ``confusion_matrix``: ``{"labels", "counts", "normalized"}`` of the pooled
               rows; rows are true classes, ``normalized`` divides each row by its total,
@@ -597,14 +667,19 @@ def summarize_predictions(
         - ``comparisons``: for every pair of models with cv rows (names sorted, ``a < b``),
           rows paired by (fold, path) on checkpoint ``"best"``, over the folds both models
           have (``folds``; a partial run may lack some; a pair with none in common is left
-          out): ``a``, ``b``, ``metric`` (``"accuracy"``), ``k``, ``folds``, ``mean_a``,
+          out): ``a``, ``b``, ``metric`` (``"accuracy"``), ``k``, ``repeats``, ``folds``,
+          ``mean_a``,
           ``mean_b``, ``mean_difference`` (a - b, of the fold means), ``corrected_t``
-          ``{"t", "p", "df"}`` (Nadeau-Bengio on the per-fold accuracies with n_test the
-          mean fold size and n_train = n - n_test;
-          ``None`` with one fold), ``mcnemar`` ``{"statistic", "p", "n_a_only",
-          "n_b_only"}`` (exact, on the pooled paired correctness), ``delong`` ``{"z",
-          "p", "auc_a", "auc_b"}`` on the pooled positive-class probabilities (two classes
-          only, else ``None``) and ``n_paired``.
+          ``{"t", "p", "df", "undefined_reason"}`` (Nadeau-Bengio on the per-fold
+          accuracies with n_test the mean fold size and n_train = n - n_test; ``t`` and
+          ``p`` ``None`` with ``undefined_reason`` ``"no_variance"`` when the per-fold
+          differences do not vary; ``None`` with one fold), ``mcnemar`` ``{"statistic",
+          "p", "n_a_only", "n_b_only", "method"}`` (on the pooled paired correctness:
+          exact, or Durkalski et al.'s clustered test when groups repeat; see
+          :func:`mcnemar_test`), ``delong`` ``{"z", "p", "auc_a", "auc_b"}`` on the pooled
+          positive-class probabilities (clustered when groups repeat; two classes only,
+          else ``None``) and ``n_paired``. The JSON Schema of the whole result is
+          :func:`metrics_json_schema`.
 
     Raises
     ------
@@ -625,17 +700,17 @@ def summarize_predictions(
     ...                      "checkpoint": "best", "path": f"{fold}-{i}.jpg",
     ...                      "label": label, "group": f"{fold}-{i}.jpg",
     ...                      "prob_Monkeypox": p, "prob_Others": 1 - p})
-    >>> summary = summarize_predictions(pd.DataFrame(rows), classes=["Monkeypox", "Others"],
-    ...                                 n_resamples=200)
+    >>> summary = summarize_predictions(pd.DataFrame(rows), labels=["Monkeypox", "Others"],
+    ...                                 positive_class="Monkeypox", n_resamples=200)
     >>> cv = summary["models"]["cnn"]["cv"]
     >>> cv["k"], cv["n"], cv["mean"]["accuracy"], cv["pooled"]["sensitivity"]
     (2, 8, 0.75, 0.5)
     >>> summary["comparisons"]
     []
     """
-    classes = resolve_classes(classes, name="classes").tolist()
+    classes = resolve_classes(labels, name="labels").tolist()
     if len(classes) < 2:
-        raise ValueError("classes must name at least two classes")
+        raise ValueError("labels must name at least two classes")
     if len(classes) == 2:
         positive = resolve_positive(np.asarray(classes, dtype=object), positive_class)
     elif positive_class is not None:
@@ -646,6 +721,8 @@ def summarize_predictions(
         positive = None
     confidence_level = check_confidence_level(confidence_level)
     n_resamples = check_positive_int("n_resamples", n_resamples, minimum=2)
+    if folds_per_repeat is not None:
+        folds_per_repeat = check_positive_int("folds_per_repeat", folds_per_repeat, minimum=2)
     frame = _check_predictions(predictions, classes)
     history = _check_history(history) if history is not None else None
 
@@ -663,6 +740,7 @@ def summarize_predictions(
             n_resamples,
             random_state,
             n_samples,
+            folds_per_repeat,
         )
         if best is not None:
             best_rows[model] = (best, cv["n"])
@@ -685,7 +763,7 @@ def summarize_predictions(
         for a, b in combinations(sorted(best_rows), 2)
         if (
             comparison := _compare(
-                a, best_rows[a][0], b, best_rows[b][0], best_rows[a][1], positive
+                a, best_rows[a][0], b, best_rows[b][0], best_rows[a][1], positive, folds_per_repeat
             )
         )
         is not None

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-#: The class used as "positive" when none is named and it is among the classes.
-DEFAULT_POSITIVE = "Monkeypox"
+#: How far a row of a 2-D probability array may sum from 1 (float32 softmax outputs
+#: written as text stay well within it; a missing class column does not).
+ROW_SUM_TOLERANCE = 1e-6
 
 
 def _format_labels(labels, limit: int = 5) -> str:
@@ -27,7 +28,11 @@ def _plain(value):
 
 
 def as_1d(name: str, values) -> np.ndarray:
-    """``values`` as a non-empty 1-D array."""
+    """``values`` as a non-empty 1-D array without missing entries.
+
+    A missing label (NaN, None, pandas NA) would otherwise become a class of its own and
+    change every metric without a word, so it raises.
+    """
     array = np.asarray(values)
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
@@ -35,6 +40,13 @@ def as_1d(name: str, values) -> np.ndarray:
         raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
     if array.shape[0] == 0:
         raise ValueError(f"{name} is empty")
+    if array.dtype.kind in "fcOV":
+        n_missing = int(pd.isna(pd.Series(array, dtype=object)).sum())
+        if n_missing:
+            raise ValueError(
+                f"{name} has {n_missing} missing value{'s' if n_missing != 1 else ''} "
+                "(NaN, None or NA); drop those rows or fill them in"
+            )
     return array
 
 
@@ -70,7 +82,7 @@ def as_scores(name: str, values, *, ndim: int | None = None) -> np.ndarray:
 
 
 def as_probabilities(name: str, values, *, ndim: int | None = None) -> np.ndarray:
-    """Finite scores that also lie in [0, 1]."""
+    """Finite scores that also lie in [0, 1]; 2-D rows must sum to 1."""
     array = as_scores(name, values, ndim=ndim)
     outside = (array < 0) | (array > 1)
     n_out = int(outside.sum())
@@ -80,10 +92,26 @@ def as_probabilities(name: str, values, *, ndim: int | None = None) -> np.ndarra
             f"{name} has {n_out} value{'s' if n_out != 1 else ''} outside [0, 1] "
             f"(e.g. {example!r}); pass probabilities, not logits or percentages"
         )
+    check_row_sums(name, array)
     return array
 
 
-def resolve_classes(classes, *label_arrays: np.ndarray, name: str = "classes") -> np.ndarray:
+def check_row_sums(name: str, array: np.ndarray) -> None:
+    """Raise unless every row of a 2-D probability array sums to 1 (within the tolerance)."""
+    if array.ndim != 2:
+        return
+    sums = array.sum(axis=1)
+    off = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
+    if off.any():
+        first = int(np.flatnonzero(off)[0])
+        raise ValueError(
+            f"{name} has {int(off.sum())} row{'s' if off.sum() != 1 else ''} whose "
+            f"probabilities do not sum to 1 (row {first}: {sums[first]:.6g}); its columns must "
+            "cover every class"
+        )
+
+
+def resolve_classes(classes, *label_arrays: np.ndarray, name: str = "labels") -> np.ndarray:
     """The class list: ``classes`` if given (checked for duplicates), else the sorted labels."""
     if classes is None:
         seen = np.concatenate([np.asarray(a, dtype=object) for a in label_arrays])
@@ -97,6 +125,9 @@ def resolve_classes(classes, *label_arrays: np.ndarray, name: str = "classes") -
     array = np.asarray(classes, dtype=object)
     if array.ndim != 1 or array.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty list of labels")
+    n_missing = int(pd.isna(pd.Series(array, dtype=object)).sum())
+    if n_missing:
+        raise ValueError(f"{name} has {n_missing} missing value(s) (NaN, None or NA)")
     values = array.tolist()
     duplicates = sorted({v for v in values if values.count(v) > 1}, key=values.index)
     if duplicates:
@@ -118,7 +149,11 @@ def encode(name: str, labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 
 def resolve_positive(classes: np.ndarray, positive_class) -> int:
-    """Index of the positive class: the one named, else 'Monkeypox' if present, else the second."""
+    """Index of the positive class: the one named, else the second class (1 of 0/1).
+
+    The library has no domain default: a caller whose positive class is not the second
+    in order (e.g. the first of sorted class names) names it.
+    """
     values = classes.tolist()
     if positive_class is not None:
         if positive_class not in values:
@@ -127,12 +162,15 @@ def resolve_positive(classes: np.ndarray, positive_class) -> int:
                 f"{_format_labels(classes)}"
             )
         return values.index(positive_class)
-    if DEFAULT_POSITIVE in values:
-        return values.index(DEFAULT_POSITIVE)
+    if len(values) > 2:
+        raise ValueError(
+            f"{len(values)} classes ({_format_labels(classes)}) but no positive_class: "
+            "name the class the scores belong to, or pass (n_samples, n_classes) probabilities"
+        )
     if len(values) < 2:
         raise ValueError(
             f"y_true contains only one class ({_format_labels(classes)}); two are needed "
-            "(pass classes= if another class exists but is absent here)"
+            "(pass labels= if another class exists but is absent here)"
         )
     return 1
 
@@ -159,6 +197,8 @@ def check_columns(name: str, probabilities: np.ndarray, classes: Sequence) -> No
 
 
 def check_unit_interval(name: str, value: float, *, closed_low: bool = False) -> float:
+    if isinstance(value, (str, bytes, bool)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -174,6 +214,16 @@ def check_confidence_level(value: float) -> float:
     number = check_unit_interval("confidence_level", value)
     if number >= 1:
         raise ValueError(f"confidence_level must lie in (0, 1), got {value!r}")
+    return number
+
+
+def check_positive_number(name: str, value) -> float:
+    """A finite number > 0; strings such as "80" are refused, not converted."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    number = float(value)
+    if not np.isfinite(number) or number <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
     return number
 
 

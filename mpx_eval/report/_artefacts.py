@@ -254,7 +254,7 @@ def _unit_at_fault(out: Path, classes: list[str]) -> tuple[Path, str] | None:
         ):
             try:
                 summarize_predictions(
-                    predictions, classes=classes, history=history_part, n_resamples=2
+                    predictions, labels=classes, history=history_part, n_resamples=2
                 )
             except ValueError as exc:
                 return path, str(exc)

@@ -115,10 +115,10 @@ def roc_panel(rows: EvalRows, positive: str | None, cv: dict | None) -> CurvePan
             if not _has_both(part.labels, positive):
                 continue
             fpr, tpr, _ = roc_curve(
-                part.labels, part.probs, classes=rows.classes, positive_class=positive
+                part.labels, part.probs, labels=rows.classes, positive_class=positive
             )
             auc = roc_auc_score(
-                part.labels, part.probs, classes=rows.classes, positive_class=positive
+                part.labels, part.probs, labels=rows.classes, positive_class=positive
             )
             panel.folds.append(Line(fpr, tpr, f"fold {fold} (AUC {auc:.3f})"))
         mean_roc = (cv or {}).get("mean_roc")
@@ -140,8 +140,8 @@ def roc_panel(rows: EvalRows, positive: str | None, cv: dict | None) -> CurvePan
     for cls in _ovr_classes(rows, positive):
         if not _has_both(rows.labels, cls):
             continue
-        fpr, tpr, _ = roc_curve(rows.labels, rows.probs, classes=rows.classes, positive_class=cls)
-        auc = roc_auc_score(rows.labels, rows.probs, classes=rows.classes, positive_class=cls)
+        fpr, tpr, _ = roc_curve(rows.labels, rows.probs, labels=rows.classes, positive_class=cls)
+        auc = roc_auc_score(rows.labels, rows.probs, labels=rows.classes, positive_class=cls)
         name = "pooled" if positive is not None else f"{cls} vs rest"
         panel.pooled.append(Line(fpr, tpr, f"{name} (AUC {auc:.3f})"))
     return panel
@@ -157,10 +157,10 @@ def pr_panel(rows: EvalRows, positive: str | None) -> CurvePanel:
             if not (part.labels == positive).any():
                 continue
             precision, recall, _ = precision_recall_curve(
-                part.labels, part.probs, classes=rows.classes, positive_class=positive
+                part.labels, part.probs, labels=rows.classes, positive_class=positive
             )
             ap = average_precision_score(
-                part.labels, part.probs, classes=rows.classes, positive_class=positive
+                part.labels, part.probs, labels=rows.classes, positive_class=positive
             )
             panel.folds.append(Line(recall, precision, f"fold {fold} (AP {ap:.3f})"))
     for cls in _ovr_classes(rows, positive):
@@ -168,10 +168,10 @@ def pr_panel(rows: EvalRows, positive: str | None) -> CurvePanel:
         if not is_cls.any():
             continue
         precision, recall, _ = precision_recall_curve(
-            rows.labels, rows.probs, classes=rows.classes, positive_class=cls
+            rows.labels, rows.probs, labels=rows.classes, positive_class=cls
         )
         ap = average_precision_score(
-            rows.labels, rows.probs, classes=rows.classes, positive_class=cls
+            rows.labels, rows.probs, labels=rows.classes, positive_class=cls
         )
         name = "pooled" if positive is not None else f"{cls} vs rest"
         panel.pooled.append(Line(recall, precision, f"{name} (AP {ap:.3f})"))
@@ -229,7 +229,7 @@ def reliability(rows: EvalRows, positive: str | None, cv: dict | None) -> dict:
         )
     else:
         result = reliability_curve(
-            rows.labels, rows.probs, classes=rows.classes, positive_class=positive
+            rows.labels, rows.probs, labels=rows.classes, positive_class=positive
         )
         mean_predicted, observed, counts = (
             result.mean_predicted,

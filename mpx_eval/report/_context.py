@@ -164,6 +164,7 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
     else:
         grouping = "none: every image is its own group"
     folds = run.setting("folds")
+    repeats = run.setting("repeats", 1)
     epochs = run.setting("epochs")
     inner = run.setting("inner_fraction")
     val_split = run.setting("validation_split")
@@ -172,6 +173,12 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
         (
             "Cross-validation",
             f"{folds} stratified folds; each fold is the test set once"
+            + (
+                f"; repeated {repeats} times with split seeds {run.setting('seed')} to "
+                f"{run.setting('seed') + repeats - 1} ({folds * repeats} folds in all)"
+                if repeats > 1
+                else ""
+            )
             if folds
             else "none (folds 0): only the seed split was run",
         ),
@@ -499,8 +506,13 @@ def _model_section(
         section["per_class"] = _per_class_table(C.per_class_seed(rows), classes)
         section["per_class_note"] = "on the seed split's validation images (no folds)"
     section["all_metrics"] = _all_metrics_table(entry, names, positive)
-    section["ci_method"] = next(
-        (ci.get("method") for ci in ((cv or seed or {}).get("ci") or {}).values() if ci), None
+    # Proportions, the AUC and the other metrics get different intervals: name each once.
+    by_method: dict[str, list[str]] = {}
+    for name, ci in ((cv or seed or {}).get("ci") or {}).items():
+        if ci and ci.get("method"):
+            by_method.setdefault(ci["method"], []).append(T.metric_label(name, positive))
+    section["ci_method"] = (
+        "; ".join(f"{method} for {', '.join(names)}" for method, names in by_method.items()) or None
     )
     section["auc_delong"] = (cv or {}).get("auc_delong")
     return section

@@ -172,21 +172,33 @@ def comparison_tests(comparison: dict) -> list[dict]:
     tests = []
     t = comparison.get("corrected_t")
     if t:
+        statistic = f"t = {num(t.get('t'), 2)}, df = {t.get('df')}"
+        if t.get("undefined_reason") == "no_variance":
+            statistic = (
+                "not computed: the accuracy difference is the same in every fold, so the "
+                "test has no variance to judge it by (this is not certainty)"
+            )
+        repeated = (comparison.get("repeats") or 1) > 1
         tests.append(
             {
                 "key": "corrected_t",
-                "name": "Corrected resampled t-test (Nadeau–Bengio)",
+                "name": "Corrected repeated k-fold t-test (Bouckaert–Frank)"
+                if repeated
+                else "Corrected resampled t-test (Nadeau–Bengio)",
                 "what": f"per-fold accuracy over {comparison.get('k')} folds: "
                 f"{a} {num(comparison.get('mean_a'))} vs {b} {num(comparison.get('mean_b'))}",
-                "statistic": f"t = {num(t.get('t'), 2)}, df = {t.get('df')}",
+                "statistic": statistic,
                 "p": t.get("p"),
             }
         )
     m = comparison["mcnemar"]
+    clustered = str(m.get("method", "exact")).startswith("clustered")
     tests.append(
         {
             "key": "mcnemar",
-            "name": "McNemar's exact test",
+            "name": "McNemar's test for grouped images (Durkalski et al.)"
+            if clustered
+            else "McNemar's exact test",
             "what": f"images only {a} got right: {m.get('n_a_only')}; only {b}: "
             f"{m.get('n_b_only')} (of {comparison.get('n_paired')} paired test images)",
             "statistic": f"discordant pairs {m.get('n_a_only')} / {m.get('n_b_only')}",

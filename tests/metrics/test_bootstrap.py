@@ -24,9 +24,11 @@ def count_monkeypox(y, _):
 
 def test_stratified_resamples_keep_every_class_count():
     y, prob = binary_predictions(0)
-    stratified = bootstrap_ci(count_monkeypox, y, prob, n_resamples=200, random_state=1)
+    stratified = bootstrap_ci(
+        count_monkeypox, y, prob, stratify=True, n_resamples=200, random_state=1
+    )
     assert stratified.low == stratified.high == 40
-    free = bootstrap_ci(count_monkeypox, y, prob, stratify=False, n_resamples=200, random_state=1)
+    free = bootstrap_ci(count_monkeypox, y, prob, n_resamples=200, random_state=1)
     assert free.low < 40 < free.high
     assert stratified.method == "percentile (samples resampled, stratified by label)"
     assert free.method == "percentile (samples resampled, not stratified)"
@@ -47,7 +49,9 @@ def test_groups_are_resampled_whole_and_stratified_by_their_label():
         is_monkeypox = np.array([y_resampled[g_resampled == g][0] == "Monkeypox" for g in names])
         return float(draws[is_monkeypox].sum())  # groups drawn from the Monkeypox stratum
 
-    ci = bootstrap_ci(whole_groups_drawn, y, groups, groups=groups, n_resamples=200, random_state=2)
+    ci = bootstrap_ci(
+        whole_groups_drawn, y, groups, groups=groups, stratify=True, n_resamples=200, random_state=2
+    )
     assert ci.low == ci.high == 10
     assert ci.method == "percentile (whole groups resampled, stratified by group label)"
     images = bootstrap_ci(
@@ -88,7 +92,13 @@ def test_vectorised_intervals_equal_the_generic_path_with_sklearn_metrics(groupe
     y, prob = binary_predictions(5, n_pos=30, n_neg=36)
     groups = np.array([f"g{i // 3}" for i in range(66)]) if grouped else None
     fast = bootstrap_prediction_metrics(
-        y, prob, classes=CLASSES, groups=groups, n_resamples=150, random_state=11
+        y,
+        prob,
+        labels=CLASSES,
+        positive_class="Monkeypox",
+        groups=groups,
+        n_resamples=150,
+        random_state=11,
     )
     for name, metric in sklearn_metrics().items():
         slow = bootstrap_ci(metric, y, prob, groups=groups, n_resamples=150, random_state=11)
@@ -137,7 +147,7 @@ def test_percentile_intervals_cover_the_truth_about_95_percent_of_the_time():
         accuracy_ci = bootstrap_prediction_metrics(
             y,
             np.column_stack([p_monkeypox, 1 - p_monkeypox]),
-            classes=CLASSES,
+            labels=CLASSES,
             n_resamples=400,
             random_state=trial,
         )["accuracy"]
@@ -145,7 +155,7 @@ def test_percentile_intervals_cover_the_truth_about_95_percent_of_the_time():
         score = rng.normal(size=2 * n) + (y == "Monkeypox")
         p = 1 / (1 + np.exp(-score))
         auc_ci = bootstrap_prediction_metrics(
-            y, np.column_stack([p, 1 - p]), classes=CLASSES, n_resamples=400, random_state=trial
+            y, np.column_stack([p, 1 - p]), labels=CLASSES, n_resamples=400, random_state=trial
         )["roc_auc"]
         covered_auc += auc_ci.low <= true_auc <= auc_ci.high
     assert 0.90 <= covered_accuracy / trials <= 0.99

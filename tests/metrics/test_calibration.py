@@ -34,10 +34,10 @@ def loop_ece(y, prob, n_bins):
 def test_binary_brier_matches_sklearn(seed):
     y, prob = probabilities(seed)
     assert brier_score_loss(y, prob[:, 1]) == pytest.approx(skm.brier_score_loss(y, prob[:, 1]))
-    assert brier_score_loss(y, prob, classes=[0, 1]) == pytest.approx(
+    assert brier_score_loss(y, prob, labels=[0, 1]) == pytest.approx(
         skm.brier_score_loss(y, prob[:, 1])
     )
-    assert brier_score_loss(y, prob, classes=[0, 1], positive_class=0) == pytest.approx(
+    assert brier_score_loss(y, prob, labels=[0, 1], positive_class=0) == pytest.approx(
         skm.brier_score_loss(y == 0, prob[:, 0])
     )
 
@@ -45,7 +45,7 @@ def test_binary_brier_matches_sklearn(seed):
 @pytest.mark.parametrize("seed", range(4))
 def test_multiclass_brier_is_the_summed_squared_error_as_sklearn(seed):
     y, prob = probabilities(seed, k=4)
-    ours = brier_score_loss(y, prob, classes=[0, 1, 2, 3])
+    ours = brier_score_loss(y, prob, labels=[0, 1, 2, 3])
     assert ours == pytest.approx(skm.brier_score_loss(y, prob, labels=[0, 1, 2, 3]))
     assert ours == pytest.approx(np.mean(((prob - np.eye(4)[y]) ** 2).sum(axis=1)))
 
@@ -78,9 +78,9 @@ def test_top_label_reliability_curve_for_three_classes():
 @pytest.mark.parametrize("seed", range(4))
 def test_ece_matches_a_loop_implementation(seed, k):
     y, prob = probabilities(seed, k=k)
-    ours = expected_calibration_error(y, prob, classes=list(range(k)))
+    ours = expected_calibration_error(y, prob, labels=list(range(k)))
     assert ours == pytest.approx(loop_ece(y, prob, 10), abs=1e-12)
-    assert expected_calibration_error(y, prob, classes=list(range(k)), n_bins=4) == pytest.approx(
+    assert expected_calibration_error(y, prob, labels=list(range(k)), n_bins=4) == pytest.approx(
         loop_ece(y, prob, 4), abs=1e-12
     )
 

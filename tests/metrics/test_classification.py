@@ -84,7 +84,7 @@ def test_per_class_scores_match_sklearn_with_nan_for_zero_division(seed):
 @pytest.mark.parametrize("seed", range(5))
 def test_binary_rates_match_sklearn(seed):
     y_true, y_pred = random_labels(seed, classes=["Monkeypox", "Others"])
-    rates = binary_rates(y_true, y_pred)
+    rates = binary_rates(y_true, y_pred, positive_class="Monkeypox")
     assert rates.positive_class == "Monkeypox"
     assert rates.sensitivity == pytest.approx(
         skm.recall_score(y_true, y_pred, pos_label="Monkeypox")
@@ -104,7 +104,9 @@ def test_binary_rates_default_positive_is_second_class_without_monkeypox():
 
 def test_binary_rates_zero_denominators_are_nan():
     # No positives in y_true and nothing predicted positive: sensitivity and PPV are 0/0.
-    rates = binary_rates(["Others"] * 3, ["Others"] * 3, labels=["Monkeypox", "Others"])
+    rates = binary_rates(
+        ["Others"] * 3, ["Others"] * 3, labels=["Monkeypox", "Others"], positive_class="Monkeypox"
+    )
     assert math.isnan(rates.sensitivity)
     assert math.isnan(rates.ppv)
     assert rates.specificity == 1.0
@@ -114,7 +116,7 @@ def test_binary_rates_zero_denominators_are_nan():
 def test_binary_rates_one_vs_rest_with_three_classes():
     y_true = ["Monkeypox", "Measles", "Normal", "Monkeypox"]
     y_pred = ["Monkeypox", "Monkeypox", "Normal", "Normal"]
-    rates = binary_rates(y_true, y_pred)
+    rates = binary_rates(y_true, y_pred, positive_class="Monkeypox")
     assert rates.positive_class == "Monkeypox"
     assert (rates.sensitivity, rates.specificity, rates.ppv, rates.npv) == (0.5, 0.5, 0.5, 0.5)
 
@@ -160,6 +162,6 @@ def test_integer_and_string_labels_agree():
     p = [0, 1, 0, 0, 1]
     names = np.array(["Others", "Monkeypox"])
     assert accuracy_score(t, p) == accuracy_score(names[t], names[p])
-    assert binary_rates(t, p, positive_class=1) == binary_rates(names[t], names[p])._replace(
-        positive_class=1
-    )
+    assert binary_rates(t, p, positive_class=1) == binary_rates(
+        names[t], names[p], positive_class="Monkeypox"
+    )._replace(positive_class=1)

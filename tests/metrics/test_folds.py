@@ -24,7 +24,7 @@ def folded(seed, n=100, k=5):
 
 def test_fold_metrics_match_sklearn_fold_by_fold():
     y, prob, folds = folded(0)
-    table = fold_metrics(y, prob, folds, classes=CLASSES)
+    table = fold_metrics(y, prob, folds, labels=CLASSES, positive_class="Monkeypox")
     assert list(table.index) == [1, 2, 3, 4, 5]
     for fold in range(1, 6):
         rows = folds == fold
@@ -52,7 +52,7 @@ def test_prediction_metrics_match_sklearn_for_three_classes():
     logits[np.arange(90), np.searchsorted(classes, y)] += 1
     prob = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     pred = np.array(classes)[prob.argmax(axis=1)]
-    m = prediction_metrics(y, prob, classes=classes)
+    m = prediction_metrics(y, prob, labels=classes)
     assert set(m) == {
         "accuracy",
         "balanced_accuracy",
@@ -75,7 +75,7 @@ def test_prediction_metrics_match_sklearn_for_three_classes():
 def test_a_fold_with_one_class_has_nan_auc_not_an_error():
     y = np.array(["Monkeypox", "Others", "Others", "Others"])
     prob = np.array([[0.8, 0.2], [0.3, 0.7], [0.4, 0.6], [0.6, 0.4]])
-    table = fold_metrics(y, prob, [1, 1, 2, 2], classes=CLASSES)
+    table = fold_metrics(y, prob, [1, 1, 2, 2], labels=CLASSES, positive_class="Monkeypox")
     assert table.loc[1, "roc_auc"] == 1.0
     assert math.isnan(table.loc[2, "roc_auc"])
     assert math.isnan(table.loc[2, "sensitivity"])
@@ -109,7 +109,7 @@ def reference_tpr(grid, y, score):
 @pytest.mark.parametrize("seed", range(3))
 def test_mean_roc_curve_averages_interpolated_fold_curves(seed):
     y, prob, folds = folded(seed, n=150)
-    curve = mean_roc_curve(y, prob[:, 0], folds)
+    curve = mean_roc_curve(y, prob[:, 0], folds, positive_class="Monkeypox")
     grid = np.linspace(0, 1, 101)
     np.testing.assert_allclose(curve.fpr, grid)
     per_fold = np.array(
@@ -133,6 +133,6 @@ def test_mean_roc_curve_averages_interpolated_fold_curves(seed):
 def test_mean_roc_curve_skips_folds_without_both_classes():
     y = np.array(["Monkeypox", "Others", "Others", "Others", "Monkeypox", "Others"])
     score = np.array([0.9, 0.2, 0.4, 0.3, 0.6, 0.7])
-    curve = mean_roc_curve(y, score, [1, 1, 2, 2, 3, 3], n_points=3)
+    curve = mean_roc_curve(y, score, [1, 1, 2, 2, 3, 3], n_points=3, positive_class="Monkeypox")
     np.testing.assert_array_equal(curve.folds, [1, 3])
     np.testing.assert_allclose(curve.fold_auc, [1.0, 0.0])

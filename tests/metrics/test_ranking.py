@@ -37,7 +37,7 @@ def multiclass_data(seed, n=90, classes=("Chickenpox", "Measles", "Monkeypox")):
 @pytest.mark.parametrize("seed", range(4))
 def test_roc_curve_matches_sklearn(seed, ties):
     y, score = binary_data(seed, ties=ties)
-    fpr, tpr, thresholds = roc_curve(y, score)
+    fpr, tpr, thresholds = roc_curve(y, score, positive_class="Monkeypox")
     ref = skm.roc_curve(y, score, pos_label="Monkeypox", drop_intermediate=False)
     np.testing.assert_allclose(fpr, ref[0])
     np.testing.assert_allclose(tpr, ref[1])
@@ -49,8 +49,10 @@ def test_roc_curve_matches_sklearn(seed, ties):
 def test_binary_auc_and_average_precision_match_sklearn(seed, ties):
     y, score = binary_data(seed, ties=ties)
     positive = y == "Monkeypox"
-    assert roc_auc_score(y, score) == pytest.approx(skm.roc_auc_score(positive, score), abs=1e-12)
-    assert average_precision_score(y, score) == pytest.approx(
+    assert roc_auc_score(y, score, positive_class="Monkeypox") == pytest.approx(
+        skm.roc_auc_score(positive, score), abs=1e-12
+    )
+    assert average_precision_score(y, score, positive_class="Monkeypox") == pytest.approx(
         skm.average_precision_score(positive, score), abs=1e-12
     )
 
@@ -58,7 +60,7 @@ def test_binary_auc_and_average_precision_match_sklearn(seed, ties):
 @pytest.mark.parametrize("seed", range(4))
 def test_precision_recall_curve_matches_sklearn(seed):
     y, score = binary_data(seed, ties=True)
-    ours = precision_recall_curve(y, score)
+    ours = precision_recall_curve(y, score, positive_class="Monkeypox")
     ref = skm.precision_recall_curve(y, score, pos_label="Monkeypox")
     for mine, theirs in zip(ours, ref, strict=True):
         np.testing.assert_allclose(mine, theirs)
@@ -69,8 +71,10 @@ def test_two_column_probabilities_use_the_positive_column():
     p = 1 / (1 + np.exp(-score))
     prob = np.column_stack([p, 1 - p])
     classes = ["Monkeypox", "Others"]
-    assert roc_auc_score(y, prob, classes=classes) == roc_auc_score(y, p)
-    assert roc_auc_score(y, prob, classes=classes, positive_class="Others") == pytest.approx(
+    assert roc_auc_score(y, prob, labels=classes, positive_class="Monkeypox") == roc_auc_score(
+        y, p, positive_class="Monkeypox"
+    )
+    assert roc_auc_score(y, prob, labels=classes, positive_class="Others") == pytest.approx(
         skm.roc_auc_score(y == "Others", 1 - p)
     )
 
@@ -79,7 +83,7 @@ def test_two_column_probabilities_use_the_positive_column():
 @pytest.mark.parametrize("seed", range(3))
 def test_one_vs_rest_auc_matches_sklearn(seed, average):
     y, prob, classes = multiclass_data(seed)
-    assert roc_auc_score(y, prob, classes=classes, average=average) == pytest.approx(
+    assert roc_auc_score(y, prob, labels=classes, average=average) == pytest.approx(
         skm.roc_auc_score(y, prob, labels=classes, multi_class="ovr", average=average)
     )
 
@@ -88,19 +92,19 @@ def test_one_vs_rest_auc_matches_sklearn(seed, average):
 def test_one_vs_rest_average_precision_matches_sklearn(seed):
     y, prob, classes = multiclass_data(seed)
     one_hot = (y[:, None] == np.array(classes)[None, :]).astype(int)
-    assert average_precision_score(y, prob, classes=classes) == pytest.approx(
+    assert average_precision_score(y, prob, labels=classes) == pytest.approx(
         skm.average_precision_score(one_hot, prob, average="macro")
     )
-    per_class = average_precision_score(y, prob, classes=classes, average=None)
+    per_class = average_precision_score(y, prob, labels=classes, average=None)
     np.testing.assert_allclose(per_class, skm.average_precision_score(one_hot, prob, average=None))
 
 
 def test_one_vs_rest_auc_per_class_and_single_class_view():
     y, prob, classes = multiclass_data(11)
-    per_class = roc_auc_score(y, prob, classes=classes, average=None)
+    per_class = roc_auc_score(y, prob, labels=classes, average=None)
     for j, c in enumerate(classes):
         assert per_class[j] == pytest.approx(skm.roc_auc_score(y == c, prob[:, j]))
-    assert roc_auc_score(y, prob, classes=classes, positive_class="Measles") == per_class[1]
+    assert roc_auc_score(y, prob, labels=classes, positive_class="Measles") == per_class[1]
 
 
 @pytest.mark.parametrize("target", [0.5, 0.8, 0.9, 0.95, 1.0])
@@ -108,7 +112,7 @@ def test_one_vs_rest_auc_per_class_and_single_class_view():
 def test_operating_point_is_the_strictest_threshold_reaching_the_target(seed, target):
     y, score = binary_data(seed, ties=True)
     positive = y == "Monkeypox"
-    point = operating_point(y, score, target_sensitivity=target)
+    point = operating_point(y, score, target_sensitivity=target, positive_class="Monkeypox")
     called = score >= point.threshold
     assert point.sensitivity == pytest.approx(called[positive].mean())
     assert point.specificity == pytest.approx((~called[~positive]).mean())

@@ -8,11 +8,12 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.special
 import scipy.stats
 import sklearn.metrics as skm
 from statsmodels.stats.contingency_tables import mcnemar
 
-from mpx_eval.metrics import summarize_predictions
+from mpx_eval.metrics import summarize_predictions, wilson_interval
 
 from .reference import slow_delong
 from .synthetic import make_run
@@ -41,7 +42,12 @@ BINARY_METRICS = [
 def binary_run():
     predictions, history = make_run(seed=1)
     summary = summarize_predictions(
-        predictions, classes=BINARY, history=history, n_resamples=300, random_state=5
+        predictions,
+        labels=BINARY,
+        positive_class="Monkeypox",
+        history=history,
+        n_resamples=300,
+        random_state=5,
     )
     return predictions, history, summary
 
@@ -95,7 +101,7 @@ def test_top_level_and_model_structure(binary_run):
     for part in ("mean", "std", "min", "max", "pooled"):
         assert list(cv[part]) == BINARY_METRICS
     assert set(cv["ci"]) == set(BINARY_METRICS)
-    assert set(cv["ci"]["accuracy"]) == {"low", "high", "method"}
+    assert set(cv["ci"]["accuracy"]) == {"low", "high", "method", "n_dropped"}
     assert set(cv["auc_delong"]) == {"auc", "low", "high"}
     assert cv["confusion_matrix"]["labels"] == BINARY
     assert set(cv["per_class"]) == set(BINARY)
@@ -177,16 +183,73 @@ def test_fold_and_pooled_numbers_match_sklearn(binary_run):
 def test_intervals(binary_run):
     predictions, _, summary = binary_run
     cv = summary["models"]["cnn"]["cv"]
-    for name in ("accuracy", "roc_auc", "sensitivity", "brier"):
+    methods = {
+        "accuracy": "Wilson score",
+        "sensitivity": "Wilson score",
+        "roc_auc": "DeLong variance, logit scale",
+        "brier": "percentile (samples resampled, not stratified)",
+    }
+    for name, method in methods.items():
         ci = cv["ci"][name]
         assert ci["low"] <= cv["pooled"][name] <= ci["high"], name
-        assert ci["method"] == "percentile (samples resampled, stratified by label)"
+        assert ci["method"] == method, name
+        assert ci["n_dropped"] == 0, name
     rows = best_cv(predictions, "cnn")
+    correct = int((predicted(rows, BINARY) == rows.label).sum())
+    wilson = wilson_interval(correct, len(rows))
+    assert (cv["ci"]["accuracy"]["low"], cv["ci"]["accuracy"]["high"]) == pytest.approx(
+        (wilson.low, wilson.high)
+    )
     aucs, cov = slow_delong(rows.label == "Monkeypox", [rows.prob_Monkeypox.to_numpy()])
-    half = scipy.stats.norm.ppf(0.975) * math.sqrt(cov[0, 0])
+    half = scipy.stats.norm.ppf(0.975) * math.sqrt(cov[0, 0]) / (aucs[0] * (1 - aucs[0]))
+    logit = math.log(aucs[0] / (1 - aucs[0]))
     assert cv["auc_delong"]["auc"] == pytest.approx(aucs[0])
-    assert cv["auc_delong"]["low"] == pytest.approx(aucs[0] - half)
-    assert cv["auc_delong"]["high"] == pytest.approx(min(1.0, aucs[0] + half))
+    assert cv["auc_delong"]["low"] == pytest.approx(scipy.special.expit(logit - half))
+    assert cv["auc_delong"]["high"] == pytest.approx(scipy.special.expit(logit + half))
+    assert cv["ci"]["roc_auc"]["low"] == cv["auc_delong"]["low"]
+
+
+def test_grouped_predictions_get_cluster_aware_intervals_and_tests():
+    predictions, _ = make_run(seed=4, patients=20, with_seed=False, with_last=False)
+    # Every image of a patient gets the patient's first prediction, as copies of one photo
+    # would: the images of a group are then as alike as they can be.
+    columns = [f"prob_{c}" for c in BINARY]
+    predictions[columns] = predictions.groupby(["model", "group"])[columns].transform("first")
+    grouped = summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", n_resamples=200
+    )
+    alone = summarize_predictions(
+        predictions.assign(group=predictions["path"]),
+        labels=BINARY,
+        positive_class="Monkeypox",
+        n_resamples=200,
+    )
+    cv, cv_alone = grouped["models"]["cnn"]["cv"], alone["models"]["cnn"]["cv"]
+    assert cv["ci"]["accuracy"]["method"] == "Wilson score, groups' design effect"
+    assert cv["ci"]["roc_auc"]["method"].startswith("Obuchowski's clustered DeLong")
+    assert cv["ci"]["brier"]["method"].startswith("percentile (whole groups resampled")
+    for name in ("accuracy", "sensitivity", "roc_auc", "brier"):
+        width = cv["ci"][name]["high"] - cv["ci"][name]["low"]
+        alone_width = cv_alone["ci"][name]["high"] - cv_alone["ci"][name]["low"]
+        assert width > alone_width, name
+    mcnemar = grouped["comparisons"][0]["mcnemar"]
+    assert mcnemar["method"] == "clustered (Durkalski et al. 2003)"
+    assert alone["comparisons"][0]["mcnemar"]["method"] == "exact"
+    assert grouped["comparisons"][0]["delong"]["p"] != alone["comparisons"][0]["delong"]["p"]
+
+
+def test_a_constant_fold_difference_gives_no_corrected_t_and_says_why():
+    # vgg predicts exactly what cnn predicts: the same accuracy in every fold.
+    predictions, _ = make_run(seed=2, with_seed=False, with_last=False)
+    columns = [f"prob_{c}" for c in BINARY]
+    cnn = predictions["model"] == "cnn"
+    predictions.loc[~cnn, columns] = predictions.loc[cnn, columns].to_numpy()
+    summary = summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", n_resamples=20
+    )
+    t = summary["comparisons"][0]["corrected_t"]
+    assert t["t"] is None and t["p"] is None
+    assert t["undefined_reason"] == "no_variance"
 
 
 def test_seed_split_and_optimism_follow_the_history(binary_run):
@@ -267,7 +330,9 @@ def test_comparison_numbers(binary_run):
 
 def test_without_history():
     predictions, _ = make_run(seed=2, n=100)
-    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=100)
+    summary = summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", n_resamples=100
+    )
     model = summary["models"]["cnn"]
     assert model["optimism"] is None
     assert all(f["best_epoch"] is None for f in model["cv"]["folds"])
@@ -287,7 +352,7 @@ def test_without_history():
 
 def test_three_classes():
     predictions, history = make_run(classes=THREE, n=150, seed=3)
-    summary = summarize_predictions(predictions, classes=THREE, history=history, n_resamples=100)
+    summary = summarize_predictions(predictions, labels=THREE, history=history, n_resamples=100)
     assert summary["positive_class"] is None
     assert summary["metrics"] == BINARY_METRICS[:10]
     cv = summary["models"]["vgg"]["cv"]
@@ -312,7 +377,9 @@ def test_three_classes():
 
 def test_one_model_without_seed_rows_or_last_checkpoint():
     predictions, _ = make_run(models=("cnn",), with_seed=False, with_last=False, n=60, seed=4)
-    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=50)
+    summary = summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", n_resamples=50
+    )
     assert summary["comparisons"] == []
     model = summary["models"]["cnn"]
     assert model["seed_split"] is None
@@ -323,7 +390,9 @@ def test_one_model_without_seed_rows_or_last_checkpoint():
 def test_seed_only_model_has_no_cv_and_is_not_compared():
     predictions, _ = make_run(seed=9, n=80)
     predictions = predictions[(predictions.model == "cnn") | (predictions.scheme == "seed")]
-    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=50)
+    summary = summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", n_resamples=50
+    )
     assert summary["models"]["vgg"]["cv"] is None
     assert summary["models"]["vgg"]["optimism"] is None
     assert summary["models"]["vgg"]["seed_split"]["n_val"] == 16
@@ -334,7 +403,9 @@ def test_a_fold_without_positives_gives_none_not_an_error():
     predictions, _ = make_run(models=("cnn",), with_seed=False, n=100, seed=6)
     fold_1_monkeypox = (predictions.fold == 1) & (predictions.label == "Monkeypox")
     predictions = predictions[~fold_1_monkeypox]
-    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=50)
+    summary = summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", n_resamples=50
+    )
     cv = summary["models"]["cnn"]["cv"]
     fold_1 = cv["folds"][0]
     assert fold_1["roc_auc"] is None and fold_1["sensitivity"] is None
@@ -346,17 +417,28 @@ def test_a_fold_without_positives_gives_none_not_an_error():
 
 def test_repeated_groups_switch_to_a_grouped_bootstrap():
     predictions, _ = make_run(models=("cnn",), n=120, patients=12, seed=7)
-    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=100)
-    method = summary["models"]["cnn"]["cv"]["ci"]["accuracy"]["method"]
-    assert method == "percentile (whole groups resampled, stratified by group label)"
+    summary = summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", n_resamples=100
+    )
+    method = summary["models"]["cnn"]["cv"]["ci"]["f1"]["method"]
+    assert method == "percentile (whole groups resampled, not stratified)"
 
 
 def test_deterministic_for_a_seed():
     predictions, history = make_run(n=80, seed=8)
-    first = summarize_predictions(predictions, classes=BINARY, history=history, n_resamples=100)
-    again = summarize_predictions(predictions, classes=BINARY, history=history, n_resamples=100)
+    first = summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", history=history, n_resamples=100
+    )
+    again = summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", history=history, n_resamples=100
+    )
     other = summarize_predictions(
-        predictions, classes=BINARY, history=history, n_resamples=100, random_state=1
+        predictions,
+        labels=BINARY,
+        positive_class="Monkeypox",
+        history=history,
+        n_resamples=100,
+        random_state=1,
     )
     assert first == again
     assert first["models"]["cnn"]["cv"]["ci"] != other["models"]["cnn"]["cv"]["ci"]
@@ -366,7 +448,9 @@ def test_full_size_run_is_fast():
     """2 models x 228 images x 5 folds with 2,000 resamples takes well under a second here."""
     predictions, history = make_run(seed=10)
     start = time.perf_counter()
-    summarize_predictions(predictions, classes=BINARY, history=history, n_resamples=2000)
+    summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", history=history, n_resamples=2000
+    )
     assert time.perf_counter() - start < 10
 
 
@@ -429,32 +513,46 @@ SUMMARY_ERRORS = {
 def test_summarize_predictions_rejects_bad_tables(case):
     change, message = SUMMARY_ERRORS[case]
     with pytest.raises(ValueError) as info:
-        summarize_predictions(broken(change), classes=BINARY, n_resamples=20)
+        summarize_predictions(
+            broken(change), labels=BINARY, positive_class="Monkeypox", n_resamples=20
+        )
     assert message in str(info.value)
 
 
 def test_summarize_predictions_rejects_bad_options_and_history():
     predictions, history = make_run(n=40, seed=13)
     with pytest.raises(ValueError, match="positive_class applies to two classes only"):
-        summarize_predictions(predictions, classes=THREE, positive_class="Monkeypox")
-    with pytest.raises(ValueError, match="classes must name at least two classes"):
-        summarize_predictions(predictions, classes=["Monkeypox"])
+        summarize_predictions(predictions, labels=THREE, positive_class="Monkeypox")
+    with pytest.raises(ValueError, match="labels must name at least two classes"):
+        summarize_predictions(predictions, labels=["Monkeypox"])
     with pytest.raises(ValueError, match="positive_class 'Cowpox' is not among the classes"):
-        summarize_predictions(predictions, classes=BINARY, positive_class="Cowpox")
+        summarize_predictions(predictions, labels=BINARY, positive_class="Cowpox")
     with pytest.raises(ValueError, match="predictions must be a pandas DataFrame"):
-        summarize_predictions(predictions.to_dict(), classes=BINARY)
+        summarize_predictions(predictions.to_dict(), labels=BINARY, positive_class="Monkeypox")
     with pytest.raises(ValueError, match="history lacks column"):
-        summarize_predictions(predictions, classes=BINARY, history=history.drop(columns="epoch"))
+        summarize_predictions(
+            predictions,
+            labels=BINARY,
+            positive_class="Monkeypox",
+            history=history.drop(columns="epoch"),
+        )
     with pytest.raises(ValueError, match="history lists epoch 1 more than once"):
-        summarize_predictions(predictions, classes=BINARY, history=pd.concat([history, history]))
+        summarize_predictions(
+            predictions,
+            labels=BINARY,
+            positive_class="Monkeypox",
+            history=pd.concat([history, history]),
+        )
     with pytest.raises(ValueError, match="confidence_level must lie in"):
-        summarize_predictions(predictions, classes=BINARY, confidence_level=1.5)
+        summarize_predictions(
+            predictions, labels=BINARY, positive_class="Monkeypox", confidence_level=1.5
+        )
 
 
 def test_positive_class_can_be_chosen():
     predictions, _ = make_run(models=("cnn",), n=60, seed=14)
     summary = summarize_predictions(
-        predictions, classes=BINARY, positive_class="Others", n_resamples=50
+        predictions, labels=BINARY, positive_class="Others", n_resamples=50
     )
     assert summary["positive_class"] == "Others"
     rows = best_cv(predictions, "cnn")
@@ -466,7 +564,9 @@ def test_positive_class_can_be_chosen():
 def test_folds_that_each_hold_one_class_give_no_auc_and_no_mean_roc():
     predictions, _ = make_run(models=("cnn",), with_seed=False, k=2, n=40, seed=15)
     predictions = predictions.assign(fold=np.where(predictions.label == "Monkeypox", 1, 2))
-    summary = summarize_predictions(predictions, classes=BINARY, n_resamples=50)
+    summary = summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", n_resamples=50
+    )
     cv = summary["models"]["cnn"]["cv"]
     assert [f["roc_auc"] for f in cv["folds"]] == [None, None]
     assert cv["mean"]["roc_auc"] is None
@@ -491,7 +591,9 @@ def test_ties_in_validation_accuracy_choose_the_first_epoch():
             )
         ]
     )  # fmt: skip
-    summary = summarize_predictions(predictions, classes=BINARY, history=history, n_resamples=50)
+    summary = summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", history=history, n_resamples=50
+    )
     model = summary["models"]["cnn"]
     assert [f["best_epoch"] for f in model["cv"]["folds"]] == [2, 2]
     assert model["seed_split"]["best_epoch"] == 2
@@ -534,9 +636,60 @@ def test_partial_run_compares_models_on_their_common_folds():
             }
         )
         frames.append(frame if model == "t3" else frame[frame.fold != 3])  # t4 lacks fold 3
-    summary = summarize_predictions(pd.concat(frames), classes=classes, n_samples=n, n_resamples=50)
+    summary = summarize_predictions(pd.concat(frames), labels=classes, n_samples=n, n_resamples=50)
     (comparison,) = summary["comparisons"]
     assert comparison["folds"] == [1, 2] and comparison["k"] == 2
     assert comparison["n_paired"] == 40
     assert summary["models"]["t4"]["cv"]["n"] == n
     assert summary["models"]["t4"]["cv"]["folds"][0]["n_train"] == n - 20
+
+
+def _repeated_run(repeats=2, k=3, n=60):
+    """R independent k-fold runs of the same images, folds numbered on as a run numbers them."""
+    frames = []
+    for r in range(repeats):
+        predictions, _ = make_run(seed=20 + r, n=n, k=k, with_seed=False, with_last=False)
+        predictions["fold"] += r * k
+        frames.append(predictions)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_repeated_folds_summarise_over_all_folds_with_the_repeated_kfold_test():
+    predictions = _repeated_run()
+    summary = summarize_predictions(
+        predictions,
+        labels=BINARY,
+        positive_class="Monkeypox",
+        n_resamples=50,
+        folds_per_repeat=3,
+    )
+    cv = summary["models"]["cnn"]["cv"]
+    assert (cv["k"], cv["repeats"], cv["n"]) == (6, 2, 60)
+    assert [f["fold"] for f in cv["folds"]] == [1, 2, 3, 4, 5, 6]
+    assert cv["mean"]["accuracy"] == pytest.approx(np.mean([f["accuracy"] for f in cv["folds"]]))
+    # Every image is pooled twice: the copies share a group, so the intervals are clustered.
+    assert cv["ci"]["accuracy"]["method"] == "Wilson score, groups' design effect"
+    comparison = summary["comparisons"][0]
+    assert (comparison["k"], comparison["repeats"]) == (6, 2)
+    a = [f["accuracy"] for f in cv["folds"]]
+    b = [f["accuracy"] for f in summary["models"]["vgg"]["cv"]["folds"]]
+    n_test = np.mean([f["n_test"] for f in cv["folds"]])
+    d = np.subtract(a, b)
+    # Bouckaert & Frank (2004): t = mean(d) / sqrt((1/(k r) + n_test/n_train) var(d)), df k r - 1
+    t = d.mean() / math.sqrt((1 / 6 + n_test / (60 - n_test)) * d.var(ddof=1))
+    assert comparison["corrected_t"]["t"] == pytest.approx(t)
+    assert comparison["corrected_t"]["df"] == 5
+    assert comparison["corrected_t"]["p"] == pytest.approx(2 * scipy.stats.t.sf(abs(t), 5))
+    assert comparison["mcnemar"]["method"] == "clustered (Durkalski et al. 2003)"
+
+
+def test_repeated_folds_must_each_partition_the_images():
+    predictions = _repeated_run()
+    # Without folds_per_repeat every image in two folds is an error, as before.
+    with pytest.raises(ValueError, match="the cv test folds must partition the images"):
+        summarize_predictions(predictions, labels=BINARY, positive_class="Monkeypox")
+    # With it, an image in two folds of one repeat still is.
+    extra = predictions[(predictions["fold"] == 4) & (predictions["model"] == "cnn")].iloc[[0]]
+    twice = pd.concat([predictions, extra.assign(fold=5)], ignore_index=True)
+    with pytest.raises(ValueError, match="is in cv folds 1, 4, 5; the cv test folds must"):
+        summarize_predictions(twice, labels=BINARY, positive_class="Monkeypox", folds_per_repeat=3)

@@ -1,6 +1,7 @@
 """Every public function rejects bad input with a ValueError that names what is wrong."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import mpx_eval.metrics as M
@@ -42,7 +43,7 @@ CASES = {
         "y_true has 10 entries, groups has 9",
     ),
     "fold length": (
-        lambda: M.fold_metrics(Y2, P2, [1] * 9, classes=["Monkeypox", "Others"]),
+        lambda: M.fold_metrics(Y2, P2, [1] * 9, labels=["Monkeypox", "Others"]),
         "y_true has 10 entries, folds has 9",
     ),
     "empty": (lambda: M.accuracy_score([], []), "y_true is empty"),
@@ -66,7 +67,7 @@ CASES = {
     "ece < 0": (lambda: M.expected_calibration_error(Y2, P2 - 0.1), "outside [0, 1]"),
     "reliability logits": (lambda: M.reliability_curve(Y2, P1 * 10), "outside [0, 1]"),
     "bundle percentages": (
-        lambda: M.prediction_metrics(Y2, P2 * 100, classes=["Monkeypox", "Others"]),
+        lambda: M.prediction_metrics(Y2, P2 * 100, labels=["Monkeypox", "Others"]),
         "outside [0, 1]",
     ),
     # one class where two are needed
@@ -76,12 +77,12 @@ CASES = {
     ),
     "auc positive absent": (
         lambda: M.roc_auc_score(
-            ["Others"] * 4, [0.1, 0.2, 0.3, 0.4], classes=["Monkeypox", "Others"]
+            ["Others"] * 4, [0.1, 0.2, 0.3, 0.4], labels=["Monkeypox", "Others"]
         ),
         "y_true contains only one class ('Others'); ROC AUC needs samples of both",
     ),
     "roc curve one class": (
-        lambda: M.roc_curve([1, 1, 1], [0.2, 0.4, 0.6], classes=[0, 1]),
+        lambda: M.roc_curve([1, 1, 1], [0.2, 0.4, 0.6], labels=[0, 1]),
         "only one class",
     ),
     "delong one class": (
@@ -90,12 +91,15 @@ CASES = {
     ),
     "pr curve without positives": (
         lambda: M.precision_recall_curve(
-            ["Others"] * 3, [0.1, 0.2, 0.3], classes=["Monkeypox", "Others"]
+            ["Others"] * 3,
+            [0.1, 0.2, 0.3],
+            labels=["Monkeypox", "Others"],
+            positive_class="Monkeypox",
         ),
         "no samples of the positive class 'Monkeypox'",
     ),
     "ovr absent class": (
-        lambda: M.roc_auc_score(np.array(["a", "b"] * 6), P3, classes=["a", "b", "c"]),
+        lambda: M.roc_auc_score(np.array(["a", "b"] * 6), P3, labels=["a", "b", "c"]),
         "absent: c",
     ),
     "mean roc no usable fold": (
@@ -109,7 +113,7 @@ CASES = {
     ),
     "unknown true labels": (
         lambda: M.brier_score_loss(
-            ["cat", "dog", "Others"], [0.1, 0.2, 0.3], classes=["Monkeypox", "Others"]
+            ["cat", "dog", "Others"], [0.1, 0.2, 0.3], labels=["Monkeypox", "Others"]
         ),
         "y_true has labels not among the classes 'Monkeypox', 'Others': 'cat', 'dog'",
     ),
@@ -118,8 +122,8 @@ CASES = {
         "positive_class 'Cowpox' is not among the classes",
     ),
     "duplicate classes": (
-        lambda: M.roc_auc_score(Y3, P3, classes=["a", "b", "a"]),
-        "classes lists 'a' more than once",
+        lambda: M.roc_auc_score(Y3, P3, labels=["a", "b", "a"]),
+        "labels lists 'a' more than once",
     ),
     "mixed label types": (
         lambda: M.accuracy_score(np.array([1, "a"], dtype=object), np.array([1, 1], dtype=object)),
@@ -127,7 +131,7 @@ CASES = {
     ),
     # shapes and options
     "columns vs classes": (
-        lambda: M.roc_auc_score(Y3, P3[:, :2], classes=["a", "b", "c"]),
+        lambda: M.roc_auc_score(Y3, P3[:, :2], labels=["a", "b", "c"]),
         "y_score has 2 columns but 3 classes were given",
     ),
     "1-D y_prob for 3 classes": (
@@ -174,7 +178,7 @@ CASES = {
         "method must be 'percentile' or 'bca'",
     ),
     "bca with strata": (
-        lambda: M.bootstrap_ci(lambda t, s: 0.0, Y2, P1, method="bca"),
+        lambda: M.bootstrap_ci(lambda t, s: 0.0, Y2, P1, stratify=True, method="bca"),
         "pass stratify=False and groups=None",
     ),
     "ttest one fold": (
@@ -184,6 +188,98 @@ CASES = {
     "ttest n_train": (
         lambda: M.corrected_resampled_ttest([0.8, 0.9], [0.7, 0.8], n_train=0, n_test=2),
         "n_train must be a positive number, got 0",
+    ),
+    "ttest n_train text": (
+        lambda: M.corrected_resampled_ttest([0.8, 0.9], [0.7, 0.8], n_train="80", n_test=20),
+        "n_train must be a positive number, got '80'",
+    ),
+    "ttest n_test nan": (
+        lambda: M.corrected_resampled_ttest([0.8, 0.9], [0.7, 0.8], n_train=80, n_test=np.nan),
+        "n_test must be a positive number, got nan",
+    ),
+    "bootstrap n_resamples text": (
+        lambda: M.bootstrap_ci(lambda t, s: 0.0, Y2, P1, n_resamples="100"),
+        "n_resamples must be an integer >= 2, got '100'",
+    ),
+    "confidence level text": (
+        lambda: M.delong_auc_ci(Y2, P1, positive_class="Monkeypox", confidence_level="0.9"),
+        "confidence_level must be a number, got '0.9'",
+    ),
+    "n_bins float": (
+        lambda: M.expected_calibration_error(Y2, P2, n_bins=2.5),
+        "n_bins must be an integer >= 1, got 2.5",
+    ),
+    "wilson successes above n": (lambda: M.wilson_interval(5, 3), "successes (5) exceeds n (3)"),
+    "wilson n text": (
+        lambda: M.wilson_interval(1, "3"),
+        "n must be a non-negative integer, got '3'",
+    ),
+    "delong ci method": (
+        lambda: M.delong_auc_ci(Y2, P1, positive_class="Monkeypox", method="exact"),
+        "method must be 'logit' or 'wald', got 'exact'",
+    ),
+    # missing labels: NaN, None and pandas' NA would otherwise become a class of their own
+    "auc nan label": (
+        lambda: M.roc_auc_score([0, 1, 0, np.nan], [0.1, 0.9, 0.2, 0.95]),
+        "y_true has 1 missing value (NaN, None or NA)",
+    ),
+    "accuracy none label": (
+        lambda: M.accuracy_score(["a", None, "b"], ["a", "b", "b"]),
+        "y_true has 1 missing value",
+    ),
+    "confusion pd.NA prediction": (
+        lambda: M.confusion_matrix(["a", "b"], pd.array(["a", pd.NA], dtype="string")),
+        "y_pred has 1 missing value",
+    ),
+    "bundle nan label": (
+        lambda: M.prediction_metrics(np.r_[np.zeros(5), np.ones(4), np.nan], P2),
+        "y_true has 1 missing value",
+    ),
+    "groups none": (
+        lambda: M.mcnemar_test([0, 1, 1], [0, 1, 0], [1, 1, 0], groups=["p1", None, "p2"]),
+        "groups has 1 missing value",
+    ),
+    "labels list nan": (
+        lambda: M.confusion_matrix([0, 1], [0, 1], labels=[0, 1, np.nan]),
+        "labels has 1 missing value",
+    ),
+    # probability rows must sum to 1
+    "brier rows not summing": (
+        lambda: M.brier_score_loss(Y2, np.column_stack([P1, 1 - P1 + 0.01])),
+        "y_prob has 10 rows whose probabilities do not sum to 1",
+    ),
+    "ece rows not summing": (
+        lambda: M.expected_calibration_error(Y3, P3 * 0.9),
+        "y_prob has 12 rows whose probabilities do not sum to 1",
+    ),
+    "bundle rows not summing": (
+        lambda: M.prediction_metrics(Y2, np.column_stack([P1, np.full(10, 0.5)])),
+        "do not sum to 1",
+    ),
+    "auc 2-D rows not summing": (
+        lambda: M.roc_auc_score(Y2, np.column_stack([P1, P1]), labels=["Monkeypox", "Others"]),
+        "y_score has 10 rows whose probabilities do not sum to 1",
+    ),
+    # 1-D scores with more than two classes need the positive class
+    "auc 1-D three classes": (
+        lambda: M.roc_auc_score(Y3, np.linspace(0, 1, 12)),
+        "3 classes ('a', 'b', 'c') but no positive_class",
+    ),
+    "mean roc 2-D rows not summing": (
+        lambda: M.mean_roc_curve(Y2, P2 * 0.5, [1, 2] * 5, positive_class="Monkeypox"),
+        "y_score has 10 rows whose probabilities do not sum to 1",
+    ),
+    "brier 1-D three classes": (
+        lambda: M.brier_score_loss(Y3, np.linspace(0, 1, 12)),
+        "but no positive_class",
+    ),
+    "roc curve 1-D three classes": (
+        lambda: M.roc_curve(Y3, np.linspace(0, 1, 12)),
+        "but no positive_class",
+    ),
+    "binary rates three classes": (
+        lambda: M.binary_rates(Y3, Y3),
+        "but no positive_class",
     ),
     "summarize_folds text": (lambda: M.summarize_folds({"accuracy": ["high"]}), "must be numeric"),
     "summarize_folds empty": (lambda: M.summarize_folds({"accuracy": []}), "no folds"),

@@ -145,3 +145,27 @@ def test_figure_names_are_safe_and_unique():
     assert slugify("mypkg.nets:wide", taken) == "mypkg.nets-wide"
     assert slugify("mypkg.nets/wide", taken) == "mypkg.nets-wide-2"
     assert slugify("optimism", taken) == "optimism-2"
+
+
+def test_a_corrected_t_test_without_variance_says_why_and_claims_nothing():
+    comparison = _comparison(None, 0.4, 0.5)
+    comparison["corrected_t"] = {"t": None, "p": None, "df": 4, "undefined_reason": "no_variance"}
+    tests = T.comparison_tests(comparison)
+    t_test = next(t for t in tests if t["key"] == "corrected_t")
+    assert "same in every fold" in t_test["statistic"]
+    assert t_test["p_text"] == "n/a" and not t_test["significant"]
+    assert "No evidence" in T.verdict(comparison, tests, n_images=120)
+
+
+def test_grouped_images_name_the_clustered_mcnemar_test():
+    comparison = _comparison(0.3, 0.4, 0.5)
+    comparison["mcnemar"]["method"] = "clustered (Durkalski et al. 2003)"
+    names = [t["name"] for t in T.comparison_tests(comparison)]
+    assert "McNemar's test for grouped images (Durkalski et al.)" in names
+
+
+def test_repeated_folds_name_the_repeated_kfold_test():
+    comparison = _comparison(0.3, 0.4, 0.5)
+    comparison["repeats"] = 3
+    names = [t["name"] for t in T.comparison_tests(comparison)]
+    assert "Corrected repeated k-fold t-test (Bouckaert–Frank)" in names
