@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .errors import MpxEvalError
+from .usercode import watching_ctrl_c
 
 
 class _Parser(argparse.ArgumentParser):
@@ -135,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete the previous run's artefacts in --out and start afresh",
     )
+    r.add_argument(
+        "--retrain-diverged",
+        action="store_true",
+        help="train again the units recorded as diverged (kept as results otherwise)",
+    )
     r.add_argument("--quiet", action="store_true", help="print only errors and the final summary")
     run.set_defaults(handler=_cmd_run)
 
@@ -204,7 +210,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = resolve(config_file=args.config, overrides=_overrides(args))
     argv = getattr(args, "argv", None)
-    return run(cfg, overwrite=args.overwrite, quiet=args.quiet, command=argv)
+    return run(
+        cfg,
+        overwrite=args.overwrite,
+        quiet=args.quiet,
+        command=argv,
+        retrain_diverged=args.retrain_diverged,
+    )
 
 
 def _cmd_splits(args: argparse.Namespace) -> int:
@@ -229,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         args.argv = ["python", "-m", "mpx_eval", *argv]
-        return args.handler(args)
+        with watching_ctrl_c():
+            return args.handler(args)
     except MpxEvalError as exc:
         print(f"mpx_eval: error: {exc}", file=sys.stderr)
         return exc.exit_code

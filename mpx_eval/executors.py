@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Iterator
 
+from . import usercode
 from .config import RunConfig
 from .errors import MpxEvalError
 
@@ -29,10 +30,16 @@ class LocalExecutor:
             progress.unit_started(unit)
             try:
                 result = self._train(unit, images, specs, cfg, policy, progress, train_module)
-            except (KeyboardInterrupt, MemoryError):
+            except MemoryError:
                 raise
-            except Exception as exc:  # the unit's own failure; the run goes on
-                reason = _short_reason(exc)
+            except BaseException as exc:  # the unit's own failure; the run goes on
+                if not usercode.is_users(exc):
+                    raise  # a real Ctrl-C stops the run
+                reason = (
+                    usercode.describe(exc)
+                    if isinstance(exc, usercode.ESCAPES)
+                    else _short_reason(exc)
+                )
                 self.failures[unit.name] = reason
                 progress.unit_failed(unit, reason)
                 continue
