@@ -211,6 +211,7 @@ _UNIT_FIELDS: dict[str, tuple[type, ...]] = {
     "finished_at": (str,),
     "status": (str,),
     "diverged_at": (int,),
+    "precision_policy": (str,),
 }
 
 
