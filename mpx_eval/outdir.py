@@ -38,6 +38,9 @@ RUN_FILES = (
     "metrics.json",
     "index.html",
 )
+#: Files that do not make a folder someone else's (a repository's placeholder for an
+#: output folder, a file manager's notes).
+PLACEHOLDERS = frozenset({LOCK, ".gitignore", ".gitkeep", ".keep", ".DS_Store"})
 #: Files a unit writes in its folder under ``units/``.
 UNIT_FILES = ("history.csv", "predictions.csv", "unit.json")
 #: A unit folder's name (``t4-cv-3``), or one moved aside as damaged.
@@ -69,7 +72,7 @@ def is_run_folder(out: Path) -> bool:
 
 def _first_file(folder: Path) -> Path:
     for path in sorted(folder.rglob("*")):
-        if not path.is_dir():
+        if not path.is_dir() and path.name not in PLACEHOLDERS:
             return path
     return next(iter(sorted(folder.iterdir())))
 
@@ -79,7 +82,7 @@ def check_owned(out: Path) -> None:
     a run folder whose known entries have the wrong kind (``figures`` a file...)."""
     if not out.is_dir():
         return
-    if all(path.name == LOCK for path in out.iterdir()):
+    if all(path.name in PLACEHOLDERS for path in out.iterdir()):
         return  # new, or just locked by this process before its first write
     if not is_run_folder(out):
         raise MpxEvalError(

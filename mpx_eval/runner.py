@@ -47,11 +47,6 @@ from .results import (
 from .splits import Split, make_plan, plan_frame
 from .system import versions
 
-#: Files and folders a run owns inside --out (what --overwrite removes: see outdir.clear_run).
-RUN_FILES = outdir.RUN_FILES
-RUN_DIRS = ("units", "figures")
-
-
 # --------------------------------------------------------------------------- units
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from mpx_eval import outdir
 from mpx_eval.cli import main
+from mpx_eval.errors import MpxEvalError
 from mpx_eval.models import outputs_probabilities
 
 from .conftest import REPO
@@ -82,6 +83,16 @@ def test_reruns_and_overwrite_remove_only_what_mpx_eval_wrote(copy, capsys):
         "figures/user_plot.png",
         "units/mystuff/notes.txt",
     ]
+
+
+def test_a_placeholder_does_not_make_a_folder_foreign(tmp_path):
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / ".gitignore").write_text("*\n")  # as in the repository's reports/
+    outdir.check_owned(out)
+    (out / "mine.txt").write_text("x")
+    with pytest.raises(MpxEvalError, match=r"not an mpx_eval run folder \(it holds mine.txt\)"):
+        outdir.check_owned(out)
 
 
 # --------------------------------------------------------------------------- 2 lock

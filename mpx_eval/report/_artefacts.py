@@ -129,6 +129,7 @@ def _check_runinfo(path: Path) -> dict:
     for key in ("counts", "sizes_seen"):
         if key in dataset and not isinstance(dataset[key], dict):
             raise _fail(path, f"'dataset.{key}' is not a JSON object")
+    require_list(dataset.get("unread", []), path, "'dataset.unread'")
     for i, item in enumerate(require_list(dataset.get("skipped", []), path, "'dataset.skipped'")):
         require_keys(item, ("path", "reason"), path, f"skipped file {i}")
     for key in ("units_planned", "command"):
