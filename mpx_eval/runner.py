@@ -632,6 +632,8 @@ def print_summary(metrics: dict, report: Path, *, quiet: bool) -> None:
                 f"| seed split best-epoch val accuracy {_fmt(seed.get('best_val_accuracy'))} "
                 "(optimistic: chosen on the same images)"
             )
+        if not (cv or seed):
+            parts.append("no results yet (no unit finished without diverging)")
         lines.append(" ".join(parts))
     lines.append(f"Report: {report}")
     print("\n".join(lines[-1:] if quiet else lines))
