@@ -249,6 +249,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mpx_eval: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the file system refused (a permission, a full disk, a name)
+        if os.environ.get("MPX_EVAL_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"mpx_eval: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # an internal failure: one line, the traceback on request
         if os.environ.get("MPX_EVAL_DEBUG"):
             raise

@@ -167,7 +167,10 @@ def move_aside(folder: Path) -> Path:
     while target.exists():
         target = folder.with_name(f"{folder.name}.damaged-{stamp}-{n}")
         n += 1
-    shutil.move(str(folder), str(target))
+    try:
+        shutil.move(str(folder), str(target))
+    except OSError as exc:
+        raise MpxEvalError(f"cannot move damaged {folder} aside ({exc.strerror})") from None
     return target
 
 
@@ -241,9 +244,10 @@ def locked(out: Path, *, command: Sequence[str] | None = None) -> Iterator[None]
             "command": list(command or []),
             "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, json.dumps(holder).encode("utf-8"))
+        with contextlib.suppress(OSError):  # only the description; the lock is held
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, json.dumps(holder).encode("utf-8"))
         _HELD[key] = [fd, 1]
         try:
             yield
