@@ -87,7 +87,10 @@ def _ray_unit(task: dict, x, y):
     train_mod, models_mod, info = _load_training(task["device"], threads=task["threads"])
     spec = models_mod.resolve_model(task["model"])
     policy = train_mod.precision_policy(task["precision"], info)
-    result = train_mod.train_unit(spec, x, y, policy=policy, **task["arguments"])
+    try:
+        result = train_mod.train_unit(spec, x, y, policy=policy, **task["arguments"])
+    except SystemExit as exc:  # would end the Ray worker; it is the model's error
+        raise RuntimeError(usercode.describe(exc)) from None
     import socket
 
     return result, {
