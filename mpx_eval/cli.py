@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .errors import MpxEvalError
+from .usercode import watching_ctrl_c
 
 
 class _Parser(argparse.ArgumentParser):
@@ -153,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete the previous run's artefacts in --out and start afresh",
     )
+    r.add_argument(
+        "--retrain-diverged",
+        action="store_true",
+        help="train again the units recorded as diverged (kept as results otherwise)",
+    )
     r.add_argument("--quiet", action="store_true", help="print only errors and the final summary")
     run.set_defaults(handler=_cmd_run)
 
@@ -224,7 +230,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = resolve(config_file=args.config, overrides=_overrides(args))
     argv = getattr(args, "argv", None)
-    return run(cfg, overwrite=args.overwrite, quiet=args.quiet, command=argv)
+    return run(
+        cfg,
+        overwrite=args.overwrite,
+        quiet=args.quiet,
+        command=argv,
+        retrain_diverged=args.retrain_diverged,
+    )
 
 
 def _cmd_splits(args: argparse.Namespace) -> int:
@@ -249,13 +261,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         args.argv = ["python", "-m", "mpx_eval", *argv]
-        return args.handler(args)
+        with watching_ctrl_c():
+            return args.handler(args)
     except MpxEvalError as exc:
         print(f"mpx_eval: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("mpx_eval: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the file system refused (a permission, a full disk, a name)
+        if os.environ.get("MPX_EVAL_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"mpx_eval: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # an internal failure: one line, the traceback on request
         if os.environ.get("MPX_EVAL_DEBUG"):
             raise

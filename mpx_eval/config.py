@@ -6,6 +6,7 @@ The defaults are the blog's hyper-parameters; ``configs/default.toml`` spells th
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import sys
 from dataclasses import dataclass
@@ -170,6 +171,17 @@ def _check_type(key: str, value: Any, where: str) -> Any:
     return value
 
 
+#: NumPy's RandomState, which the blog's seed split uses, takes seeds below 2**32.
+MAX_SEED = 2**32 - 1
+
+
+def check_image_size(value: Any, what: str) -> None:
+    """The one rule for input sizes, whether from --image-size, a config or a builder's
+    ``default_image_size``: an integer from 16 to 2048 pixels."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 16 <= value <= 2048:
+        raise MpxEvalError(f"{what} must be between 16 and 2048 pixels (an integer), got {value!r}")
+
+
 def validate(cfg: RunConfig) -> None:
     """Raise MpxEvalError for values no run can use, naming the option."""
     if cfg.folds < 0 or cfg.folds == 1:
@@ -185,10 +197,14 @@ def validate(cfg: RunConfig) -> None:
         raise MpxEvalError(f"threads must be a positive integer, got {cfg.threads}")
     if cfg.max_retries < 0:
         raise MpxEvalError(f"max_retries must be 0 or more, got {cfg.max_retries}")
-    if cfg.image_size is not None and not 16 <= cfg.image_size <= 2048:
-        raise MpxEvalError(f"image_size must be between 16 and 2048 pixels, got {cfg.image_size}")
-    if not cfg.learning_rate > 0:
-        raise MpxEvalError(f"learning_rate must be positive, got {cfg.learning_rate}")
+    if cfg.image_size is not None:
+        check_image_size(cfg.image_size, "image_size")
+    if not (cfg.learning_rate > 0 and math.isfinite(cfg.learning_rate)):
+        raise MpxEvalError(
+            f"learning_rate must be a positive finite number, got {cfg.learning_rate}"
+        )
+    if not 0 <= cfg.seed <= MAX_SEED:
+        raise MpxEvalError(f"seed must be between 0 and {MAX_SEED}, got {cfg.seed}")
     for name in ("validation_split", "inner_fraction"):
         value = getattr(cfg, name)
         if not 0 < value < 0.5:
@@ -233,6 +249,12 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise MpxEvalError(f"config file {path} is a folder, not a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise MpxEvalError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise MpxEvalError(
+            f"config file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise MpxEvalError(f"config file {path} cannot be read ({exc.strerror})") from None
     flat: dict[str, Any] = {}
     for section, table in raw.items():
         if section not in SECTIONS:

@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import re
+import stat
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,7 @@ class ImageSet:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     demo: bool = False
     family_view: np.ndarray | None = None  # (n, FAMILY_SIZE, FAMILY_SIZE) uint8 grey
+    unread: list[str] = field(default_factory=list)  # files of extensions not read
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -100,6 +102,7 @@ class ImageSet:
             "fingerprint": self.fingerprint,
             "sizes_seen": self.sizes_seen,
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "unread": list(self.unread),
             "demo": self.demo,
         }
 
@@ -154,6 +157,36 @@ def scan_directory(root: str | Path) -> tuple[list[str], list[ScannedFile]]:
             "sub-folders are needed"
         )
     return class_names, files
+
+
+def unread_files(root: str | Path, class_names: Sequence[str]) -> list[str]:
+    """Files in the class folders whose extension mpx_eval (like Keras) does not read, e.g.
+    .webp or .tif photos, so that leaving them out is said, not silent. Hidden files are
+    not listed."""
+    root = Path(root)
+    found = []
+    for name in class_names:
+        for dirpath, _, filenames in sorted(os.walk(root / name), key=lambda item: item[0]):
+            for filename in sorted(filenames):
+                if not filename.startswith(".") and not filename.lower().endswith(IMAGE_EXTENSIONS):
+                    found.append(Path(dirpath, filename).relative_to(root).as_posix())
+    return found
+
+
+def describe_unread(unread: Sequence[str], *, show: int = 5) -> str | None:
+    """One line: how many files were not read, by extension, and the first few."""
+    if not unread:
+        return None
+    tally: dict[str, int] = {}
+    for path in unread:
+        ext = Path(path).suffix.lower() or "(no extension)"
+        tally[ext] = tally.get(ext, 0) + 1
+    kinds = ", ".join(f"{ext} {n}" for ext, n in sorted(tally.items()))
+    more = f", and {len(unread) - show} more" if len(unread) > show else ""
+    return (
+        f"left out {len(unread)} file(s) whose extension mpx_eval does not read ({kinds}; "
+        f"it reads {', '.join(IMAGE_EXTENSIONS)}): {', '.join(unread[:show])}{more}"
+    )
 
 
 def group_ids(paths: Sequence[str], pattern: str | None) -> np.ndarray:
@@ -249,6 +282,10 @@ def decode_file(path: Path, sizes: Iterable[int], thumbnail_size: int = THUMBNAI
     decoded at a reduced scale that still covers the largest requested size.
     """
     try:
+        # a FIFO or device named *.jpg would block or never end: regular files only (a
+        # symbolic link counts as its target)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise BadImage("not a regular file (a FIFO, device or socket)")
         data = path.read_bytes()
     except OSError as exc:
         raise BadImage(exc.strerror or str(exc)) from None
@@ -371,4 +408,5 @@ def load_image_set(
         skipped=[(files[i].path, reason) for i, reason in sorted(bad)],
         demo=demo,
         family_view=views,
+        unread=unread_files(root, class_names),
     )

@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Iterator
 
+from . import usercode
 from .config import RunConfig
 from .errors import MpxEvalError
 
@@ -29,10 +30,16 @@ class LocalExecutor:
             progress.unit_started(unit)
             try:
                 result = self._train(unit, images, specs, cfg, policy, progress, train_module)
-            except (KeyboardInterrupt, MemoryError):
+            except MemoryError:
                 raise
-            except Exception as exc:  # the unit's own failure; the run goes on
-                reason = _short_reason(exc)
+            except BaseException as exc:  # the unit's own failure; the run goes on
+                if not usercode.is_users(exc):
+                    raise  # a real Ctrl-C stops the run
+                reason = (
+                    usercode.describe(exc)
+                    if isinstance(exc, usercode.ESCAPES)
+                    else _short_reason(exc)
+                )
                 self.failures[unit.name] = reason
                 progress.unit_failed(unit, reason)
                 continue
@@ -80,7 +87,10 @@ def _ray_unit(task: dict, x, y):
     train_mod, models_mod, info = _load_training(task["device"], threads=task["threads"])
     spec = models_mod.resolve_model(task["model"])
     policy = train_mod.precision_policy(task["precision"], info)
-    result = train_mod.train_unit(spec, x, y, policy=policy, **task["arguments"])
+    try:
+        result = train_mod.train_unit(spec, x, y, policy=policy, **task["arguments"])
+    except SystemExit as exc:  # would end the Ray worker; it is the model's error
+        raise RuntimeError(usercode.describe(exc)) from None
     import socket
 
     return result, {

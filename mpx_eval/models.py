@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
-from .config import BUILTIN_MODELS
+from . import usercode
+from .config import BUILTIN_MODELS, check_image_size
 from .errors import MpxEvalError
 
 Builder = Callable[[tuple[int, int, int], int], keras.Model]
@@ -73,43 +74,69 @@ def resolve_model(name: str) -> ModelSpec:
     module_name, func_name = name.split(":")
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # any import-time failure of user code is the user's to fix
+    except BaseException as exc:  # any import-time failure of user code is the user's to fix
+        if not usercode.is_users(exc):
+            raise
         raise MpxEvalError(
-            f"model {name!r}: cannot import {module_name} ({type(exc).__name__}: {exc})"
+            f"model {name!r}: cannot import {module_name} ({usercode.describe(exc)})"
         ) from None
     builder = getattr(module, func_name, None)
     if not callable(builder):
         raise MpxEvalError(f"model {name!r}: {module_name} has no function {func_name}")
     size = getattr(builder, "default_image_size", 224)
-    return ModelSpec(name, builder, int(size))
+    check_image_size(size, f"model {name!r}: {func_name}.default_image_size")
+    return ModelSpec(name, builder, size)
 
 
 def build(spec: ModelSpec, size: int, num_classes: int) -> keras.Model:
     """A fresh model from ``spec`` for square RGB inputs of ``size`` pixels."""
     try:
         model = spec.builder((size, size, 3), num_classes)
-    except Exception as exc:
+    except BaseException as exc:
+        if not usercode.is_users(exc):
+            raise
         raise MpxEvalError(
             f"model {spec.name!r} failed to build for input {size}x{size}x3 and "
-            f"{num_classes} classes ({type(exc).__name__}: {exc})"
+            f"{num_classes} classes ({usercode.describe(exc)})"
         ) from None
     if not isinstance(model, keras.Model):
         raise MpxEvalError(
             f"model {spec.name!r} returned {type(model).__name__}, not a keras.Model"
         )
-    out_shape = tuple(model.outputs[0].shape) if getattr(model, "outputs", None) else None
+    outputs = getattr(model, "outputs", None) or []
+    if len(outputs) > 1:
+        raise MpxEvalError(
+            f"model {spec.name!r} has {len(outputs)} outputs; mpx_eval trains models with one "
+            f"output of {num_classes} values (one per class)"
+        )
+    out_shape = tuple(outputs[0].shape) if outputs else None
     if out_shape is not None and out_shape[-1] != num_classes:
         raise MpxEvalError(
             f"model {spec.name!r} ends in {out_shape[-1]} outputs; {num_classes} classes need "
             f"{num_classes}"
         )
+    if out_shape is not None and len(out_shape) != 2:
+        raise MpxEvalError(
+            f"model {spec.name!r} outputs shape {out_shape}; mpx_eval needs (None, "
+            f"{num_classes}): one value per class and image"
+        )
     return model
 
 
+def _is_softmax(function) -> bool:
+    return getattr(function, "__name__", None) == "softmax"
+
+
 def outputs_probabilities(model: keras.Model) -> bool:
-    """True when the model already ends in a softmax (then the loss must not apply one)."""
-    activation = getattr(model.layers[-1], "activation", None) if model.layers else None
-    return activation is keras.activations.softmax
+    """True when the model already ends in a softmax (then the loss must not apply one),
+    however it is written: a ``Softmax`` layer, ``Activation("softmax")`` or a layer's
+    ``activation="softmax"``, also at the end of a nested model."""
+    layer = model.layers[-1] if model.layers else None
+    while isinstance(layer, keras.Model) and layer.layers:
+        layer = layer.layers[-1]
+    if isinstance(layer, layers.Softmax):
+        return True
+    return _is_softmax(getattr(layer, "activation", None))
 
 
 def layer_table(model: keras.Model) -> list[dict]:

@@ -30,10 +30,17 @@ _FILE_MODE = 0o666 & ~_current_umask()
 
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
-    """Open a temporary sibling of ``path`` for writing; rename it over ``path`` on success."""
+    """Open a temporary sibling of ``path`` for writing; rename it over ``path`` on success.
+
+    A failing write (a full disk, a read-only folder, a folder where the file should be)
+    leaves ``path`` as it was and becomes an MpxEvalError naming it.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     try:
         os.fchmod(fd, _FILE_MODE)
         kwargs = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
@@ -42,9 +49,19 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_error(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_error(path: Path, exc: OSError) -> MpxEvalError:
+    if path.is_dir():
+        return MpxEvalError(f"cannot write {path}: it is a folder; move it away")
+    reason = exc.strerror or str(exc)
+    return MpxEvalError(f"cannot write {path}: {reason}; nothing of it was written")
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -150,7 +167,12 @@ def finished_units(out: str | Path) -> dict[str, dict]:
             info = json.loads(marker.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError, OSError):
             continue
-        if isinstance(info, dict) and {"unit", "dirname"} <= info.keys():
+        # a folder moved aside as damaged keeps its unit.json but no longer its name
+        if (
+            isinstance(info, dict)
+            and isinstance(info.get("unit"), str)
+            and info.get("dirname") == child.name
+        ):
             found[info["unit"]] = info
     return found
 
@@ -162,6 +184,8 @@ def collect_units(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str
     planned: list[str] = []
     if (out / "runinfo.json").is_file():
         planned = list(read_json(out / "runinfo.json").get("units_planned") or [])
+    # a diverged unit has no predictions; its history stays in its own folder
+    done = {n: info for n, info in done.items() if info.get("status") != "diverged"}
     names = [n for n in planned if n in done] + sorted(n for n in done if n not in planned)
     histories, predictions = [], []
     for name in names:
@@ -233,6 +257,11 @@ def aggregate_run(out: str | Path) -> dict:
         audit = read_json(out / "audit.json")
         metrics["seed_leakage"] = seed_leakage_metrics(predictions, audit, dataset["classes"])
     metrics["units_finished"] = len(done)
+    metrics["units_diverged"] = {
+        name: info.get("diverged_at")
+        for name, info in finished_units(out).items()
+        if info.get("status") == "diverged"
+    }
     metrics["units_planned"] = len(runinfo.get("units_planned") or done)
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -6,11 +6,10 @@ same command again skips complete units, so a killed run resumes where it stoppe
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import re
-import shutil
 import sys
 import time
 import zlib
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from . import __version__, guards, outdir
 from .audit import audit, summary_lines
 from .config import (
     BUILTIN_MODELS,
@@ -33,7 +32,7 @@ from .config import (
     RunConfig,
     config_from_toml_text,
 )
-from .data import ImageSet, load_image_set
+from .data import ImageSet, describe_unread, load_image_set
 from .demo import DEMO_LABEL, demo_dataset
 from .errors import MpxEvalError
 from .grouping import apply_families, family_audit, family_summary_lines
@@ -49,22 +48,6 @@ from .results import (
 )
 from .splits import Split, make_plan, plan_frame
 from .system import versions
-
-#: Files and folders a run owns inside --out (what --overwrite removes).
-RUN_FILES = (
-    "config.toml",
-    "runinfo.json",
-    "splits.csv",
-    "audit.json",
-    "models.json",
-    "thumbnails.zip",
-    "history.csv",
-    "predictions.csv",
-    "metrics.json",
-    "index.html",
-)
-RUN_DIRS = ("units", "figures")
-
 
 # --------------------------------------------------------------------------- units
 
@@ -83,7 +66,7 @@ class Unit:
 
     @property
     def dirname(self) -> str:
-        return re.sub(r"[^\w.-]", "_", self.model) + f"-{self.split.scheme}-{self.split.fold}"
+        return guards.folder_stem(self.model) + f"-{self.split.scheme}-{self.split.fold}"
 
     def seed(self, run_seed: int) -> int:
         """Seed of initialisation, shuffling and dropout: fixed by the run seed and the split,
@@ -137,6 +120,9 @@ def load_for(cfg: RunConfig, sizes: Iterable[int]) -> tuple[ImageSet, list[str]]
         f"{time.perf_counter() - started:.1f} s"
     ]
     notes += [f"  skipped {path}: {reason}" for path, reason in images.skipped]
+    unread = describe_unread(images.unread)
+    if unread:
+        notes.append(f"  {unread}")
     if cfg.group_pattern is None and _looks_grouped(images.paths):
         notes.append(
             f"  hint: file names look like patient ids with several photos each; without "
@@ -189,7 +175,12 @@ def plan_and_audit(
 def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
     """``mpx_eval splits``: write the plan and its audit, print a summary."""
     out_csv = Path(out_csv)
+    if out_csv.is_dir():
+        raise MpxEvalError(
+            f"splits --out {out_csv} is a folder; give a file name, e.g. {out_csv / 'splits.csv'}"
+        )
     _check_writable(out_csv.parent if str(out_csv.parent) else Path("."))
+    outdir.refuse_inside_data(out_csv, None if cfg.demo else Path(cfg.data_dir))
     images, notes = load_for(cfg, ())
     plan, found = plan_and_audit(cfg, images)
     print("\n".join(notes), file=sys.stderr)
@@ -272,10 +263,7 @@ def _refuse_mismatch(cfg: RunConfig, out: Path, done: dict[str, dict]) -> None:
 
 
 def _clear_run(out: Path) -> None:
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
-    for name in RUN_DIRS:
-        shutil.rmtree(out / name, ignore_errors=True)
+    outdir.clear_run(out)
 
 
 # --------------------------------------------------------------------------- backend
@@ -343,10 +331,19 @@ def unit_frames(unit: Unit, result, images: ImageSet) -> tuple[pd.DataFrame, pd.
 
 
 def write_unit(out: Path, unit: Unit, result, images: ImageSet, identity: str, extra: dict) -> dict:
+    """A diverged unit keeps its history up to the epoch that diverged and has no
+    predictions: there is no model left to predict with."""
     folder = out / "units" / unit.dirname
+    diverged_at = getattr(result, "diverged_at", None)
+    if diverged_at:
+        result.probs_best = result.probs_last = np.empty((0, len(images.class_names)))
+        result.eval_index = np.empty(0, dtype=np.int64)
     history, predictions = unit_frames(unit, result, images)
     write_csv(history, folder / "history.csv")
-    write_csv(predictions, folder / "predictions.csv")
+    if diverged_at:
+        (folder / "predictions.csv").unlink(missing_ok=True)  # of an earlier attempt
+    else:
+        write_csv(predictions, folder / "predictions.csv")
     info = {
         "unit": unit.name,
         "dirname": unit.dirname,
@@ -364,6 +361,8 @@ def write_unit(out: Path, unit: Unit, result, images: ImageSet, identity: str, e
         "seconds": round(result.seconds, 3),
         "seconds_per_epoch": round(float(np.mean(result.seconds_per_epoch)), 4),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "status": "diverged" if diverged_at else "finished",
+        **({"diverged_at": int(diverged_at)} if diverged_at else {}),
         **extra,
     }
     write_json(folder / "unit.json", info)  # last: marks the unit complete
@@ -405,13 +404,46 @@ def run(
     overwrite: bool = False,
     quiet: bool = False,
     command: list[str] | None = None,
+    retrain_diverged: bool = False,
 ) -> int:
-    """Train every unit of ``cfg`` that is not finished in ``cfg.out``; write all artefacts."""
-    started_wall = time.perf_counter()
+    """Train every unit of ``cfg`` that is not finished in ``cfg.out``; write all artefacts.
+
+    Only into a new, empty or mpx_eval's own folder outside the data folder, and under an
+    exclusive lock on it (taken at once when the folder exists, else when it is created).
+    """
     out = Path(cfg.out)
     _check_writable(out)
+    outdir.refuse_inside_data(out, None if cfg.demo else Path(cfg.data_dir))
+    outdir.check_owned(out)
+    guards.check_unit_folders(cfg.models)
+    with contextlib.ExitStack() as stack:
+        if out.is_dir():
+            stack.enter_context(outdir.locked(out, command=command))
+        return _run(
+            cfg,
+            stack,
+            overwrite=overwrite,
+            quiet=quiet,
+            command=command,
+            retrain_diverged=retrain_diverged,
+        )
+
+
+def _run(
+    cfg: RunConfig,
+    stack: contextlib.ExitStack,
+    *,
+    overwrite: bool,
+    quiet: bool,
+    command: list[str] | None,
+    retrain_diverged: bool,
+) -> int:
+    started_wall = time.perf_counter()
+    out = Path(cfg.out)
     done = {} if overwrite else finished_units(out)
     _refuse_mismatch(cfg, out, done)
+    if retrain_diverged:
+        done = {name: info for name, info in done.items() if info.get("status") != "diverged"}
     from .executors import make_executor
 
     executor = make_executor(cfg)
@@ -431,6 +463,9 @@ def run(
 
     images, notes = load_for(cfg, sizes.values())
     plan, found = plan_and_audit(cfg, images, quiet=quiet)
+    guards.check_training_classes(images, plan)
+    damaged = guards.damaged_units(out, done, images.class_names)
+    done = {name: info for name, info in done.items() if name not in damaged}
     identity = _identity_hash({**cfg.identity(), "fingerprint": images.fingerprint})
     stale = [n for n, info in done.items() if info.get("identity") != identity]
     if stale and not overwrite:
@@ -467,6 +502,23 @@ def run(
         _clear_run(out)
         done = {}
     out.mkdir(parents=True, exist_ok=True)
+    if not outdir.holds_lock(out):
+        stack.enter_context(outdir.locked(out, command=command))
+        outdir.check_owned(out)  # another process may have filled it since the start
+        if set(finished_units(out)) - set(done):
+            raise MpxEvalError(
+                f"another process wrote units into {out} while this run started; run the "
+                "same command again to resume from them"
+            )
+    if not (out / outdir.MARKER).is_file():
+        outdir.write_marker(out)
+    for name, (dirname, reason) in damaged.items():
+        moved = outdir.move_aside(out / "units" / dirname)
+        print(
+            f"mpx_eval: unit {name} was damaged ({reason}); moved it aside to {moved} and "
+            "training it again",
+            file=sys.stderr,
+        )
     units = plan_units(sizes, plan)
     pending = [u for u in units if u.name not in done]
     write_text(out / "config.toml", cfg.to_toml())
@@ -534,6 +586,12 @@ def run(
         ):
             write_unit(out, unit, result, images, identity, extra)
             progress.unit_done(unit, result.seconds)
+            if getattr(result, "diverged_at", None) and not quiet:
+                print(
+                    f"unit {unit.name} diverged at epoch {result.diverged_at} (non-finite "
+                    "loss); recorded as diverged, the other units go on",
+                    file=sys.stderr,
+                )
     except KeyboardInterrupt:
         progress.close()
         finished = len(finished_units(out))
@@ -563,6 +621,14 @@ def run(
     report = render_run(out)
     metrics = read_json(out / "metrics.json")
     print_summary(metrics, report, quiet=quiet)
+    diverged = {n: i for n, i in done.items() if i.get("status") == "diverged"}
+    if diverged:
+        which = ", ".join(f"{n} at epoch {i.get('diverged_at')}" for n, i in diverged.items())
+        print(
+            f"mpx_eval: {len(diverged)} unit(s) diverged and are left out of the statistics "
+            f"({which}); --retrain-diverged trains them again",
+            file=sys.stderr,
+        )
     if failed:
         for name, reason in failed.items():
             print(f"mpx_eval: unit {name} failed: {reason}", file=sys.stderr)
@@ -614,6 +680,8 @@ def print_summary(metrics: dict, report: Path, *, quiet: bool) -> None:
                 f"| seed split best-epoch val accuracy {_fmt(seed.get('best_val_accuracy'))} "
                 "(optimistic: chosen on the same images)"
             )
+        if not (cv or seed):
+            parts.append("no results yet (no unit finished without diverging)")
         lines.append(" ".join(parts))
         leak = (metrics.get("seed_leakage") or {}).get(name)
         if leak and leak["with_sibling"]["n"]:

@@ -135,6 +135,7 @@ class UnitResult:
     params: int
     seconds: float
     seconds_per_epoch: list[float] = field(default_factory=list)
+    diverged_at: int | None = None  # the epoch whose loss or outputs were not finite
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -170,6 +171,7 @@ class _EpochEvaluator:
         self.best_epoch = 0
         self.best_logp: np.ndarray | None = None
         self.last_logp: np.ndarray | None = None
+        self.diverged_at: int | None = None
 
     def _outputs(self) -> np.ndarray:
         # predict_on_batch skips predict()'s per-call data pipeline and callbacks
@@ -181,6 +183,9 @@ class _EpochEvaluator:
 
     def epoch_end(self, epoch: int, loss: float, accuracy: float, started: float) -> None:
         out = self._outputs()
+        if not (np.isfinite(loss) and np.isfinite(out).all()):
+            # training cannot recover from non-finite weights: the unit stops here
+            self.diverged_at = epoch + 1
         logp = np.log(np.clip(out, 1e-12, 1.0)) if self.probabilities else _log_softmax(out)
         val_loss, val_acc = _loss_acc(logp[: self.n_val], self.y_val)
         test_loss, test_acc = _loss_acc(logp[self.n_val :], self.y_test)
@@ -282,6 +287,8 @@ def _train_in_a_loop(model, x, y, train, batch_size, epochs, order, evaluator) -
             loss_sum += float(logs["loss"]) * len(batch)
             correct += float(logs["accuracy"]) * len(batch)
         evaluator.epoch_end(epoch, loss_sum / len(rows), correct / len(rows), epoch_started)
+        if evaluator.diverged_at:
+            break
 
 
 class _EvaluateEachEpoch(keras.callbacks.Callback):
@@ -299,6 +306,8 @@ class _EvaluateEachEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         self.evaluator.epoch_end(epoch, float(logs["loss"]), float(logs["accuracy"]), self.started)
+        if self.evaluator.diverged_at:
+            self.model.stop_training = True
 
 
 def train_unit(
@@ -360,13 +369,15 @@ def train_unit(
     finally:
         keras.mixed_precision.set_global_policy("float32")
         keras.backend.clear_session()
+    diverged = evaluator.diverged_at is not None
     return UnitResult(
         history=evaluator.history,
         best_epoch=evaluator.best_epoch,
         eval_index=test if len(test) else val,
-        probs_best=np.exp(evaluator.best_logp),
-        probs_last=np.exp(evaluator.last_logp),
+        probs_best=None if diverged else np.exp(evaluator.best_logp),
+        probs_last=None if diverged else np.exp(evaluator.last_logp),
         params=params,
         seconds=time.perf_counter() - started,
         seconds_per_epoch=evaluator.seconds,
+        diverged_at=evaluator.diverged_at,
     )

@@ -201,6 +201,105 @@ def case_report_not_a_run(tmp):
     return ["report", "--out", str(tmp / "out")]
 
 
+def _user(tmp, model: str, **classes):
+    return ["run", "--data-dir", str(_data(tmp, **classes)), "--models", model, *FAST]
+
+
+def case_foreign_out(tmp):
+    out = tmp / "out"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "user_plot.png").write_bytes(b"mine")
+    (out / "index.html").write_text("<p>my page</p>")
+    return ["run", "--data-dir", str(_data(tmp)), "--out", str(out)]
+
+
+def case_out_inside_data(tmp):
+    root = _data(tmp)
+    return ["run", "--data-dir", str(root), "--out", str(root / "reports")]
+
+
+def case_out_is_data(tmp):
+    root = _data(tmp)
+    return ["run", "--data-dir", str(root), "--out", str(root)]
+
+
+def case_learning_rate_inf(tmp):
+    return ["run", "--data-dir", str(_data(tmp)), "--learning-rate", "inf"]
+
+
+def case_learning_rate_nan(tmp):
+    return ["run", "--data-dir", str(_data(tmp)), "--learning-rate", "nan"]
+
+
+def case_two_outputs(tmp):
+    return _user(tmp, "tests.helpers.user_models:two_outputs")
+
+
+def case_unit_folders_collide(tmp):
+    models = "tests.helpers.user_models:tiny,tests.helpers.user:models_tiny"
+    return ["run", "--data-dir", str(_data(tmp)), "--models", models]
+
+
+def case_class_missing_from_training(tmp):
+    from mpx_eval.splits import keras_validation_mask
+
+    # a seed that puts the one "Rare" image (scanned last) into the seed split's validation
+    seed = next(s for s in range(200) if keras_validation_mask(7, np.arange(7), seed=s)[6])
+    root = tree(tmp / "d", {"A": 6, "Rare": 1})
+    return ["run", "--data-dir", str(root), "--folds", "0", "--seed", str(seed)]
+
+
+def case_fifo_named_jpg(tmp):
+    root = _data(tmp)
+    os.mkfifo(root / "B" / "pipe.jpg")
+    return ["run", "--data-dir", str(root)]
+
+
+def case_seed_negative(tmp):
+    return ["run", "--data-dir", str(_data(tmp)), "--seed", "-5"]
+
+
+def case_seed_too_large(tmp):
+    return ["run", "--data-dir", str(_data(tmp)), "--seed", "99999999999"]
+
+
+def case_config_not_utf8(tmp):
+    (tmp / "c.toml").write_bytes("[training]\nepochs = 3 # é\n".encode("latin-1"))
+    return ["run", "--data-dir", str(_data(tmp)), "--config", str(tmp / "c.toml")]
+
+
+def case_splits_out_folder(tmp):
+    (tmp / "plans").mkdir()
+    return ["splits", "--data-dir", str(_data(tmp)), "--out", str(tmp / "plans")]
+
+
+def case_figures_is_a_file(tmp):
+    out = tmp / "out"
+    out.mkdir()
+    (out / ".mpx_eval").write_text("{}")
+    (out / "figures").write_text("not a folder")
+    return ["run", "--data-dir", str(_data(tmp)), "--out", str(out)]
+
+
+def case_index_is_a_folder(tmp):
+    out = tmp / "out"
+    (out / "index.html").mkdir(parents=True)
+    (out / ".mpx_eval").write_text("{}")
+    return ["run", "--data-dir", str(_data(tmp)), "--out", str(out)]
+
+
+def case_default_size_not_a_number(tmp):
+    return _user(tmp, "tests.helpers.user_models:sized_abc")
+
+
+def case_default_size_too_small(tmp):
+    return _user(tmp, "tests.helpers.user_models:sized_3")
+
+
+def case_builder_raises_keyboard_interrupt(tmp):
+    return _user(tmp, "tests.helpers.user_models:interrupts")
+
+
 CATALOGUE = [
     (case_missing, 2, "does not exist"),
     (case_file, 2, "is a file"),
@@ -229,6 +328,24 @@ CATALOGUE = [
     (case_missing_config_file, 2, "absent.toml does not exist"),
     (case_unknown_option, 2, "unrecognized arguments: --epoch"),
     (case_report_not_a_run, 2, "runinfo.json is missing"),
+    (case_foreign_out, 2, "is not an mpx_eval run folder (it holds figures/user_plot.png)"),
+    (case_out_inside_data, 2, "is inside the data folder"),
+    (case_out_is_data, 2, "is inside the data folder"),
+    (case_learning_rate_inf, 2, "learning_rate must be a positive finite number, got inf"),
+    (case_learning_rate_nan, 2, "learning_rate must be a positive finite number, got nan"),
+    (case_two_outputs, 2, "has 2 outputs"),
+    (case_unit_folders_collide, 2, "would share the unit folders"),
+    (case_class_missing_from_training, 2, "class 'Rare' (1 image(s)) has no image in the training"),
+    (case_fifo_named_jpg, 2, "B/pipe.jpg: not a regular file"),
+    (case_seed_negative, 2, "seed must be between 0 and 4294967295, got -5"),
+    (case_seed_too_large, 2, "seed must be between 0 and 4294967295, got 99999999999"),
+    (case_config_not_utf8, 2, "c.toml is not UTF-8 text"),
+    (case_splits_out_folder, 2, "plans is a folder; give a file name"),
+    (case_figures_is_a_file, 2, "figures is a file where mpx_eval keeps a folder"),
+    (case_index_is_a_folder, 2, "index.html is a folder where mpx_eval writes a file"),
+    (case_default_size_not_a_number, 2, "default_image_size must be between 16 and 2048"),
+    (case_default_size_too_small, 2, "sized_3.default_image_size must be between 16 and 2048"),
+    (case_builder_raises_keyboard_interrupt, 2, "raised KeyboardInterrupt (no Ctrl-C"),
 ]
 
 
@@ -262,7 +379,7 @@ def test_bad_input_catalogue(tmp_path, capsys, build, code, text):
 
 
 def test_catalogue_is_long_enough():
-    assert len(CATALOGUE) >= 20
+    assert len(CATALOGUE) >= 45
 
 
 def test_ray_executor_without_ray(tmp_path, capsys, monkeypatch):

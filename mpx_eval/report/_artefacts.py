@@ -129,6 +129,7 @@ def _check_runinfo(path: Path) -> dict:
     for key in ("counts", "sizes_seen"):
         if key in dataset and not isinstance(dataset[key], dict):
             raise _fail(path, f"'dataset.{key}' is not a JSON object")
+    require_list(dataset.get("unread", []), path, "'dataset.unread'")
     for i, item in enumerate(require_list(dataset.get("skipped", []), path, "'dataset.skipped'")):
         require_keys(item, ("path", "reason"), path, f"skipped file {i}")
     for key in ("units_planned", "command"):
@@ -195,22 +196,60 @@ def _numeric(frame: pd.DataFrame, columns, path: Path) -> None:
             raise _fail(path, f"has an empty or non-numeric '{column}' on line {row}")
 
 
+#: unit.json fields the report and resume read, and the types they must have.
+_UNIT_FIELDS: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "scheme": (str,),
+    "fold": (int,),
+    "epochs": (int,),
+    "best_epoch": (int, type(None)),
+    "n_train": (int,),
+    "n_val": (int,),
+    "n_test": (int,),
+    "seconds": (int, float),
+    "seconds_per_epoch": (int, float, type(None)),
+    "identity": (str,),
+    "finished_at": (str,),
+    "status": (str,),
+    "diverged_at": (int,),
+    "precision_policy": (str,),
+}
+
+
+def _check_unit_fields(info: dict, marker: Path) -> None:
+    require_keys(info, ("model", "scheme", "fold"), marker)
+    for key, types in _UNIT_FIELDS.items():
+        value = info.get(key)
+        if key in info and (not isinstance(value, types) or isinstance(value, bool)):
+            raise _fail(marker, f"has {key!r} of the wrong type ({type(value).__name__})")
+    if info["scheme"] not in ("seed", "cv"):
+        raise _fail(marker, f"has scheme {info['scheme']!r}, not 'seed' or 'cv'")
+    if info.get("status", "finished") not in ("finished", "diverged"):
+        raise _fail(marker, f"has status {info['status']!r}, not 'finished' or 'diverged'")
+
+
 def _check_unit(out: Path, info: dict, classes: list[str]) -> None:
-    """A finished unit's tables agree with its unit.json (catches truncated files)."""
+    """A finished unit's tables agree with its unit.json (catches truncated files).
+
+    A diverged unit has a history (its losses may be non-finite) and no predictions.
+    """
     folder = out / "units" / str(info["dirname"])
     marker = folder / "unit.json"
-    require_keys(info, ("model", "scheme", "fold"), marker)
+    _check_unit_fields(info, marker)
     history_path, predictions_path = folder / "history.csv", folder / "predictions.csv"
     history = read_csv(history_path, required=HISTORY_COLUMNS)
+    epochs = info.get("epochs")
+    if isinstance(epochs, int) and history.shape[0] != epochs:
+        raise _fail(history_path, f"has {history.shape[0]} epoch rows but unit.json says {epochs}")
+    if info.get("status") == "diverged":
+        _numeric(history, ["fold", "epoch"], history_path)
+        return
     predictions = read_csv(predictions_path, required=PREDICTION_KEYS)
 
     core = ["fold", "epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
     if info["scheme"] == "cv":
         core += ["test_loss", "test_accuracy"]
     _numeric(history, core, history_path)
-    epochs = info.get("epochs")
-    if isinstance(epochs, int) and history.shape[0] != epochs:
-        raise _fail(history_path, f"has {history.shape[0]} epoch rows but unit.json says {epochs}")
 
     prob_columns = [f"prob_{c}" for c in classes]
     missing = [c for c in prob_columns if c not in predictions.columns]
@@ -245,6 +284,8 @@ def _unit_at_fault(out: Path, classes: list[str]) -> tuple[Path, str] | None:
     gathered from all of them (problems between units stay with that table).
     """
     for info in finished_units(out).values():
+        if info.get("status") == "diverged":
+            continue
         folder = out / "units" / str(info["dirname"])
         predictions = read_csv(folder / "predictions.csv", required=PREDICTION_KEYS)
         history = read_csv(folder / "history.csv", required=HISTORY_COLUMNS)
@@ -307,8 +348,14 @@ def load_run(out: str | Path) -> Run:
     runinfo = _check_runinfo(out / "runinfo.json")
     models = _check_models(out / "models.json")
     classes = list(runinfo["dataset"]["classes"])
-    for info in finished_units(out).values():
-        _check_unit(out, info, classes)
+    for name, info in finished_units(out).items():
+        try:
+            _check_unit(out, info, classes)
+        except MpxEvalError as exc:
+            raise MpxEvalError(
+                f"{exc} (unit {name} is damaged: `mpx_eval run` with the same options moves "
+                "it aside and trains it again)"
+            ) from None
 
     try:
         metrics = aggregate_run(out)

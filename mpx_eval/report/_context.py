@@ -238,7 +238,9 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
                 "n_val": unit.get("n_val"),
                 "n_test": unit.get("n_test") if unit.get("scheme") == "cv" else "—",
                 "epochs": unit.get("epochs"),
-                "best_epoch": unit.get("best_epoch"),
+                "best_epoch": f"diverged at epoch {unit.get('diverged_at')}"
+                if unit.get("status") == "diverged"
+                else unit.get("best_epoch"),
                 "seconds": T.seconds(unit.get("seconds")),
                 "per_epoch": T.seconds(unit.get("seconds_per_epoch")),
             }
@@ -257,6 +259,7 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
             ),
         ],
         "skipped": list(dataset.get("skipped") or []),
+        "unread": [str(p) for p in dataset.get("unread") or []],
         "protocol": protocol,
         "runtime": runtime,
         "units": units,
@@ -867,6 +870,19 @@ def _partial_banner(run: Run) -> dict | None:
     }
 
 
+def _diverged_banner(run: Run) -> dict | None:
+    """Units whose training diverged: results (recorded, not retrained), but without
+    predictions, so the fold statistics leave them out and say so."""
+    diverged = {
+        name: unit.get("diverged_at")
+        for name, unit in run.units.items()
+        if unit.get("status") == "diverged"
+    }
+    if not diverged:
+        return None
+    return {"count": len(diverged), "units": [f"{n} at epoch {e}" for n, e in diverged.items()]}
+
+
 def build_context(run: Run) -> tuple[dict, list[FigureSpec]]:
     """The template's context and the figures it needs drawn."""
     figures = Figures()
@@ -886,6 +902,7 @@ def build_context(run: Run) -> tuple[dict, list[FigureSpec]]:
         "positive": run.metrics.get("positive_class"),
         "demo": _demo_banner(run),
         "partial": _partial_banner(run),
+        "diverged": _diverged_banner(run),
         "overview": _overview(run, thumbs),
         "headline": _headline(run, sections, figures),
         "models": sections,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from .. import outdir
 from ..results import write_bytes, write_text
 from . import _figures as F
 from ._artefacts import load_run
@@ -42,10 +43,8 @@ def _save_figures(folder: Path, drawn: dict[str, bytes]) -> None:
     for name, data in drawn.items():
         write_bytes(folder / f"{name}.png", data)
     # A figure of an earlier rendering that this one no longer draws (a renamed model) would
-    # otherwise linger beside the current ones.
-    for stale in folder.glob("*.png"):
-        if stale.stem not in drawn:
-            stale.unlink()
+    # otherwise linger beside the current ones; a PNG mpx_eval did not draw stays.
+    outdir.replace_figures(folder, list(drawn))
 
 
 def render_run(out: str | Path) -> Path:
@@ -59,6 +58,15 @@ def render_run(out: str | Path) -> Path:
     MpxEvalError
         When an artefact is missing, truncated or malformed; the message names the file.
     """
+    out = Path(out)
+    if not (out / "runinfo.json").is_file():
+        load_run(out)  # says what is missing, before anything is written
+    outdir.check_owned(out)
+    with outdir.locked(out, command=["python", "-m", "mpx_eval", "report", "--out", str(out)]):
+        return _render(out)
+
+
+def _render(out: Path) -> Path:
     run = load_run(out)
     context, specs = build_context(run)
     drawn = draw_figures(specs)

@@ -71,3 +71,93 @@ def explodes_while_flagged(input_shape, num_classes):
     if flag and os.path.exists(flag):
         return explodes(input_shape, num_classes)
     return tiny(input_shape, num_classes)
+
+
+def softmax_layer(input_shape, num_classes):
+    """Ends in a separate Softmax layer."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(num_classes),
+            layers.Softmax(),
+        ]
+    )
+
+
+def softmax_activation(input_shape, num_classes):
+    """Ends in an Activation("softmax") layer."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(num_classes),
+            layers.Activation("softmax"),
+        ]
+    )
+
+
+def two_outputs(input_shape, num_classes):
+    """Two heads: not a classifier mpx_eval can train."""
+    inputs = keras.Input(shape=input_shape)
+    pooled = layers.GlobalAveragePooling2D()(inputs)
+    return keras.Model(inputs, [layers.Dense(num_classes)(pooled), layers.Dense(1)(pooled)])
+
+
+class _Poison(layers.Layer):
+    """Turns every value into NaN: a model whose training diverges at once."""
+
+    def call(self, inputs):
+        return inputs * float("nan")
+
+
+def outputs_nan(input_shape, num_classes):
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Rescaling(1.0 / 255),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(num_classes),
+            _Poison(),
+        ]
+    )
+
+
+class _ExitsInTraining(layers.Layer):
+    def call(self, inputs, training=None):
+        if training:
+            import sys
+
+            sys.exit(3)
+        return inputs
+
+
+def exits_in_training(input_shape, num_classes):
+    """Calls sys.exit() as soon as Keras traces a training step."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            _ExitsInTraining(),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(num_classes),
+        ]
+    )
+
+
+def interrupts(input_shape, num_classes):
+    """Raises KeyboardInterrupt while building, with no Ctrl-C pressed."""
+    raise KeyboardInterrupt
+
+
+def sized_abc(input_shape, num_classes):
+    return tiny(input_shape, num_classes)
+
+
+sized_abc.default_image_size = "abc"
+
+
+def sized_3(input_shape, num_classes):
+    return tiny(input_shape, num_classes)
+
+
+sized_3.default_image_size = 3
