@@ -131,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="times a failed unit is retried by the ray executor (default 2)",
     )
     r.add_argument(
+        "--save-models",
+        help="which units keep their chosen checkpoint as OUT/units/UNIT/model.keras: none, "
+        "seed (the seed split's, per model) or all (default seed)",
+    )
+    r.add_argument(
         "--overwrite",
         action="store_true",
         help="delete the previous run's artefacts in --out and start afresh",
@@ -187,6 +192,7 @@ _CONFIG_OPTIONS = (
     "ray_address",
     "ray_cpus_per_task",
     "max_retries",
+    "save_models",
 )
 
 

@@ -35,6 +35,7 @@ from .config import (
 from .data import ImageSet, load_image_set
 from .demo import DEMO_LABEL, demo_dataset
 from .errors import MpxEvalError
+from .keptfiles import PREPROCESSING, write_kept
 from .progress import Progress, format_seconds
 from .results import (
     HISTORY_COLUMNS,
@@ -314,6 +315,9 @@ def write_unit(out: Path, unit: Unit, result, images: ImageSet, identity: str, e
     history, predictions = unit_frames(unit, result, images)
     write_csv(history, folder / "history.csv")
     write_csv(predictions, folder / "predictions.csv")
+    kept = write_kept(
+        folder, result.kept, paths=images.paths, model_info=saved_model_info(unit, images)
+    )
     info = {
         "unit": unit.name,
         "dirname": unit.dirname,
@@ -332,9 +336,23 @@ def write_unit(out: Path, unit: Unit, result, images: ImageSet, identity: str, e
         "seconds_per_epoch": round(float(np.mean(result.seconds_per_epoch)), 4),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **extra,
+        **kept,
     }
     write_json(folder / "unit.json", info)  # last: marks the unit complete
     return info
+
+
+def saved_model_info(unit: Unit, images: ImageSet) -> dict:
+    """What model.json records beside a saved model: enough to use it without the run."""
+    return {
+        "unit": unit.name,
+        "model": unit.model,
+        "class_names": list(images.class_names),
+        "input_size": unit.size,
+        "preprocessing": PREPROCESSING,
+        "dataset_fingerprint": images.fingerprint,
+        "mpx_eval": __version__,
+    }
 
 
 def write_thumbnails(out: Path, images: ImageSet) -> None:
