@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 
 import keras
@@ -28,7 +29,10 @@ def model_bytes(model: keras.Model, spec: ModelSpec) -> bytes:
     fresh.set_weights(model.get_weights())
     with tempfile.TemporaryDirectory(prefix="mpx-model-") as tmp:
         path = os.path.join(tmp, "model.keras")
-        fresh.save(path)
+        with warnings.catch_warnings():
+            # Keras's own numpy-2 notice about TensorFlow variables, once per weight
+            warnings.simplefilter("ignore", DeprecationWarning)
+            fresh.save(path)
         with open(path, "rb") as fh:
             return fh.read()
 
