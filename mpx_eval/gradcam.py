@@ -49,8 +49,15 @@ def _split_at(model: keras.Model, layer_name: str) -> tuple[keras.Model, keras.M
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Keras notes the inputs' structure; harmless here
-            front = keras.Model(model.inputs[0], layer.output)
-            back = keras.Model(layer.output, model.outputs[0])
+            if isinstance(model, keras.Sequential):
+                # a reloaded Sequential rebuilds its graph, and its layers' recorded outputs
+                # then belong to no single graph: chain the layers anew on both sides
+                at = model.layers.index(layer) + 1
+                front = _chain(model.layers[:at], model.inputs[0].shape[1:])
+                back = _chain(model.layers[at:], layer.output.shape[1:])
+            else:
+                front = keras.Model(model.inputs[0], layer.output)
+                back = keras.Model(layer.output, model.outputs[0])
     except Exception as exc:  # subclassed models, or a path that bypasses the layer
         raise MpxEvalError(
             f"Grad-CAM: cannot separate {model.name!r} at layer {layer_name!r} "
@@ -58,6 +65,14 @@ def _split_at(model: keras.Model, layer_name: str) -> tuple[keras.Model, keras.M
             "depends on the input only through that layer is needed"
         ) from None
     return front, back
+
+
+def _chain(layers: list, input_shape) -> keras.Model:
+    inputs = keras.Input(shape=tuple(input_shape))
+    outputs = inputs
+    for layer in layers:
+        outputs = layer(outputs)
+    return keras.Model(inputs, outputs)
 
 
 def _gradients(back: keras.Model, maps, class_index: np.ndarray) -> np.ndarray:
