@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="extend",
         metavar="PATH",
         help="a unit folder of a run (OUT/units/t4-seed-0) or a .keras file; several make an "
-        "ensemble (end the list with -- when the images follow)",
+        "ensemble (the list ends at the first path that is neither)",
     )
     predict.add_argument("images", nargs="*", metavar="IMAGE_OR_FOLDER")
     predict.add_argument("--out", metavar="FILE.csv", help="also write the table to FILE.csv")

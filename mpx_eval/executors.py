@@ -58,7 +58,9 @@ class LocalExecutor:
             images.labels,
             policy=policy,
             on_epoch=lambda row, seconds: progress.epoch(unit, row, seconds),
-            keep=keep_hook(specs[unit.model], x, images.labels, **keep_arguments(unit, images, cfg)),
+            keep=keep_hook(
+                specs[unit.model], x, images.labels, **keep_arguments(unit, images, cfg)
+            ),
             **training_arguments(unit, images, cfg),
         )
 

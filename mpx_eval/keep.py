@@ -78,6 +78,7 @@ def _explain(model, spec, x, y, paths, result) -> dict:
         "probability": probs[picks, predicted],
         "correct": predicted == y[rows[picks]],
         "layer": layer,
+        "position": f"{[x.name for x in model.layers].index(layer) + 1} of {len(model.layers)}",
         "seconds": round(time.perf_counter() - started, 3),
     }
 

@@ -98,6 +98,7 @@ def write_kept(folder: Path, kept: dict, *, paths: list[str], model_info: dict) 
     record["gradcam"] = {
         "file": GRADCAM_FILE,
         "layer": cam["layer"],
+        "position": cam["position"],
         "n": len(cam["rows"]),
         "seconds": cam["seconds"],
     }

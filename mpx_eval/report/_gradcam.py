@@ -85,7 +85,7 @@ def _model_part(run: Run, name: str, rows: C.EvalRows, mistakes: int) -> dict:
     where = {
         (fold, str(p)): (fold, i) for fold, c in cams.items() for i, p in enumerate(c["paths"])
     }
-    labels = dict(zip(rows.frame["path"].astype(str), rows.frame["label"].astype(str)))
+    labels = dict(zip(rows.frame["path"].astype(str), rows.frame["label"].astype(str), strict=True))
     wrong = []
     for m in C.misclassified(rows, mistakes):
         hit = where.get((m["fold"], m["path"]))
@@ -105,9 +105,9 @@ def _model_part(run: Run, name: str, rows: C.EvalRows, mistakes: int) -> dict:
         right += [_item(run, cams[fold], i, classes, cls, fold) for _, fold, i in found]
     layers = sorted(
         {
-            (info.get("gradcam") or {}).get("layer")
+            (info.get("gradcam") or {}).get("position")
             for info in run.units.values()
-            if info.get("model") == name and (info.get("gradcam") or {}).get("layer")
+            if info.get("model") == name and (info.get("gradcam") or {}).get("position")
         }
     )
     return {
