@@ -57,7 +57,7 @@ def _item(run: Run, cams: dict, i: int, classes: list[str], label: str, fold: in
         "label": label,
         "predicted": predicted,
         "probability_text": T.num(float(cams["probability"][i])),
-        "fold": fold,
+        "fold": f"fold {fold}" if fold else "seed split",
     }
 
 
