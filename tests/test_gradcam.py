@@ -77,6 +77,7 @@ np.save(sys.argv[3], gradcam(model, np.load(sys.argv[2]), class_index=0))
 """
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras saving TF variables
 def test_jax_backend_gives_the_same_heatmaps(model, tmp_path):
     pytest.importorskip("jax")
     x = _images()
