@@ -177,3 +177,20 @@ def test_a_bad_save_models_choice_is_refused(tmp_path, capsys):
     assert main(["run", *TINY, "--save-models", "some", "--out", str(tmp_path / "o")]) == 2
     assert "save_models must be one of none, seed, all, got 'some'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_predict_with_a_bare_keras_file_names_classes_by_position(kept_run, tmp_path):
+    import shutil
+
+    bare = tmp_path / "mine.keras"
+    shutil.copy(kept_run / "units" / "t4-seed-0" / "model.keras", bare)
+    image = demo_dataset() / "Others" / "O01_1.jpg"
+    out_csv = tmp_path / "bare.csv"
+    assert main(["predict", "--model", str(bare), str(image), "--out", str(out_csv)]) == 0
+    got = pd.read_csv(out_csv)
+    assert list(got.columns) == ["path", "model", "prob_class_0", "prob_class_1", "predicted"]
+    assert got.model.tolist() == ["mine"]
+    unit = kept_run / "units" / "t4-seed-0"
+    assert main(["predict", "--model", str(unit), str(image), "--out", str(out_csv)]) == 0
+    named = pd.read_csv(out_csv)
+    assert np.array_equal(got[["prob_class_0", "prob_class_1"]].to_numpy(), named[PROBS].to_numpy())
