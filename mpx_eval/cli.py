@@ -1,4 +1,4 @@
-"""Command line: ``python -m mpx_eval {run,splits,report}``.
+"""Command line: ``python -m mpx_eval {run,splits,report,predict}``.
 
 Translates arguments into calls; the package's own errors become one line on stderr and an
 exit code (2: usage or data, 1: internal, 130: interrupted).
@@ -150,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="times a failed unit is retried by the ray executor (default 2)",
     )
     r.add_argument(
+        "--save-models",
+        help="which units keep their chosen checkpoint as OUT/units/UNIT/model.keras: none, "
+        "seed (the seed split's, per model) or all (default seed)",
+    )
+    r.add_argument(
         "--overwrite",
         action="store_true",
         help="delete the previous run's artefacts in --out and start afresh",
@@ -186,6 +191,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="reports", help="the run's output folder (default reports)"
     )
     report.set_defaults(handler=_cmd_report)
+
+    predict = sub.add_parser(
+        "predict",
+        help="class probabilities of new images from saved models (several: also their mean)",
+        description="Apply saved models to image files or folders of images, decoded as in "
+        "training; print one row per image and model with the probability of each class, "
+        "and with several models also their mean (an ensemble).",
+    )
+    predict.add_argument(
+        "--model",
+        required=True,
+        nargs="+",
+        action="extend",
+        metavar="PATH",
+        help="a unit folder of a run (OUT/units/t4-seed-0) or a .keras file; several make an "
+        "ensemble (the list ends at the first path that is neither)",
+    )
+    predict.add_argument("images", nargs="*", metavar="IMAGE_OR_FOLDER")
+    predict.add_argument("--out", metavar="FILE.csv", help="also write the table to FILE.csv")
+    predict.set_defaults(handler=_cmd_predict)
     return parser
 
 
@@ -213,6 +238,7 @@ _CONFIG_OPTIONS = (
     "ray_address",
     "ray_cpus_per_task",
     "max_retries",
+    "save_models",
 )
 
 
@@ -253,6 +279,28 @@ def _cmd_report(args: argparse.Namespace) -> int:
     path = render_run(args.out)
     print(f"Report written to {path}")
     return 0
+
+
+def _is_model(path: str) -> bool:
+    from pathlib import Path
+
+    p = Path(path)
+    return p.suffix == ".keras" or (p / "model.keras").exists() or (p / "unit.json").exists()
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    models, images = list(args.model), list(args.images)
+    if not images:  # "--model A B img/": the models end where the first non-model begins
+        cut = next((i for i, p in enumerate(models) if not _is_model(p)), len(models))
+        models, images = models[:cut], models[cut:]
+    if not models:
+        raise MpxEvalError(f"--model {args.model[0]} is not a unit folder or a .keras file")
+    from .runner import _load_training
+
+    _load_training("auto")  # TensorFlow's start-up notices stay hidden, as in a run
+    from .predict import predict_command
+
+    return predict_command(models, images, out=args.out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,6 +26,7 @@ BUILTIN_MODELS = {"t3": 180, "t4": 224}
 _USER_MODEL = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 PRECISIONS = ("auto", "float32", "mixed")
 EXECUTORS = ("local", "ray")
+SAVE_MODELS = ("none", "seed", "all")
 
 #: File names "<patient>_<shot>.jpg": the patient id is everything before the first underscore.
 PATIENT_PATTERN = r"^([^_]+)_"
@@ -71,6 +72,7 @@ class RunConfig:
     ray_cpus_per_task: int = 1
     max_retries: int = 2
     out: str = "reports"
+    save_models: str = "seed"
 
     def __post_init__(self) -> None:
         validate(self)
@@ -108,6 +110,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "ray_cpus_per_task",
         "max_retries",
         "out",
+        "save_models",
     ),
 }
 
@@ -209,7 +212,12 @@ def validate(cfg: RunConfig) -> None:
         value = getattr(cfg, name)
         if not 0 < value < 0.5:
             raise MpxEvalError(f"{name} must be between 0 and 0.5, got {value}")
-    for name, allowed in (("device", DEVICES), ("precision", PRECISIONS), ("executor", EXECUTORS)):
+    for name, allowed in (
+        ("device", DEVICES),
+        ("precision", PRECISIONS),
+        ("executor", EXECUTORS),
+        ("save_models", SAVE_MODELS),
+    ):
         if getattr(cfg, name) not in allowed:
             raise MpxEvalError(
                 f"{name} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}"

@@ -56,12 +56,18 @@ class LocalExecutor:
 
     @staticmethod
     def _train(unit, images, specs, cfg, policy, progress, train_module):
+        from .keep import keep_hook
+
+        x = images.arrays[unit.size]
         return train_module.train_unit(
             specs[unit.model],
-            images.arrays[unit.size],
+            x,
             images.labels,
             policy=policy,
             on_epoch=lambda row, seconds: progress.epoch(unit, row, seconds),
+            keep=keep_hook(
+                specs[unit.model], x, images.labels, **keep_arguments(unit, images, cfg)
+            ),
             **training_arguments(unit, images, cfg),
         )
 
@@ -80,6 +86,13 @@ def training_arguments(unit, images, cfg: RunConfig) -> dict:
     }
 
 
+def keep_arguments(unit, images, cfg: RunConfig) -> dict:
+    """What the unit keeps of its chosen checkpoint (``mpx_eval.keep.keep_hook``)."""
+    from .keptfiles import saves_model
+
+    return {"paths": images.paths, "save": saves_model(unit.split.scheme, cfg.save_models)}
+
+
 def _ray_unit(task: dict, x, y):
     """Body of one Ray task: choose the worker's device, train, return plain data."""
     from .runner import _load_training
@@ -87,8 +100,13 @@ def _ray_unit(task: dict, x, y):
     train_mod, models_mod, info = _load_training(task["device"], threads=task["threads"])
     spec = models_mod.resolve_model(task["model"])
     policy = train_mod.precision_policy(task["precision"], info)
+    from .keep import keep_hook
+
+    keep = keep_hook(spec, x, y, **task["keep"])
     try:
-        result = train_mod.train_unit(spec, x, y, policy=policy, **task["arguments"])
+        result = train_mod.train_unit(
+            spec, x, y, policy=policy, keep=keep, **task["arguments"]
+        )
     except SystemExit as exc:  # would end the Ray worker; it is the model's error
         raise RuntimeError(usercode.describe(exc)) from None
     import socket
@@ -172,6 +190,7 @@ class RayExecutor:
             task = {
                 "model": unit.model,
                 "arguments": training_arguments(unit, images, cfg),
+                "keep": keep_arguments(unit, images, cfg),
                 "precision": cfg.precision,
                 "device": "auto" if options.get("num_gpus") else "cpu",
                 "threads": threads,

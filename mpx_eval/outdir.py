@@ -42,7 +42,14 @@ RUN_FILES = (
 #: output folder, a file manager's notes).
 PLACEHOLDERS = frozenset({LOCK, ".gitignore", ".gitkeep", ".keep", ".DS_Store"})
 #: Files a unit writes in its folder under ``units/``.
-UNIT_FILES = ("history.csv", "predictions.csv", "unit.json")
+UNIT_FILES = (
+    "history.csv",
+    "predictions.csv",
+    "unit.json",
+    "model.keras",
+    "model.json",
+    "gradcam.npz",
+)
 #: A unit folder's name (``t4-cv-3``), or one moved aside as damaged.
 UNIT_DIR = re.compile(r"^[\w.-]+-(seed|cv)-\d+(\.damaged-\d{8}T\d{6}Z(-\d+)?)?$")
 #: What an interrupted atomic write leaves behind (see results.atomic_open).

@@ -36,6 +36,7 @@ from .data import ImageSet, describe_unread, load_image_set
 from .demo import DEMO_LABEL, demo_dataset
 from .errors import MpxEvalError
 from .grouping import apply_families, family_audit, family_summary_lines
+from .keptfiles import PREPROCESSING, write_kept
 from .progress import Progress, format_seconds
 from .results import (
     HISTORY_COLUMNS,
@@ -344,6 +345,9 @@ def write_unit(out: Path, unit: Unit, result, images: ImageSet, identity: str, e
         (folder / "predictions.csv").unlink(missing_ok=True)  # of an earlier attempt
     else:
         write_csv(predictions, folder / "predictions.csv")
+    kept = write_kept(
+        folder, result.kept, paths=images.paths, model_info=saved_model_info(unit, images)
+    )
     info = {
         "unit": unit.name,
         "dirname": unit.dirname,
@@ -364,9 +368,23 @@ def write_unit(out: Path, unit: Unit, result, images: ImageSet, identity: str, e
         "status": "diverged" if diverged_at else "finished",
         **({"diverged_at": int(diverged_at)} if diverged_at else {}),
         **extra,
+        **kept,
     }
     write_json(folder / "unit.json", info)  # last: marks the unit complete
     return info
+
+
+def saved_model_info(unit: Unit, images: ImageSet) -> dict:
+    """What model.json records beside a saved model: enough to use it without the run."""
+    return {
+        "unit": unit.name,
+        "model": unit.model,
+        "class_names": list(images.class_names),
+        "input_size": unit.size,
+        "preprocessing": PREPROCESSING,
+        "dataset_fingerprint": images.fingerprint,
+        "mpx_eval": __version__,
+    }
 
 
 def write_thumbnails(out: Path, images: ImageSet) -> None:

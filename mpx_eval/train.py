@@ -136,6 +136,7 @@ class UnitResult:
     seconds: float
     seconds_per_epoch: list[float] = field(default_factory=list)
     diverged_at: int | None = None  # the epoch whose loss or outputs were not finite
+    kept: dict = field(default_factory=dict)  # what the ``keep`` hook returned (plain data)
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -157,8 +158,10 @@ class _EpochEvaluator:
     from the image array, record their loss and accuracy, and keep the probabilities of the
     best and the last epoch."""
 
-    def __init__(self, model, x, y, val, test, probabilities: bool, on_epoch):
+    def __init__(self, model, x, y, val, test, probabilities: bool, on_epoch, keep_best=False):
         self.model = model
+        self.keep_best = keep_best
+        self.best_weights: list[np.ndarray] | None = None
         self.x = x
         self.rows = np.concatenate([val, test]).astype(np.int64)
         self.n_val = len(val)
@@ -203,6 +206,8 @@ class _EpochEvaluator:
         reported = logp[self.n_val :] if len(self.y_test) else logp[: self.n_val]
         if val_acc > self.best_acc:  # strict: ties keep the earlier epoch
             self.best_acc, self.best_epoch, self.best_logp = val_acc, epoch + 1, reported
+            if self.keep_best:
+                self.best_weights = self.model.get_weights()
         self.last_logp = reported
         self.seconds.append(time.perf_counter() - started)
         if self.on_epoch is not None:
@@ -325,6 +330,7 @@ def train_unit(
     seed: int,
     policy: str = "float32",
     on_epoch: Callable[[dict, float], None] | None = None,
+    keep: Callable[[keras.Model, UnitResult], dict] | None = None,
 ) -> UnitResult:
     """Train a fresh model on ``x[train]`` and evaluate every epoch on ``val`` and ``test``.
 
@@ -333,7 +339,9 @@ def train_unit(
     ``model.fit`` trains on a copy of the training rows. Shuffling (a new order of the
     training rows each epoch), initialisation and dropout are seeded with ``seed``. The
     recorded training loss and accuracy are each epoch's averages over its images, as
-    ``model.fit`` reports them.
+    ``model.fit`` reports them. ``keep(model, result)`` is called with the chosen
+    checkpoint's weights loaded, while the model is still in memory (a saved model, Grad-CAM
+    heatmaps); what it returns is ``result.kept``.
     """
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
@@ -352,7 +360,9 @@ def train_unit(
             # when a GPU exists but --device cpu hid it
             jit_compile=False if on_cpu else "auto",
         )
-        evaluator = _EpochEvaluator(model, x, y, val, test, probabilities, on_epoch)
+        evaluator = _EpochEvaluator(
+            model, x, y, val, test, probabilities, on_epoch, keep_best=keep is not None
+        )
         if on_cpu:
             _train_in_a_loop(model, x, y, train, batch_size, epochs, order, evaluator)
         else:
@@ -366,18 +376,25 @@ def train_unit(
                 verbose=0,
             )
         params = int(model.count_params())
+        diverged = evaluator.diverged_at is not None
+        result = UnitResult(
+            history=evaluator.history,
+            best_epoch=evaluator.best_epoch,
+            eval_index=test if len(test) else val,
+            probs_best=None if diverged else np.exp(evaluator.best_logp),
+            probs_last=None if diverged else np.exp(evaluator.last_logp),
+            params=params,
+            seconds=0.0,
+            seconds_per_epoch=evaluator.seconds,
+            diverged_at=evaluator.diverged_at,
+        )
+        if keep is not None and not diverged:
+            if evaluator.best_epoch != len(evaluator.history):
+                model.set_weights(evaluator.best_weights)
+            evaluator.best_weights = None
+            result.kept = keep(model, result)
     finally:
         keras.mixed_precision.set_global_policy("float32")
         keras.backend.clear_session()
-    diverged = evaluator.diverged_at is not None
-    return UnitResult(
-        history=evaluator.history,
-        best_epoch=evaluator.best_epoch,
-        eval_index=test if len(test) else val,
-        probs_best=None if diverged else np.exp(evaluator.best_logp),
-        probs_last=None if diverged else np.exp(evaluator.last_logp),
-        params=params,
-        seconds=time.perf_counter() - started,
-        seconds_per_epoch=evaluator.seconds,
-        diverged_at=evaluator.diverged_at,
-    )
+    result.seconds = time.perf_counter() - started
+    return result

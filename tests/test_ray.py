@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 
 from mpx_eval.cli import main
+from mpx_eval.keptfiles import read_gradcam
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'mpx-eval[ray]'")
 
@@ -36,6 +38,11 @@ def test_ray_run_equals_local_run(tmp_path, fail_flag):
         json.loads((remote / "units" / u / "unit.json").read_text())["executor"] for u in units
     }
     assert executors == {"ray"}
+    # the tasks keep what a local unit keeps: the seed split's model, the same heatmaps
+    for u in units:
+        assert (remote / "units" / u / "model.keras").is_file() == u.endswith("-seed-0")
+        ray_cams, local_cams = (read_gradcam(out / "units" / u) for out in (remote, local))
+        assert np.array_equal(ray_cams["heatmaps"], local_cams["heatmaps"]), u
     # the tasks train with the local run's thread count, so nothing differs, not even the
     # last bit of a probability
     for name in ("predictions.csv", "history.csv", "metrics.json"):

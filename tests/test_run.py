@@ -43,6 +43,13 @@ def test_every_artefact_is_written(tiny_run):
             assert (tiny_run / "units" / unit / name).is_file()
 
 
+def test_by_default_the_seed_split_units_save_their_model(tiny_run):
+    for unit in (tiny_run / "units").iterdir():
+        saved = (unit / "model.keras").is_file()
+        assert saved == unit.name.endswith("-seed-0"), unit.name
+        assert (unit / "gradcam.npz").is_file()
+
+
 def test_tables_have_the_documented_columns(tiny_run):
     history = pd.read_csv(tiny_run / "history.csv")
     assert tuple(history.columns) == HISTORY_COLUMNS

@@ -25,6 +25,7 @@ from . import _figures as F
 from . import _text as T
 from ._artefacts import Run
 from ._families import families_section
+from ._gradcam import gradcam_context
 
 #: Thumbnails per class in the sample grid, wrong predictions shown per model, and findings
 #: of each kind shown with thumbnails (the rest are listed as text) — keeps the page small.
@@ -909,6 +910,7 @@ def build_context(run: Run) -> tuple[dict, list[FigureSpec]]:
         "comparison": _comparison(run, sections, figures),
         "audit": _audit(run, thumbs, evaluated),
         "families": families_section(run, thumbs),
+        "gradcam": gradcam_context(run, evaluated, MISCLASSIFIED_PER_MODEL),
         "reproduce": {
             "command": shlex.join(str(c) for c in command) if command else None,
             "rerender": shlex.join(["python", "-m", "mpx_eval", "report", "--out", str(run.out)]),

@@ -1,0 +1,122 @@
+"""What a unit keeps besides its numbers, on disk: the saved model, the record beside it, and
+the Grad-CAM heatmaps. Owns their file names, which units save a model, writing and reading.
+No Keras here (the report reads the heatmaps).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .config import SAVE_MODELS
+from .errors import MpxEvalError
+from .results import read_json, write_bytes, write_json
+
+MODEL_FILE = "model.keras"
+MODEL_INFO = "model.json"
+GRADCAM_FILE = "gradcam.npz"
+
+#: How an image becomes a model input, as training did it (mpx_eval.data.decode_file).
+PREPROCESSING = {
+    "decode": "Pillow; EXIF orientation applied; converted to RGB (alpha dropped, 16-bit "
+    "grey scaled)",
+    "resize": "bilinear to input_size x input_size, aspect ratio not kept",
+    "dtype": "uint8 0-255; the model rescales its input itself",
+}
+
+#: Grad-CAM per unit: the most confident mistakes (the report's gallery shows at most this
+#: many per model) and an even spread of correct predictions per class.
+GRADCAM_WRONG = 8
+GRADCAM_RIGHT_PER_CLASS = 2
+
+
+def saves_model(scheme: str, choice: str) -> bool:
+    """Whether a unit of ``scheme`` ('seed' or 'cv') saves its model under ``choice``
+    (--save-models: no unit, the seed split's unit of each model, every unit)."""
+    if choice not in SAVE_MODELS:
+        raise ValueError(f"save_models must be one of {', '.join(SAVE_MODELS)}, got {choice!r}")
+    return choice == "all" or (choice == "seed" and scheme == "seed")
+
+
+def gradcam_rows(labels: np.ndarray, probs: np.ndarray, paths: list[str]) -> np.ndarray:
+    """Positions (into ``labels``/``probs``) to explain: the ``GRADCAM_WRONG`` wrong
+    predictions made with the highest probability (ties by path, as the report's gallery
+    orders them), then ``GRADCAM_RIGHT_PER_CLASS`` right ones per class, evenly spread over
+    their sorted paths."""
+    labels = np.asarray(labels)
+    predicted = probs.argmax(axis=1)
+    confidence = probs.max(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    wrong = sorted(wrong, key=lambda i: (-confidence[i], paths[i]))[:GRADCAM_WRONG]
+    right: list[int] = []
+    for c in range(probs.shape[1]):
+        hits = sorted(np.flatnonzero((predicted == labels) & (labels == c)), key=lambda i: paths[i])
+        if len(hits) > GRADCAM_RIGHT_PER_CLASS:
+            picks = np.linspace(0, len(hits) - 1, GRADCAM_RIGHT_PER_CLASS).round().astype(int)
+            hits = [hits[i] for i in picks]
+        right.extend(hits)
+    return np.array([*wrong, *right], dtype=np.int64)
+
+
+def write_kept(folder: Path, kept: dict, *, paths: list[str], model_info: dict) -> dict:
+    """Write a unit's saved model (``model.keras`` and ``model.json``) and heatmaps
+    (``gradcam.npz``) from what its ``keep`` hook returned; return what unit.json records
+    about them. ``paths`` are the image set's relative paths (the hook knows row numbers)."""
+    record: dict = {}
+    model = kept.get("model")
+    if model is None:
+        (folder / MODEL_FILE).unlink(missing_ok=True)  # an earlier, unfinished attempt's
+        (folder / MODEL_INFO).unlink(missing_ok=True)
+    elif model.get("data") is not None:
+        write_bytes(folder / MODEL_FILE, model["data"])
+        write_json(folder / MODEL_INFO, {**model_info, "outputs": model["outputs"]})
+        record["saved_model"] = {
+            "file": MODEL_FILE,
+            "bytes": len(model["data"]),
+            "seconds": model["seconds"],
+        }
+    else:
+        record["saved_model"] = {"file": None, "note": model["note"]}
+    cam = kept.get("gradcam")
+    if cam is None:
+        return record
+    if cam.get("heatmaps") is None:
+        record["gradcam"] = {"file": None, "note": cam["note"]}
+        return record
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        paths=np.array([paths[i] for i in cam["rows"]], dtype=str),
+        heatmaps=cam["heatmaps"],
+        predicted=np.asarray(cam["predicted"], dtype=np.int64),
+        probability=np.asarray(cam["probability"], dtype=np.float64),
+        correct=np.asarray(cam["correct"], dtype=bool),
+    )
+    write_bytes(folder / GRADCAM_FILE, buf.getvalue())
+    record["gradcam"] = {
+        "file": GRADCAM_FILE,
+        "layer": cam["layer"],
+        "position": cam["position"],
+        "n": len(cam["rows"]),
+        "seconds": cam["seconds"],
+    }
+    return record
+
+
+def read_gradcam(folder: Path) -> dict[str, np.ndarray] | None:
+    """A unit's heatmaps by field (paths, heatmaps, predicted, probability, correct), or
+    None when it has none."""
+    path = Path(folder) / GRADCAM_FILE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise MpxEvalError(f"{path} cannot be read ({exc}); it may be truncated") from None
+
+
+def read_model_info(folder: Path) -> dict:
+    return read_json(Path(folder) / MODEL_INFO)
