@@ -25,6 +25,7 @@ BUILTIN_MODELS = {"t3": 180, "t4": 224}
 _USER_MODEL = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 PRECISIONS = ("auto", "float32", "mixed")
 EXECUTORS = ("local", "ray")
+ENGINES = ("auto", "sequential", "batched")
 
 #: File names "<patient>_<shot>.jpg": the patient id is everything before the first underscore.
 PATIENT_PATTERN = r"^([^_]+)_"
@@ -63,6 +64,7 @@ class RunConfig:
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
+    engine: str = "auto"
     executor: str = "local"
     ray_address: str | None = None
     ray_cpus_per_task: int = 1
@@ -92,6 +94,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "device",
         "precision",
         "threads",
+        "engine",
         "executor",
         "ray_address",
         "ray_cpus_per_task",
@@ -176,7 +179,12 @@ def validate(cfg: RunConfig) -> None:
         value = getattr(cfg, name)
         if not 0 < value < 0.5:
             raise MpxEvalError(f"{name} must be between 0 and 0.5, got {value}")
-    for name, allowed in (("device", DEVICES), ("precision", PRECISIONS), ("executor", EXECUTORS)):
+    for name, allowed in (
+        ("device", DEVICES),
+        ("precision", PRECISIONS),
+        ("engine", ENGINES),
+        ("executor", EXECUTORS),
+    ):
         if getattr(cfg, name) not in allowed:
             raise MpxEvalError(
                 f"{name} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}"

@@ -15,17 +15,71 @@ from .config import RunConfig
 from .errors import MpxEvalError
 
 
+def unit_batches(pending, engine: str) -> list[list]:
+    """What trains at once: each unit alone (sequential), or all units of one model."""
+    if engine != "batched":
+        return [[unit] for unit in pending]
+    by_model: dict[str, list] = {}
+    for unit in pending:
+        by_model.setdefault(unit.model, []).append(unit)
+    return list(by_model.values())
+
+
 class LocalExecutor:
-    """Units one after another in this process, with per-epoch progress. A unit that raises
-    is reported by name and the others still run (Ctrl-C stops everything)."""
+    """Units one after another in this process (or, with the batched engine, all units of a
+    model at once), with per-epoch progress. A unit that raises is reported by name and the
+    others still run (Ctrl-C stops everything)."""
 
     def __init__(self) -> None:
         self.failures: dict[str, str] = {}
 
     def execute(
-        self, pending, images, *, specs, cfg: RunConfig, policy, progress, train_module, device_info
+        self,
+        pending,
+        images,
+        *,
+        specs,
+        cfg: RunConfig,
+        policy,
+        progress,
+        train_module,
+        device_info,
+        engine: str = "sequential",
     ) -> Iterator[tuple]:
-        for unit in pending:
+        for batch in unit_batches(pending, engine):
+            yield from self._run_batch(
+                batch, images, specs, cfg, policy, progress, train_module, device_info, engine
+            )
+
+    def _run_batch(
+        self, batch, images, specs, cfg, policy, progress, train_module, device_info, engine
+    ) -> Iterator[tuple]:
+        extra = {
+            "executor": "local",
+            "engine": engine,
+            "device": device_info["name"],
+            "threads": device_info.get("threads"),
+            "precision_policy": policy,
+        }
+        if engine == "batched":
+            for unit in batch:
+                progress.unit_started(unit)
+            try:
+                results = _train_batched(
+                    batch, images, specs[batch[0].model], cfg, policy, progress
+                )
+            except (KeyboardInterrupt, MemoryError):
+                raise
+            except Exception as exc:  # the batch's own failure; the other models still run
+                reason = _short_reason(exc)
+                for unit in batch:
+                    self.failures[unit.name] = reason
+                    progress.unit_failed(unit, reason)
+                return
+            for unit, result in zip(batch, results, strict=True):
+                yield unit, result, dict(extra)
+            return
+        for unit in batch:
             progress.unit_started(unit)
             try:
                 result = self._train(unit, images, specs, cfg, policy, progress, train_module)
@@ -36,16 +90,7 @@ class LocalExecutor:
                 self.failures[unit.name] = reason
                 progress.unit_failed(unit, reason)
                 continue
-            yield (
-                unit,
-                result,
-                {
-                    "executor": "local",
-                    "device": device_info["name"],
-                    "threads": device_info.get("threads"),
-                    "precision_policy": policy,
-                },
-            )
+            yield unit, result, dict(extra)
 
     @staticmethod
     def _train(unit, images, specs, cfg, policy, progress, train_module):
@@ -57,6 +102,19 @@ class LocalExecutor:
             on_epoch=lambda row, seconds: progress.epoch(unit, row, seconds),
             **training_arguments(unit, images, cfg),
         )
+
+
+def _train_batched(batch, images, spec, cfg, policy, progress) -> list:
+    from .batched import train_units
+
+    return train_units(
+        spec,
+        images.arrays[batch[0].size],
+        images.labels,
+        [training_arguments(unit, images, cfg) for unit in batch],
+        policy=policy,
+        on_epoch=lambda i, row, seconds: progress.epoch(batch[i], row, seconds),
+    )
 
 
 def training_arguments(unit, images, cfg: RunConfig) -> dict:
@@ -73,18 +131,25 @@ def training_arguments(unit, images, cfg: RunConfig) -> dict:
     }
 
 
-def _ray_unit(task: dict, x, y):
-    """Body of one Ray task: choose the worker's device, train, return plain data."""
+def _ray_units(task: dict, x, y):
+    """Body of one Ray task: choose the worker's device, train its unit (or, with the
+    batched engine, its units of one model), return plain data."""
     from .runner import _load_training
 
     train_mod, models_mod, info = _load_training(task["device"], threads=task["threads"])
     spec = models_mod.resolve_model(task["model"])
     policy = train_mod.precision_policy(task["precision"], info)
-    result = train_mod.train_unit(spec, x, y, policy=policy, **task["arguments"])
+    if task["engine"] == "batched":
+        from .batched import train_units
+
+        results = train_units(spec, x, y, task["arguments"], policy=policy)
+    else:
+        results = [train_mod.train_unit(spec, x, y, policy=policy, **task["arguments"][0])]
     import socket
 
-    return result, {
+    return results, {
         "executor": "ray",
+        "engine": task["engine"],
         "device": info["name"],
         "host": socket.gethostname(),
         "threads": info.get("threads"),
@@ -129,7 +194,17 @@ class RayExecutor:
             ) from None
 
     def execute(
-        self, pending, images, *, specs, cfg: RunConfig, policy, progress, train_module, device_info
+        self,
+        pending,
+        images,
+        *,
+        specs,
+        cfg: RunConfig,
+        policy,
+        progress,
+        train_module,
+        device_info,
+        engine: str = "sequential",
     ) -> Iterator[tuple]:
         if not pending:
             return
@@ -151,37 +226,41 @@ class RayExecutor:
         progress.parallel = capacity
         if cfg.device == "gpu" and not gpus:
             raise MpxEvalError("--device gpu: the Ray cluster has no GPU")
-        remote = ray.remote(_ray_unit).options(
+        remote = ray.remote(_ray_units).options(
             max_retries=cfg.max_retries, retry_exceptions=True, **options
         )
         refs = {size: ray.put(images.arrays[size]) for size in {u.size for u in pending}}
         labels = ray.put(images.labels)
         in_flight = {}
         started = {}
-        for unit in pending:
+        for batch in unit_batches(pending, engine):
             task = {
-                "model": unit.model,
-                "arguments": training_arguments(unit, images, cfg),
+                "model": batch[0].model,
+                "arguments": [training_arguments(unit, images, cfg) for unit in batch],
                 "precision": cfg.precision,
+                "engine": engine,
                 "device": "auto" if options.get("num_gpus") else "cpu",
                 "threads": threads,
             }
-            ref = remote.remote(task, refs[unit.size], labels)
-            in_flight[ref] = unit
-            started[unit.name] = time.perf_counter()
-            progress.unit_started(unit)
+            ref = remote.remote(task, refs[batch[0].size], labels)
+            in_flight[ref] = batch
+            for unit in batch:
+                started[unit.name] = time.perf_counter()
+                progress.unit_started(unit)
         try:
             while in_flight:
                 ready, _ = ray.wait(list(in_flight), num_returns=1)
-                unit = in_flight.pop(ready[0])
+                batch = in_flight.pop(ready[0])
                 try:
-                    result, extra = ray.get(ready[0])
+                    results, extra = ray.get(ready[0])
                 except (ray.exceptions.RayError, MpxEvalError) as exc:
                     reason = _short_reason(exc)
-                    self.failures[unit.name] = reason
-                    progress.unit_failed(unit, reason)
+                    for unit in batch:
+                        self.failures[unit.name] = reason
+                        progress.unit_failed(unit, reason)
                     continue
-                yield unit, result, extra
+                for unit, result in zip(batch, results, strict=True):
+                    yield unit, result, dict(extra)
         finally:
             for ref in in_flight:
                 ray.cancel(ref, force=True)

@@ -409,6 +409,9 @@ def run(
     if train_mod is None:
         train_mod, models_mod, device_info = _load_training(cfg.device, threads=cfg.threads)
     policy = train_mod.precision_policy(cfg.precision, device_info)
+    from .batched import resolve_engine
+
+    engine = resolve_engine(cfg.engine, device_info, policy)
     used = {info.get("precision_policy") for info in done.values()} - {None}
     if used and used != {policy} and cfg.executor == "local" and not overwrite:
         raise MpxEvalError(
@@ -461,6 +464,7 @@ def run(
         "backend": device_info["backend"],
         "device": device_info,
         "precision_policy": policy,
+        "engine": engine,
         "versions": versions(),
         "dataset": info,
         "demo": {"label": DEMO_LABEL, "settings": DEMO_SETTINGS} if cfg.demo else None,
@@ -476,7 +480,7 @@ def run(
         )
         print(
             f"Backend {device_info['backend']} on {device_info['kind'].upper()} ({where}), "
-            f"precision {policy}",
+            f"precision {policy}, {engine} engine",
             file=sys.stderr,
         )
         for line in summary_lines(found):
@@ -495,6 +499,7 @@ def run(
             specs=specs,
             cfg=cfg,
             policy=policy,
+            engine=engine,
             progress=progress,
             train_module=train_mod,
             device_info=device_info,

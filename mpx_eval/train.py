@@ -71,6 +71,7 @@ def configure_device(device: str, *, threads: int | None = None) -> dict:
     elif backend == "jax":
         import jax
 
+        _persistent_jax_cache()
         gpus = [d for d in jax.devices() if d.platform == "gpu"] if device != "cpu" else []
         if device == "gpu" and not gpus:
             raise MpxEvalError("--device gpu: JAX sees no GPU (install a CUDA build of jax)")
@@ -85,6 +86,23 @@ def configure_device(device: str, *, threads: int | None = None) -> dict:
             raise MpxEvalError(f"--device gpu is supported with TensorFlow and JAX, not {backend}")
         info.update(kind="cpu", name="CPU (backend default)", threads=usable_cpus())
     return info
+
+
+def _persistent_jax_cache() -> None:
+    """Keep JAX's compiled programs in the user cache folder (``jax/`` under mpx_eval's),
+    so that a second run of the same models does not compile them again. An unwritable
+    folder only costs the compilation."""
+    import jax
+
+    from .demo import cache_root
+
+    folder = cache_root() / "jax"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def cpu_has_bf16() -> bool:
