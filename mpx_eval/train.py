@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import MpxEvalError
 from .models import ModelSpec, build, outputs_probabilities
-from .system import usable_cpus
+from .system import cpu_has_bf16, usable_cpus
 
 EVAL_BATCH = 64
 
@@ -103,19 +103,6 @@ def _persistent_jax_cache() -> None:
         return
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
-def cpu_has_bf16() -> bool:
-    """True when the CPU has bfloat16 instructions (AVX-512 BF16 or AMX), read from Linux's
-    /proc/cpuinfo; without them bfloat16 is emulated and slower than float32."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return bool({"avx512_bf16", "amx_bf16"} & set(line.split()))
-    except OSError:
-        pass
-    return False
 
 
 def precision_policy(precision: str, device_info: dict) -> str:
