@@ -114,3 +114,69 @@ def test_epoch_plan_keeps_each_units_batches():
     assert rows[:, 0][mask[:, 0] > 0].tolist() == [14, 13, 12, 11, 10]
     assert rows[:, 1][mask[:, 1] > 0].tolist() == list(range(20, 28))
     assert active.tolist() == [[True, True], [True, True], [False, True]]
+
+
+def _run_on_jax(out, *extra: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "JAX_PLATFORMS": "cpu",
+        "CUDA_VISIBLE_DEVICES": "-1",
+        "PYTHONPATH": str(REPO),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "mpx_eval",
+        "run",
+        "--demo",
+        "--folds",
+        "2",
+        "--models",
+        "t4",
+        "--epochs",
+        "1",
+        "--image-size",
+        "32",
+        "--out",
+        str(out),
+        *extra,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+
+
+@needs_jax
+def test_a_batched_run_writes_every_artefact_and_resumes(tmp_path):
+    out = tmp_path / "out"
+    first = _run_on_jax(out, "--engine", "batched", "--quiet")
+    assert first.returncode == 0, first.stderr[-2000:]
+    units = [json.loads(p.read_text()) for p in sorted(out.glob("units/*/unit.json"))]
+    assert [u["unit"] for u in units] == ["t4-cv-1", "t4-cv-2", "t4-seed-0"]
+    assert {u["engine"] for u in units} == {"batched"}
+    assert json.loads((out / "runinfo.json").read_text())["engine"] == "batched"
+    assert "Engine</th><td>batched" in (out / "index.html").read_text(encoding="utf-8")
+    for unit in units:
+        history = (out / "units" / unit["dirname"] / "history.csv").read_text().splitlines()
+        assert len(history) == 2  # header and the one epoch
+    again = _run_on_jax(out, "--engine", "sequential")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "Resuming: 3 of 3 units already finished" in again.stderr
+
+
+def test_batched_engine_on_tensorflow_is_a_one_line_error(tmp_path):
+    pytest.importorskip("tensorflow")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "mpx_eval", "run", "--demo", "--folds", "0", "--epochs"]
+    command += ["1", "--image-size", "32", "--engine", "batched", "--out", str(tmp_path / "o")]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("mpx_eval: error: --engine batched needs")
+    assert not (tmp_path / "o" / "units").exists()
+
+
+def test_engine_must_be_known():
+    from mpx_eval.config import RunConfig
+
+    with pytest.raises(MpxEvalError, match=r"engine must be one of .*'fast'"):
+        RunConfig(engine="fast")
