@@ -226,10 +226,11 @@ def train_units(
     results: list[UnitResult] = []
     keras.mixed_precision.set_global_policy(policy)
     try:
-        size = x.shape[1]
-        probe = build(spec, size, units[0]["num_classes"])
-        step = chunk or chunk_size(probe, units[0]["batch_size"], x_bytes=x.nbytes)
-        del probe
+        step = chunk
+        if step is None:
+            probe = build(spec, x.shape[1], units[0]["num_classes"])
+            step = chunk_size(probe, units[0]["batch_size"], x_bytes=x.nbytes)
+            del probe
         for start in range(0, len(units), step):
             part = units[start : start + step]
 
