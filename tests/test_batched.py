@@ -180,3 +180,15 @@ def test_engine_must_be_known():
 
     with pytest.raises(MpxEvalError, match=r"engine must be one of .*'fast'"):
         RunConfig(engine="fast")
+
+
+def test_chunks_fit_the_free_memory():
+    models = pytest.importorskip("mpx_eval.models")
+    model = models.build(models.resolve_model("t4"), 32, 2)
+    per_unit = batched._per_unit_bytes(model, 16)
+    weights = model.count_params() * 4 * 4  # weights, gradients and two Adam moments
+    assert per_unit > weights
+    room = 3 * per_unit + 1000  # three units beside a 1,000-byte image array
+    free = int(room / batched.MEMORY_SHARE) + 1
+    assert batched.chunk_size(model, 16, x_bytes=1000, free=free) == 3
+    assert batched.chunk_size(model, 16, x_bytes=1000, free=10) == 1
