@@ -15,7 +15,6 @@ import sys
 import time
 import zlib
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -397,20 +396,7 @@ def run(
             specs[name] = models_mod.resolve_model(name)
             sizes[name] = cfg.image_size or specs[name].default_size
 
-    importing = None
-    if train_mod is None:
-        locate_data(cfg)  # a wrong data folder still fails at once
-        # Keras and TensorFlow import (mostly on one core) while Pillow decodes
-        importing = ThreadPoolExecutor(max_workers=1)
-        keras_side = importing.submit(_load_training, cfg.device, threads=cfg.threads)
-    try:
-        images, notes = load_for(cfg, sizes.values())
-    finally:
-        if importing is not None:
-            # the import hides stderr while it runs: an error of ours waits until it is done
-            importing.shutdown(wait=True)
-    if importing is not None:
-        train_mod, models_mod, device_info = keras_side.result()
+    images, notes = load_for(cfg, sizes.values())
     plan, found = plan_and_audit(cfg, images)
     identity = _identity_hash({**cfg.identity(), "fingerprint": images.fingerprint})
     stale = [n for n, info in done.items() if info.get("identity") != identity]
@@ -420,6 +406,8 @@ def run(
             "settings; use a new --out, or --overwrite to discard them"
         )
 
+    if train_mod is None:
+        train_mod, models_mod, device_info = _load_training(cfg.device, threads=cfg.threads)
     policy = train_mod.precision_policy(cfg.precision, device_info)
     from .batched import resolve_engine
 
