@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPU threads each unit trains with, whichever executor runs it "
         "(default: every usable core of the machine that trains it)",
     )
+    r.add_argument(
+        "--engine",
+        help="sequential (one unit after another), batched (every unit of a model at once; "
+        "Keras on JAX) or auto: batched with JAX on a GPU (default auto)",
+    )
     r.add_argument("--executor", help="local or ray (default local)")
     r.add_argument(
         "--ray-address",
@@ -234,6 +239,7 @@ _CONFIG_OPTIONS = (
     "device",
     "precision",
     "threads",
+    "engine",
     "executor",
     "ray_address",
     "ray_cpus_per_task",

@@ -27,6 +27,7 @@ _USER_MODEL = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 PRECISIONS = ("auto", "float32", "mixed")
 EXECUTORS = ("local", "ray")
 SAVE_MODELS = ("none", "seed", "all")
+ENGINES = ("auto", "sequential", "batched")
 
 #: File names "<patient>_<shot>.jpg": the patient id is everything before the first underscore.
 PATIENT_PATTERN = r"^([^_]+)_"
@@ -67,6 +68,7 @@ class RunConfig:
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
+    engine: str = "auto"
     executor: str = "local"
     ray_address: str | None = None
     ray_cpus_per_task: int = 1
@@ -105,6 +107,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "device",
         "precision",
         "threads",
+        "engine",
         "executor",
         "ray_address",
         "ray_cpus_per_task",
@@ -215,6 +218,7 @@ def validate(cfg: RunConfig) -> None:
     for name, allowed in (
         ("device", DEVICES),
         ("precision", PRECISIONS),
+        ("engine", ENGINES),
         ("executor", EXECUTORS),
         ("save_models", SAVE_MODELS),
     ):

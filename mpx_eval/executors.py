@@ -16,17 +16,71 @@ from .config import RunConfig
 from .errors import MpxEvalError
 
 
+def unit_batches(pending, engine: str) -> list[list]:
+    """What trains at once: each unit alone (sequential), or all units of one model."""
+    if engine != "batched":
+        return [[unit] for unit in pending]
+    by_model: dict[str, list] = {}
+    for unit in pending:
+        by_model.setdefault(unit.model, []).append(unit)
+    return list(by_model.values())
+
+
 class LocalExecutor:
-    """Units one after another in this process, with per-epoch progress. A unit that raises
-    is reported by name and the others still run (Ctrl-C stops everything)."""
+    """Units one after another in this process (or, with the batched engine, all units of a
+    model at once), with per-epoch progress. A unit that raises is reported by name and the
+    others still run (Ctrl-C stops everything)."""
 
     def __init__(self) -> None:
         self.failures: dict[str, str] = {}
 
     def execute(
-        self, pending, images, *, specs, cfg: RunConfig, policy, progress, train_module, device_info
+        self,
+        pending,
+        images,
+        *,
+        specs,
+        cfg: RunConfig,
+        policy,
+        progress,
+        train_module,
+        device_info,
+        engine: str = "sequential",
     ) -> Iterator[tuple]:
-        for unit in pending:
+        for batch in unit_batches(pending, engine):
+            yield from self._run_batch(
+                batch, images, specs, cfg, policy, progress, train_module, device_info, engine
+            )
+
+    def _run_batch(
+        self, batch, images, specs, cfg, policy, progress, train_module, device_info, engine
+    ) -> Iterator[tuple]:
+        extra = {
+            "executor": "local",
+            "engine": engine,
+            "device": device_info["name"],
+            "threads": device_info.get("threads"),
+            "precision_policy": policy,
+        }
+        if engine == "batched":
+            for unit in batch:
+                progress.unit_started(unit)
+            try:
+                results = _train_batched(
+                    batch, images, specs[batch[0].model], cfg, policy, progress
+                )
+            except (KeyboardInterrupt, MemoryError):
+                raise
+            except Exception as exc:  # the batch's own failure; the other models still run
+                reason = _short_reason(exc)
+                for unit in batch:
+                    self.failures[unit.name] = reason
+                    progress.unit_failed(unit, reason)
+                return
+            for unit, result in zip(batch, results, strict=True):
+                yield unit, result, dict(extra)
+            return
+        for unit in batch:
             progress.unit_started(unit)
             try:
                 result = self._train(unit, images, specs, cfg, policy, progress, train_module)
@@ -43,16 +97,7 @@ class LocalExecutor:
                 self.failures[unit.name] = reason
                 progress.unit_failed(unit, reason)
                 continue
-            yield (
-                unit,
-                result,
-                {
-                    "executor": "local",
-                    "device": device_info["name"],
-                    "threads": device_info.get("threads"),
-                    "precision_policy": policy,
-                },
-            )
+            yield unit, result, dict(extra)
 
     @staticmethod
     def _train(unit, images, specs, cfg, policy, progress, train_module):
@@ -70,6 +115,19 @@ class LocalExecutor:
             ),
             **training_arguments(unit, images, cfg),
         )
+
+
+def _train_batched(batch, images, spec, cfg, policy, progress) -> list:
+    from .batched import train_units
+
+    return train_units(
+        spec,
+        images.arrays[batch[0].size],
+        images.labels,
+        [training_arguments(unit, images, cfg) for unit in batch],
+        policy=policy,
+        on_epoch=lambda i, row, seconds: progress.epoch(batch[i], row, seconds),
+    )
 
 
 def training_arguments(unit, images, cfg: RunConfig) -> dict:
@@ -93,26 +151,35 @@ def keep_arguments(unit, images, cfg: RunConfig) -> dict:
     return {"paths": images.paths, "save": saves_model(unit.split.scheme, cfg.save_models)}
 
 
-def _ray_unit(task: dict, x, y):
-    """Body of one Ray task: choose the worker's device, train, return plain data."""
+def _ray_units(task: dict, x, y):
+    """Body of one Ray task: choose the worker's device, train its unit (or, with the
+    batched engine, its units of one model), return plain data."""
     from .runner import _load_training
 
     train_mod, models_mod, info = _load_training(task["device"], threads=task["threads"])
     spec = models_mod.resolve_model(task["model"])
     policy = train_mod.precision_policy(task["precision"], info)
-    from .keep import keep_hook
+    if task["engine"] == "batched":
+        from .batched import train_units
 
-    keep = keep_hook(spec, x, y, **task["keep"])
-    try:
-        result = train_mod.train_unit(
-            spec, x, y, policy=policy, keep=keep, **task["arguments"]
-        )
-    except SystemExit as exc:  # would end the Ray worker; it is the model's error
-        raise RuntimeError(usercode.describe(exc)) from None
+        results = train_units(spec, x, y, task["arguments"], policy=policy)
+    else:
+        from .keep import keep_hook
+
+        keep = keep_hook(spec, x, y, **task["keep"])
+        try:
+            results = [
+                train_mod.train_unit(
+                    spec, x, y, policy=policy, keep=keep, **task["arguments"][0]
+                )
+            ]
+        except SystemExit as exc:  # would end the Ray worker; it is the model's error
+            raise RuntimeError(usercode.describe(exc)) from None
     import socket
 
-    return result, {
+    return results, {
         "executor": "ray",
+        "engine": task["engine"],
         "device": info["name"],
         "host": socket.gethostname(),
         "threads": info.get("threads"),
@@ -157,7 +224,17 @@ class RayExecutor:
             ) from None
 
     def execute(
-        self, pending, images, *, specs, cfg: RunConfig, policy, progress, train_module, device_info
+        self,
+        pending,
+        images,
+        *,
+        specs,
+        cfg: RunConfig,
+        policy,
+        progress,
+        train_module,
+        device_info,
+        engine: str = "sequential",
     ) -> Iterator[tuple]:
         if not pending:
             return
@@ -179,38 +256,42 @@ class RayExecutor:
         progress.parallel = capacity
         if cfg.device == "gpu" and not gpus:
             raise MpxEvalError("--device gpu: the Ray cluster has no GPU")
-        remote = ray.remote(_ray_unit).options(
+        remote = ray.remote(_ray_units).options(
             max_retries=cfg.max_retries, retry_exceptions=True, **options
         )
         refs = {size: ray.put(images.arrays[size]) for size in {u.size for u in pending}}
         labels = ray.put(images.labels)
         in_flight = {}
         started = {}
-        for unit in pending:
+        for batch in unit_batches(pending, engine):
             task = {
-                "model": unit.model,
-                "arguments": training_arguments(unit, images, cfg),
-                "keep": keep_arguments(unit, images, cfg),
+                "model": batch[0].model,
+                "arguments": [training_arguments(unit, images, cfg) for unit in batch],
+                "keep": keep_arguments(batch[0], images, cfg),
                 "precision": cfg.precision,
+                "engine": engine,
                 "device": "auto" if options.get("num_gpus") else "cpu",
                 "threads": threads,
             }
-            ref = remote.remote(task, refs[unit.size], labels)
-            in_flight[ref] = unit
-            started[unit.name] = time.perf_counter()
-            progress.unit_started(unit)
+            ref = remote.remote(task, refs[batch[0].size], labels)
+            in_flight[ref] = batch
+            for unit in batch:
+                started[unit.name] = time.perf_counter()
+                progress.unit_started(unit)
         try:
             while in_flight:
                 ready, _ = ray.wait(list(in_flight), num_returns=1)
-                unit = in_flight.pop(ready[0])
+                batch = in_flight.pop(ready[0])
                 try:
-                    result, extra = ray.get(ready[0])
+                    results, extra = ray.get(ready[0])
                 except (ray.exceptions.RayError, MpxEvalError) as exc:
                     reason = _short_reason(exc)
-                    self.failures[unit.name] = reason
-                    progress.unit_failed(unit, reason)
+                    for unit in batch:
+                        self.failures[unit.name] = reason
+                        progress.unit_failed(unit, reason)
                     continue
-                yield unit, result, extra
+                for unit, result in zip(batch, results, strict=True):
+                    yield unit, result, dict(extra)
         finally:
             for ref in in_flight:
                 ray.cancel(ref, force=True)

@@ -495,6 +495,9 @@ def _run(
     if train_mod is None:
         train_mod, models_mod, device_info = _load_training(cfg.device, threads=cfg.threads)
     policy = train_mod.precision_policy(cfg.precision, device_info)
+    from .batched import resolve_engine
+
+    engine = resolve_engine(cfg.engine, device_info, policy)
     used = {info.get("precision_policy") for info in done.values()} - {None}
     if used and used != {policy} and cfg.executor == "local" and not overwrite:
         raise MpxEvalError(
@@ -564,6 +567,7 @@ def _run(
         "backend": device_info["backend"],
         "device": device_info,
         "precision_policy": policy,
+        "engine": engine,
         "versions": versions(),
         "dataset": info,
         "demo": {"label": DEMO_LABEL, "settings": DEMO_SETTINGS} if cfg.demo else None,
@@ -579,7 +583,7 @@ def _run(
         )
         print(
             f"Backend {device_info['backend']} on {device_info['kind'].upper()} ({where}), "
-            f"precision {policy}",
+            f"precision {policy}, {engine} engine",
             file=sys.stderr,
         )
         for line in [*summary_lines(found), *family_summary_lines(found)]:
@@ -598,6 +602,7 @@ def _run(
             specs=specs,
             cfg=cfg,
             policy=policy,
+            engine=engine,
             progress=progress,
             train_module=train_mod,
             device_info=device_info,

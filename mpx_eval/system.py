@@ -1,4 +1,5 @@
-"""Facts about the machine a run uses: usable CPUs and library versions. No Keras import."""
+"""Facts about the machine a run uses: usable CPUs, bfloat16 support and library versions.
+No Keras import."""
 
 from __future__ import annotations
 
@@ -25,6 +26,19 @@ def usable_cpus() -> int:
     except (OSError, ValueError):
         pass
     return max(1, count)
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU has bfloat16 instructions (AVX-512 BF16 or AMX), read from Linux's
+    /proc/cpuinfo; without them bfloat16 is emulated and slower than float32."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return bool({"avx512_bf16", "amx_bf16"} & set(line.split()))
+    except OSError:
+        pass
+    return False
 
 
 def versions() -> dict[str, str]:

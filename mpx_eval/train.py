@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import MpxEvalError
 from .models import ModelSpec, build, outputs_probabilities
-from .system import usable_cpus
+from .system import cpu_has_bf16, usable_cpus
 
 EVAL_BATCH = 64
 
@@ -71,6 +71,7 @@ def configure_device(device: str, *, threads: int | None = None) -> dict:
     elif backend == "jax":
         import jax
 
+        _persistent_jax_cache()
         gpus = [d for d in jax.devices() if d.platform == "gpu"] if device != "cpu" else []
         if device == "gpu" and not gpus:
             raise MpxEvalError("--device gpu: JAX sees no GPU (install a CUDA build of jax)")
@@ -87,17 +88,21 @@ def configure_device(device: str, *, threads: int | None = None) -> dict:
     return info
 
 
-def cpu_has_bf16() -> bool:
-    """True when the CPU has bfloat16 instructions (AVX-512 BF16 or AMX), read from Linux's
-    /proc/cpuinfo; without them bfloat16 is emulated and slower than float32."""
+def _persistent_jax_cache() -> None:
+    """Keep JAX's compiled programs in the user cache folder (``jax/`` under mpx_eval's),
+    so that a second run of the same models does not compile them again. An unwritable
+    folder only costs the compilation."""
+    import jax
+
+    from .demo import cache_root
+
+    folder = cache_root() / "jax"
     try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return bool({"avx512_bf16", "amx_bf16"} & set(line.split()))
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError:
-        pass
-    return False
+        return
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def precision_policy(precision: str, device_info: dict) -> str:

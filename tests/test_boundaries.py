@@ -16,6 +16,7 @@ ALLOWED = {
     "mpx_eval/keep.py",
     "mpx_eval/gradcam.py",
     "mpx_eval/predict.py",
+    "mpx_eval/batched.py",
 }
 
 

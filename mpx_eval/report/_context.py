@@ -209,6 +209,12 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
         ("Backend", str(info.get("backend", "n/a"))),
         ("Device", f"{str(device.get('kind', 'n/a')).upper()} ({where})"),
         ("Precision", str(info.get("precision_policy", "n/a"))),
+        # units finished before engines existed were trained one after another
+        (
+            "Engine",
+            ", ".join(sorted({str(u.get("engine", "sequential")) for u in run.units.values()}))
+            or str(info.get("engine", "n/a")),
+        ),
         ("Executor", str(run.setting("executor", "n/a"))),
         ("Started", str(info.get("started") or "n/a")),
         *([("Resumed", str(info["resumed"]))] if info.get("resumed") else []),
