@@ -177,9 +177,20 @@ def collect_units(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str
     )
 
 
+def _flat_config(path: Path) -> dict:
+    """The resolved config as ``{field: value}``; empty when the run folder has none yet."""
+    from .config import config_from_toml_text
+
+    try:
+        return config_from_toml_text(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+
+
 def aggregate_run(out: str | Path) -> dict:
     """Write the run-level history.csv, predictions.csv and metrics.json from the finished
     units (works on partial runs) and return the metrics."""
+    from .assessment import assess
     from .metrics import summarize_predictions
 
     out = Path(out)
@@ -207,5 +218,6 @@ def aggregate_run(out: str | Path) -> dict:
         entry["input_shape"] = info["input_shape"]
     metrics["units_finished"] = len(done)
     metrics["units_planned"] = len(runinfo.get("units_planned") or done)
+    assess(metrics, predictions, _flat_config(out / "config.toml"))
     write_json(out / "metrics.json", metrics)
     return metrics
