@@ -90,6 +90,27 @@ def proportion_interval(
     return exact_interval(successes, n, confidence_level=confidence_level)
 
 
+def proportion_counts(labels, predicted, metric: str, positive, classes) -> tuple[int, int] | None:
+    """(successes, trials) of a metric that is a plain proportion of images; None for the
+    others (AUC, F1, ...), which have no exact binomial interval."""
+    labels = np.asarray(labels, dtype=object)
+    predicted = np.asarray(predicted, dtype=object)
+    if metric == "accuracy":
+        return int((labels == predicted).sum()), int(labels.size)
+    if positive is None or metric not in _PROPORTIONS:
+        return None
+    negative = [c for c in classes if c != positive]
+    is_pos, said_pos = labels == positive, predicted == positive
+    is_neg, said_neg = np.isin(labels, negative), np.isin(predicted, negative)
+    base, hit = {
+        "sensitivity": (is_pos, said_pos),
+        "specificity": (is_neg, said_neg),
+        "ppv": (said_pos, is_pos),
+        "npv": (said_neg, is_neg),
+    }[metric]
+    return int((base & hit).sum()), int(base.sum())
+
+
 def t_interval(values, *, confidence_level: float = 0.95) -> dict | None:
     """Mean over folds with a Student t interval (k - 1 degrees of freedom); None under two
     defined values. Undefined (None/NaN) folds are left out and counted in ``k``."""
@@ -119,7 +140,7 @@ def _rows(predictions: pd.DataFrame, model: str, scheme: str) -> pd.DataFrame:
     return predictions.loc[mask]
 
 
-def _predicted(rows: pd.DataFrame, classes: list[str]) -> np.ndarray:
+def predicted_classes(rows: pd.DataFrame, classes: list[str]) -> np.ndarray:
     probs = rows[[f"prob_{c}" for c in classes]].to_numpy(dtype=float)
     # the most probable class, the first one on ties (as the metrics library decides)
     return np.asarray(classes, dtype=object)[np.argmax(probs, axis=1)]
@@ -190,7 +211,7 @@ def fold_counts(cv: dict, rows: pd.DataFrame, classes: list[str], positive) -> d
                 _why_undefined(
                     metric,
                     part["label"].to_numpy(dtype=object),
-                    _predicted(part, classes),
+                    predicted_classes(part, classes),
                     positive,
                     classes,
                 )
@@ -213,7 +234,7 @@ def per_class_fold_counts(rows: pd.DataFrame, classes: list[str]) -> dict:
             missing = []
             for fold, part in parts:
                 values = (
-                    _predicted(part, classes) if what == "predicted" else part["label"].to_numpy()
+                    predicted_classes(part, classes) if what == "predicted" else part["label"].to_numpy()
                 )
                 if not (values == cls).any():
                     missing.append(
@@ -235,7 +256,7 @@ def per_class_fold_counts(rows: pd.DataFrame, classes: list[str]) -> dict:
 def _headline(summary: dict, rows: pd.DataFrame, classes: list[str], confidence_level) -> dict:
     """The pooled estimates with their own intervals: one estimator per number."""
     labels = rows["label"].to_numpy(dtype=object)
-    correct = int((_predicted(rows, classes) == labels).sum())
+    correct = int((predicted_classes(rows, classes) == labels).sum())
     n = int(labels.size)
     ci = summary.get("ci") or {}
     # a cv summary keeps its pooled values under "pooled"; a seed split's are at its top
@@ -261,7 +282,7 @@ def _headline(summary: dict, rows: pd.DataFrame, classes: list[str], confidence_
 def alarms(rows: pd.DataFrame, classes, positive, headline: dict, base: dict) -> list[dict]:
     """What makes a model's numbers mean less than they seem; empty when nothing does."""
     found = []
-    predicted = _predicted(rows, classes)
+    predicted = predicted_classes(rows, classes)
     said = sorted(set(predicted.tolist()))
     if len(said) == 1:
         found.append(
