@@ -317,7 +317,7 @@ def _all_metrics_table(run: Run, model: str, metric_names: list[str], positive) 
         row = {"label": T.metric_label(name, positive)}
         if cv:
             row["cv"] = T.pm(cv["mean"].get(name), cv["std"].get(name))
-            row["folds"] = V.folds_note(counts.get(name))
+            row["folds"] = V.folds_note(counts.get(name)) or f"all {cv['k']}"
             row["range"] = (
                 f"{T.num(cv['min'].get(name))}–{T.num(cv['max'].get(name))}"
                 if cv.get("min") and cv["min"].get(name) is not None

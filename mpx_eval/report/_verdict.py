@@ -40,6 +40,8 @@ def fold_mean_cell(cv: dict, metric: str, counts: dict | None) -> dict:
     cell = {"value": T.num(mean), "ci": "", "method": "", "note": ""}
     if ci is not None and A.usable(ci):
         cell.update(ci=T.interval(ci), method=f"t over {ci['k']} folds")
+    elif ci is not None:
+        cell["note"] = "no interval: the same value on every fold"
     elif A._finite(mean):
         cell["note"] = "no interval: fewer than two folds"
     counted = (counts or {}).get(metric)
