@@ -474,6 +474,71 @@ def assess(metrics: dict, predictions: pd.DataFrame, config: dict) -> dict:
     return metrics
 
 
+# --------------------------------------------------------------------------- terminal
+
+
+def _num(value) -> str:
+    return f"{value:.3f}" if _finite(value) else "n/a"
+
+
+def _with_interval(found: dict) -> str:
+    text = _num(found.get("estimate"))
+    if _finite(found.get("low")) and _finite(found.get("high")):
+        return f"{text} (95 % CI {found['low']:.3f}–{found['high']:.3f})"
+    return text + (" (no interval: n too small)" if _finite(found.get("estimate")) else "")
+
+
+def summary_lines(metrics: dict) -> list[str]:
+    """The result a user reads first in the terminal: per model the pooled accuracy and AUC
+    with their intervals beside the majority-class baseline, the warnings, the primary test,
+    and the departures from the blog's settings."""
+    lines = ["Results (pooled over the held-out test images; checkpoints chosen on inner validation):"]
+    width = max((len(name) for name in metrics["models"]), default=4)
+    for name, entry in metrics["models"].items():
+        found = entry.get("assessment")
+        if not found:
+            lines.append(f"  {name:<{width}}  no finished unit")
+            continue
+        head, base = found["headline"], found["baseline"]
+        where = (
+            f"{entry['cv']['k']} test folds"
+            if found["evaluated_on"] == "cv"
+            else "seed split only, whose images chose the checkpoint"
+        )
+        lines.append(
+            f"  {name:<{width}}  accuracy {_with_interval(head['accuracy'])} vs baseline "
+            f"{_num(base['accuracy'])} (always {base['class']}); AUC "
+            f"{_with_interval(head['roc_auc'])} vs 0.500; {where}"
+        )
+        for alarm in found.get("alarms") or []:
+            lines.append(f"  {'':<{width}}  WARNING: {name} {alarm['message']}")
+        seed = entry.get("seed_split")
+        if seed and _finite(seed.get("best_val_accuracy")):
+            lines.append(
+                f"  {'':<{width}}  blog-style seed split: best validation accuracy "
+                f"{seed['best_val_accuracy']:.3f} on {seed.get('n_val')} images that also "
+                "chose the epoch"
+            )
+    for comparison in metrics.get("comparisons") or []:
+        primary = comparison.get("primary") or primary_result(comparison)
+        a, b = comparison["a"], comparison["b"]
+        alarmed = [n for n in (a, b) if alarm_messages(metrics, n)]
+        if alarmed:
+            verdict = f"not a comparison of designs ({', '.join(alarmed)} has warnings)"
+        elif not _finite(primary.get("p")):
+            verdict = "no primary test (fewer than two common folds)"
+        elif primary["favours"]:
+            verdict = f"evidence that {primary['favours']} is more accurate (p = {primary['p']:.3f})"
+        else:
+            verdict = f"no evidence of a difference in accuracy (p = {primary['p']:.3f})"
+        lines.append(f"{a} vs {b}, corrected t over folds (primary test): {verdict}")
+    departures = metrics.get("departures") or []
+    if departures:
+        listed = "; ".join(f"{d['name']} {d['used']} (blog {d['blog']})" for d in departures)
+        lines.append(f"Departs from the blog's settings: {listed}")
+    return lines
+
+
 def alarm_messages(metrics: dict, model: str) -> list[str]:
     assessment = (metrics["models"].get(model) or {}).get("assessment") or {}
     return [a["message"] for a in assessment.get("alarms") or []]

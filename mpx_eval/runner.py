@@ -529,7 +529,7 @@ def run(
 
     report = render_run(out)
     metrics = read_json(out / "metrics.json")
-    print_summary(metrics, report, quiet=quiet)
+    print_summary(metrics, report)
     if failed:
         for name, reason in failed.items():
             print(f"mpx_eval: unit {name} failed: {reason}", file=sys.stderr)
@@ -543,29 +543,9 @@ def run(
     return 0
 
 
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+def print_summary(metrics: dict, report: Path) -> None:
+    """The headline per model on stdout: what a user reads first (``--quiet`` too: it
+    silences progress, not the result)."""
+    from .assessment import summary_lines
 
-
-def print_summary(metrics: dict, report: Path, *, quiet: bool) -> None:
-    """The headline per model on stdout: what a user reads first."""
-    lines = ["Results on held-out test folds (checkpoint chosen on inner validation):"]
-    for name, entry in metrics["models"].items():
-        cv = entry.get("cv")
-        seed = entry.get("seed_split")
-        parts = [f"  {name:<6}"]
-        if cv:
-            mean, std = cv["mean"], cv["std"]
-            parts.append(
-                f"accuracy {_fmt(mean.get('accuracy'))} ± {_fmt(std.get('accuracy'))}, "
-                f"AUC {_fmt(mean.get('roc_auc'))} ± {_fmt(std.get('roc_auc'))} "
-                f"over {cv['k']} folds"
-            )
-        if seed:
-            parts.append(
-                f"| seed split best-epoch val accuracy {_fmt(seed.get('best_val_accuracy'))} "
-                "(optimistic: chosen on the same images)"
-            )
-        lines.append(" ".join(parts))
-    lines.append(f"Report: {report}")
-    print("\n".join(lines[-1:] if quiet else lines))
+    print("\n".join([*summary_lines(metrics), f"Report: {report}"]))
