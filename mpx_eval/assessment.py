@@ -275,12 +275,16 @@ def _headline(summary: dict, rows: pd.DataFrame, classes: list[str], confidence_
     else:
         auc.update(low=None, high=None, method=None)
         if _finite(auc["estimate"]):
-            auc["no_interval"] = "n too small: every resample gives the same AUC"
+            auc["no_interval"] = "no interval: every resample gives the same AUC"
     return {"accuracy": accuracy, "roc_auc": auc}
 
 
 def alarms(rows: pd.DataFrame, classes, positive, headline: dict, base: dict) -> list[dict]:
-    """What makes a model's numbers mean less than they seem; empty when nothing does."""
+    """What makes a model's numbers mean less than they seem; empty when nothing does.
+
+    Each alarm has a ``kind``, a ``short`` label and a ``message`` that reads after the
+    model's name ("t4 predicts every image as Others (228 of 228)").
+    """
     found = []
     predicted = predicted_classes(rows, classes)
     said = sorted(set(predicted.tolist()))
@@ -288,6 +292,7 @@ def alarms(rows: pd.DataFrame, classes, positive, headline: dict, base: dict) ->
         found.append(
             {
                 "kind": "one_class",
+                "short": f"predicts only {said[0]}",
                 "message": f"predicts every image as {said[0]} ({len(predicted)} of "
                 f"{len(predicted)})",
             }
@@ -298,34 +303,43 @@ def alarms(rows: pd.DataFrame, classes, positive, headline: dict, base: dict) ->
         found.append(
             {
                 "kind": "constant_scores",
-                "message": f"its scores are nearly constant ({which} "
+                "short": "nearly constant scores",
+                "message": f"gives nearly constant scores ({which} "
                 f"{float(scores.min()):.3f}–{float(scores.max()):.3f}, SD {float(np.std(scores)):.4f})",
             }
         )
     acc = headline["accuracy"]
     if _finite(base.get("accuracy")) and _finite(acc.get("estimate")):
-        low = acc.get("low") if _finite(acc.get("low")) else acc["estimate"]
+        low, said = _lower_end(acc)
         if low <= base["accuracy"]:
             found.append(
                 {
                     "kind": "not_above_baseline",
-                    "message": f"its accuracy {acc['estimate']:.3f} (95 % CI from {low:.3f}) is "
-                    f"not above the majority-class baseline {base['accuracy']:.3f} (always "
-                    f"answering {base['class']})",
+                    "short": "accuracy not above the baseline",
+                    "message": f"has an accuracy of {said}, not above the majority-class "
+                    f"baseline {base['accuracy']:.3f} (always answering {base['class']})",
                 }
             )
     auc = headline["roc_auc"]
     if _finite(auc.get("estimate")):
-        low = auc.get("low") if _finite(auc.get("low")) else auc["estimate"]
+        low, said = _lower_end(auc)
         if low <= 0.5:
             found.append(
                 {
                     "kind": "auc_not_above_chance",
-                    "message": f"its AUC {auc['estimate']:.3f} (95 % CI from {low:.3f}) is not "
-                    "above chance (0.5)",
+                    "short": "AUC not above chance",
+                    "message": f"has an AUC of {said}, not above chance (0.5)",
                 }
             )
     return found
+
+
+def _lower_end(found: dict) -> tuple[float, str]:
+    """The lower end of an estimate's interval (the estimate itself without one), and the
+    estimate in words."""
+    if _finite(found.get("low")):
+        return found["low"], f"{found['estimate']:.3f} (95 % CI from {found['low']:.3f})"
+    return found["estimate"], f"{found['estimate']:.3f}"
 
 
 def assess_model(
@@ -417,7 +431,7 @@ def departures(config: dict, models: list[str]) -> list[dict]:
         if used != getattr(blog, key):
             default = getattr(blog, key)
             if key == "folds":
-                blog_text = f"{default} (the blog itself used the seed split alone)"
+                blog_text = f"the seed split alone; mpx_eval's default adds {default} folds"
             else:
                 blog_text = f"{default:g}" if isinstance(default, float) else str(default)
             out.append(

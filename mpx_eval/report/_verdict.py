@@ -71,7 +71,7 @@ def _headline_cell(entry: dict, key: str) -> dict:
             "value": T.num(found["estimate"]),
             "ci": "",
             "method": "",
-            "note": "no interval: n too small",
+            "note": found.get("no_interval") or "no interval: n too small",
         }
     return interval_cell(found.get("estimate"), found)
 
@@ -151,8 +151,8 @@ def build(run: Run, sections: list[dict], pairs: list[dict]) -> dict:
             continue
         base = assessment["baseline"]
         headline = assessment["headline"]
-        found = [a["message"] for a in assessment.get("alarms") or []]
-        alarms[name] = found
+        found = assessment.get("alarms") or []
+        alarms[name] = [a["message"] for a in found]
         cv = entry.get("cv")
         evaluated = (
             f"{cv['k']} test folds, {assessment['n']} images"
@@ -171,12 +171,13 @@ def build(run: Run, sections: list[dict], pairs: list[dict]) -> dict:
                 "baseline_class": base.get("class"),
                 "auc": _headline_cell(headline, "roc_auc"),
                 "baseline_auc": T.num(base.get("roc_auc")),
-                "alarms": found,
+                "alarms": [a.get("short") or a["message"] for a in found],
             }
         )
     return {
         "rows": rows,
         "alarms": alarms,
+        "any_alarm": any(alarms.values()),
         "architecture": architecture_sentence(run, pairs, alarms),
         "caption": (
             "Each number is the pooled estimate over every held-out test image (each image "
