@@ -305,7 +305,12 @@ def alarms(rows: pd.DataFrame, classes, positive, headline: dict, base: dict) ->
                 "kind": "constant_scores",
                 "short": "nearly constant scores",
                 "message": f"gives nearly constant scores ({which} "
-                f"{float(scores.min()):.3f}–{float(scores.max()):.3f}, SD {float(np.std(scores)):.4f})",
+                + (
+                    f"{float(scores.min()):.3f} for every image)"
+                    if f"{scores.min():.3f}" == f"{scores.max():.3f}"
+                    else f"from {float(scores.min()):.3f} to {float(scores.max()):.3f}, "
+                    f"SD {float(np.std(scores)):.4f})"
+                ),
             }
         )
     acc = headline["accuracy"]

@@ -318,10 +318,13 @@ def _all_metrics_table(run: Run, model: str, metric_names: list[str], positive) 
         if cv:
             row["cv"] = T.pm(cv["mean"].get(name), cv["std"].get(name))
             row["folds"] = V.folds_note(counts.get(name)) or f"all {cv['k']}"
+            low, high = (cv.get("min") or {}).get(name), (cv.get("max") or {}).get(name)
             row["range"] = (
-                f"{T.num(cv['min'].get(name))}–{T.num(cv['max'].get(name))}"
-                if cv.get("min") and cv["min"].get(name) is not None
-                else "n/a"
+                "n/a"
+                if low is None
+                else f"{T.num(low)} on every fold"
+                if T.num(low) == T.num(high)
+                else f"{T.num(low)}–{T.num(high)}"
             )
             row["pooled"] = pooled[i]["value"]
             row["ci"] = _ci_text(pooled[i])
@@ -487,7 +490,8 @@ def _model_section(
     section["ci_method"] = next(
         (ci.get("method") for ci in ((cv or seed or {}).get("ci") or {}).values() if ci), None
     )
-    section["auc_delong"] = (cv or {}).get("auc_delong")
+    delong = (cv or {}).get("auc_delong")
+    section["auc_delong"] = delong if A.usable(delong) else None
     return section
 
 
