@@ -132,7 +132,7 @@ def test_same_command_again_trains_nothing(tiny_run, monkeypatch, capsys):
     accuracy = metrics["models"]["t4"]["assessment"]["headline"]["accuracy"]
     assert out.startswith("Results (pooled over the held-out test images")
     assert f"t4  accuracy {accuracy['estimate']:.3f}" in out and "vs baseline" in out
-    assert "Departs from the blog's settings: batch size 8 (blog 32); epochs 2 (blog 50)" in out
+    assert "Departs from the blog's settings: epochs 2 (blog 50); batch size 8 (blog 32)" in out
     assert out.rstrip().endswith("index.html")
     assert "ETA" not in err and "Decoded" not in err
 
