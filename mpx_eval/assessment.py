@@ -234,7 +234,9 @@ def per_class_fold_counts(rows: pd.DataFrame, classes: list[str]) -> dict:
             missing = []
             for fold, part in parts:
                 values = (
-                    predicted_classes(part, classes) if what == "predicted" else part["label"].to_numpy()
+                    predicted_classes(part, classes)
+                    if what == "predicted"
+                    else part["label"].to_numpy()
                 )
                 if not (values == cls).any():
                     missing.append(
@@ -262,7 +264,9 @@ def _headline(summary: dict, rows: pd.DataFrame, classes: list[str], confidence_
     # a cv summary keeps its pooled values under "pooled"; a seed split's are at its top
     pooled = summary.get("pooled") or summary
     accuracy = {"estimate": pooled.get("accuracy"), "estimator": "pooled"}
-    interval = proportion_interval(ci.get("accuracy"), correct, n, confidence_level=confidence_level)
+    interval = proportion_interval(
+        ci.get("accuracy"), correct, n, confidence_level=confidence_level
+    )
     accuracy.update(interval or {"low": None, "high": None, "method": None})
     accuracy["successes"], accuracy["n"] = correct, n
 
@@ -271,7 +275,9 @@ def _headline(summary: dict, rows: pd.DataFrame, classes: list[str], confidence_
     if usable(delong):
         auc.update(low=delong["low"], high=delong["high"], method="DeLong")
     elif usable(ci.get("roc_auc")):
-        auc.update(low=ci["roc_auc"]["low"], high=ci["roc_auc"]["high"], method=ci["roc_auc"].get("method"))
+        auc.update(
+            low=ci["roc_auc"]["low"], high=ci["roc_auc"]["high"], method=ci["roc_auc"].get("method")
+        )
     else:
         auc.update(low=None, high=None, method=None)
         if _finite(auc["estimate"]):
@@ -370,7 +376,9 @@ def assess_model(
     }
     if cv:
         out["fold_mean"] = {
-            metric: t_interval([f.get(metric) for f in cv["folds"]], confidence_level=confidence_level)
+            metric: t_interval(
+                [f.get(metric) for f in cv["folds"]], confidence_level=confidence_level
+            )
             for metric in ("accuracy", "roc_auc")
         }
         out["fold_counts"] = fold_counts(cv, rows, classes, positive)
@@ -511,7 +519,9 @@ def summary_lines(metrics: dict) -> list[str]:
     """The result a user reads first in the terminal: per model the pooled accuracy and AUC
     with their intervals beside the majority-class baseline, the warnings, the primary test,
     and the departures from the blog's settings."""
-    lines = ["Results (pooled over the held-out test images; checkpoints chosen on inner validation):"]
+    lines = [
+        "Results (pooled over the held-out test images; checkpoints chosen on inner validation):"
+    ]
     width = max((len(name) for name in metrics["models"]), default=4)
     for name, entry in metrics["models"].items():
         found = entry.get("assessment")
@@ -547,7 +557,9 @@ def summary_lines(metrics: dict) -> list[str]:
         elif not _finite(primary.get("p")):
             verdict = "no primary test (fewer than two common folds)"
         elif primary["favours"]:
-            verdict = f"evidence that {primary['favours']} is more accurate (p = {primary['p']:.3f})"
+            verdict = (
+                f"evidence that {primary['favours']} is more accurate (p = {primary['p']:.3f})"
+            )
         else:
             verdict = f"no evidence of a difference in accuracy (p = {primary['p']:.3f})"
         lines.append(f"{a} vs {b}, corrected t over folds (primary test): {verdict}")

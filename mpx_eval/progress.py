@@ -50,9 +50,7 @@ class Progress:
 
     def epoch(self, unit, row: dict, seconds: float) -> None:
         self.running[unit.name] = row["epoch"]
-        self.costs.setdefault(unit.model, Cost()).add_epoch(
-            row["epoch"], seconds, _images(unit)
-        )
+        self.costs.setdefault(unit.model, Cost()).add_epoch(row["epoch"], seconds, _images(unit))
         self.current = unit.name
         self._draw()
 

@@ -72,7 +72,9 @@ def test_a_model_that_calls_everything_others_raises_every_alarm():
     assert found["alarms"][0]["message"] == "predicts every image as Others (20 of 20)"
     assert "0.300 for every image" in found["alarms"][1]["message"]
     assert found["fold_counts"]["ppv"]["n"] == 0
-    assert found["fold_counts"]["ppv"]["left_out"][0]["reason"] == "the model predicted no Monkeypox"
+    assert (
+        found["fold_counts"]["ppv"]["left_out"][0]["reason"] == "the model predicted no Monkeypox"
+    )
 
 
 def test_fold_means_count_their_folds_and_give_a_t_interval():

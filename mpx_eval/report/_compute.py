@@ -101,6 +101,7 @@ class CurvePanel:
     notes: list[str] = field(default_factory=list)  # curves left out, and why
     zoom: bool = False  # a pooled curve hugs the corner: draw the corner enlarged
 
+
 #: A pooled AUC at or above this hugs the ROC corner; the figure adds an enlarged corner.
 ZOOM_AUC = 0.95
 

@@ -770,10 +770,7 @@ def _design_differences(layers: list[dict], names: list[str]) -> list[str]:
 def _overlays(run: Run, names: list[str], positive, figures: Figures) -> list[FigureSpec]:
     """Figures that put the models on one set of axes: pooled ROC and mean training curves."""
     out = []
-    rows = {
-        name: C.eval_rows(run.predictions, name, run.classes, "cv")
-        for name in names
-    }
+    rows = {name: C.eval_rows(run.predictions, name, run.classes, "cv") for name in names}
     rows = {name: r for name, r in rows.items() if r is not None}
     if positive is not None and len(rows) >= 2:
         panel = C.roc_overlay(rows, positive)

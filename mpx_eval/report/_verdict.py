@@ -185,9 +185,7 @@ def build(run: Run, sections: list[dict], pairs: list[dict]) -> dict:
             "on those same pooled images: accuracy with a "
             + (
                 "bootstrap that resamples whole patients (cluster bootstrap)"
-                if any(
-                    "cluster" in (r.get("accuracy") or {}).get("method", "") for r in rows
-                )
+                if any("cluster" in (r.get("accuracy") or {}).get("method", "") for r in rows)
                 else "bootstrap"
             )
             + ", or an exact binomial interval where the bootstrap cannot move; AUC with "
@@ -218,7 +216,6 @@ def banner(run: Run) -> dict | None:
         text = ""
     if changes:
         text += (" " if text else "") + (
-            "This run departs from the blog's settings, so its numbers are not the blog's "
-            "protocol:"
+            "This run departs from the blog's settings, so its numbers are not the blog's protocol:"
         )
     return {"label": label, "text": text, "changes": changes, "demo": bool(demo)}

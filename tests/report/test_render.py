@@ -133,7 +133,10 @@ def test_headline_shows_each_estimate_with_its_own_interval_beside_the_seed_numb
         folds = [f["accuracy"] for f in cv["folds"]]
         mean = entry["assessment"]["fold_mean"]["accuracy"]
         assert mean["mean"] == pytest.approx(np.mean(folds))
-        assert f"{mean['mean']:.3f} 95 % CI {mean['low']:.3f}–{mean['high']:.3f} (t over 3 folds)" in text
+        assert (
+            f"{mean['mean']:.3f} 95 % CI {mean['low']:.3f}–{mean['high']:.3f} (t over 3 folds)"
+            in text
+        )
         blog = seed["best_val_accuracy"]
         assert f"this model scores {blog:.3f}. The same images chose the checkpoint" in text
         assert (

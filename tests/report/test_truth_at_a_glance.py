@@ -60,7 +60,9 @@ def test_1_each_headline_number_comes_with_its_own_interval(binary_run):
     detailed = binary_run.page.text
     for name in ("t3", "t4"):
         mean = _metrics(binary_run)["models"][name]["assessment"]["fold_mean"]["accuracy"]
-        assert f"{mean['mean']:.3f} 95 % CI {mean['low']:.3f}–{mean['high']:.3f} (t over 3" in detailed
+        assert (
+            f"{mean['mean']:.3f} 95 % CI {mean['low']:.3f}–{mean['high']:.3f} (t over 3" in detailed
+        )
 
 
 # --------------------------------------------------------------------------- 2 baselines, alarms
@@ -163,7 +165,10 @@ def test_6_labels_describe_the_procedure_not_the_number(binary_run):
 
 def test_7_different_input_sizes_are_called_a_mix_with_the_command_at_one_size(mixed_size_run):
     text = mixed_size_run.page.text
-    assert "differ in input size (t3 180 px, t4 224 px), so this comparison mixes size and design" in text
+    assert (
+        "differ in input size (t3 180 px, t4 224 px), so this comparison mixes size and design"
+        in text
+    )
     assert "the designs differ in row 6: Dropout only in t4" in text
     command = _block(mixed_size_run, "train them at one size:", "</pre>").text
     assert "--image-size 180" in command and "--out" in command and command.startswith("python")
@@ -223,8 +228,9 @@ def test_9_the_summary_states_the_result_with_intervals_and_baseline(binary_run)
 def test_10_hash_bits_agree_between_report_and_readme(binary_run):
     readme = README.read_text(encoding="utf-8")
     assert "63-bit perceptual hash" in readme and "64-bit perceptual" not in readme
-    assert "of the 63 bits of a perceptual hash differ: a 64-bit pHash without its constant term" in (
-        binary_run.page.text
+    assert (
+        "of the 63 bits of a perceptual hash differ: a 64-bit pHash without its constant term"
+        in (binary_run.page.text)
     )
 
 
