@@ -26,6 +26,10 @@ ALPHA = 0.05
 CONSTANT_SCORE_SD = 0.01
 #: An interval narrower than this is shown as none: it is a bootstrap that could not move.
 ZERO_WIDTH = 1e-9
+#: The key of a cv or seed-split summary in metrics.json whose per-metric intervals
+#: (``{"low", "high", "method"}``) the headline shows beside the pooled values. Where that
+#: interval has no width, a proportion gets :func:`exact_interval` instead.
+METRICS_INTERVAL_KEY = "ci"
 
 _PROPORTIONS = (
     "accuracy",
@@ -260,7 +264,7 @@ def _headline(summary: dict, rows: pd.DataFrame, classes: list[str], confidence_
     labels = rows["label"].to_numpy(dtype=object)
     correct = int((predicted_classes(rows, classes) == labels).sum())
     n = int(labels.size)
-    ci = summary.get("ci") or {}
+    ci = summary.get(METRICS_INTERVAL_KEY) or {}
     # a cv summary keeps its pooled values under "pooled"; a seed split's are at its top
     pooled = summary.get("pooled") or summary
     accuracy = {"estimate": pooled.get("accuracy"), "estimator": "pooled"}

@@ -2,7 +2,7 @@
 
 On a terminal the line is redrawn in place; in a log (not a TTY) a line is printed per
 finished unit. The ETA comes from the run's own first epochs: per model, the seconds per
-training image and epoch, and the extra cost of a unit's first epoch (graph building).
+image and epoch, and the extra cost of a unit's first epoch (graph building).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class Progress:
 
     # ---- estimate and drawing
     def _cost(self, unit) -> tuple[float, float] | None:
-        """(seconds per training image and epoch, extra seconds of a first epoch) for the
+        """(seconds per image and epoch, extra seconds of a first epoch) for the
         unit's model; another model's, scaled by the pixel count, before it has its own."""
         own = self.costs.get(unit.model)
         if own is not None and own.per_image() is not None:
@@ -153,14 +153,17 @@ class Progress:
         self.stream.flush()
 
 
-def _images(unit) -> int:
-    """Training images of a unit: what an epoch's cost grows with."""
-    return max(1, len(unit.split.train))
+def _images(unit) -> float:
+    """What an epoch's cost grows with: the training images, plus the images evaluated after
+    each epoch (inner validation and test fold) at a third of the weight, since a forward
+    pass costs about a third of a training step's forward and backward pass."""
+    evaluated = len(unit.split.val) + len(unit.split.test)
+    return max(1.0, len(unit.split.train) + evaluated / 3)
 
 
 class Cost:
     """A model's measured cost: the mean over every steady epoch (all but each unit's first)
-    of seconds per training image, and the first epoch's extra seconds.
+    of seconds per image (see ``_images``), and the first epoch's extra seconds.
 
     All epochs count equally, with no moving window, so the estimate settles instead of
     jumping when an early, slow epoch leaves the window.
@@ -168,17 +171,17 @@ class Cost:
 
     def __init__(self) -> None:
         self.steady_seconds = 0.0
-        self.steady_images = 0
-        self.first: list[tuple[float, int]] = []  # (seconds, training images) of first epochs
+        self.steady_images = 0.0
+        self.first: list[tuple[float, float]] = []  # (seconds, images) of first epochs
 
-    def add_epoch(self, epoch: int, seconds: float, images: int) -> None:
+    def add_epoch(self, epoch: int, seconds: float, images: float) -> None:
         if epoch <= 1:
             self.first.append((seconds, images))
         else:
             self.steady_seconds += seconds
             self.steady_images += images
 
-    def add_unit(self, seconds: float, epochs: int, images: int) -> None:
+    def add_unit(self, seconds: float, epochs: int, images: float) -> None:
         self.steady_seconds += seconds
         self.steady_images += epochs * images
 

@@ -14,6 +14,8 @@ from mpx_eval.progress import Progress
 @dataclass(frozen=True)
 class _Split:
     train: np.ndarray
+    val: tuple = ()
+    test: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -81,3 +83,12 @@ def test_units_trained_elsewhere_teach_the_estimate_their_total_time():
     progress.unit_started(units[0])
     progress.unit_done(units[0], 10.0)  # a Ray task: only its total is known
     assert progress.eta() == pytest.approx(10 * 0.01 * (224 / 180) ** 2 * 100)
+
+
+def test_images_evaluated_after_each_epoch_count_a_third():
+    unit = _Unit("t3", "t3-cv-1", 180, _Split(np.arange(90), tuple(range(15)), tuple(range(15))))
+    progress = _progress([unit], epochs=3)
+    progress.unit_started(unit)
+    progress.epoch(unit, {"epoch": 1}, 1.0)
+    progress.epoch(unit, {"epoch": 2}, 1.0)  # 90 + 30 / 3 = 100 images' worth: 0.01 s each
+    assert progress.eta() == pytest.approx(1.0)

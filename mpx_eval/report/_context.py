@@ -234,7 +234,8 @@ def _pooled_cells(summary: dict, rows: C.EvalRows | None, names, positive) -> li
             if rows is not None
             else None
         )
-        cells.append(V.interval_cell(pooled.get(name), summary["ci"].get(name), proportion=counts))
+        ci = (summary.get(A.METRICS_INTERVAL_KEY) or {}).get(name)
+        cells.append(V.interval_cell(pooled.get(name), ci, proportion=counts))
     return cells
 
 
