@@ -557,7 +557,8 @@ def summary_lines(metrics: dict) -> list[str]:
         a, b = comparison["a"], comparison["b"]
         alarmed = [n for n in (a, b) if alarm_messages(metrics, n)]
         if alarmed:
-            verdict = f"not a comparison of designs ({', '.join(alarmed)} has warnings)"
+            have = "has" if len(alarmed) == 1 else "have"
+            verdict = f"not a comparison of designs ({' and '.join(alarmed)} {have} warnings)"
         elif not _finite(primary.get("p")):
             verdict = "no primary test (fewer than two common folds)"
         elif primary["favours"]:

@@ -313,10 +313,9 @@ def short_verdict(comparison: dict, tests: list[dict], *, alarms=None) -> str:
     """One clause of the architecture verdict for the first screen: the primary test's
     outcome, or why there is no comparison of designs."""
     a, b = comparison["a"], comparison["b"]
-    for name in (a, b):
-        found = (alarms or {}).get(name) or []
-        if found:
-            return f"{a} vs {b}: not a comparison of designs, since {name} {found[0]}."
+    warned = [f"{name} {(alarms or {})[name][0]}" for name in (a, b) if (alarms or {}).get(name)]
+    if warned:
+        return f"{a} vs {b}: not a comparison of designs, since {' and '.join(warned)}."
     primary = next((t for t in tests if t["role"] == "primary"), None)
     if primary is None or not _finite(primary["p"]):
         return f"{a} vs {b}: no verdict (the primary test needs at least two common folds)."
