@@ -327,6 +327,11 @@ def dump_toml(cfg: RunConfig) -> str:
         lines.append(f"\n[{section}]")
         for key in keys:
             value = getattr(cfg, key)
+            if key == "data_dir" and cfg.demo and value == RunConfig.data_dir:
+                # a demo reads no data folder; the default is left out so that the file
+                # does not point at a folder that was never used
+                lines.append("# data_dir: not used, --demo draws its images into the cache")
+                continue
             if value is not None and LATER_DEFAULTS.get(key, object()) != value:
                 lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"

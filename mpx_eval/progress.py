@@ -1,7 +1,8 @@
 """One overall progress line for a run: units done/running/failed, current epoch, elapsed, ETA.
 
 On a terminal the line is redrawn in place; in a log (not a TTY) a line is printed per
-finished unit. The ETA uses the seconds per epoch measured so far for each input size.
+finished unit. The ETA comes from the run's own first epochs: per model, the seconds per
+image and epoch, and the extra cost of a unit's first epoch (graph building).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Progress:
         self.done = {name for name in done if name in self.units}
         self.running: dict[str, int] = {}  # unit name -> epochs finished
         self.failed: set[str] = set()
-        self.rates: dict[int, list[float]] = {}  # input size -> seconds per epoch seen
+        self.costs: dict[str, Cost] = {}  # model -> what its epochs have cost so far
         self.started = time.perf_counter()
         self.current: str | None = None
         self.parallel = 1  # units that can train at once (the ETA divides by it)
@@ -49,15 +50,17 @@ class Progress:
 
     def epoch(self, unit, row: dict, seconds: float) -> None:
         self.running[unit.name] = row["epoch"]
-        self.rates.setdefault(unit.size, []).append(seconds)
+        self.costs.setdefault(unit.model, Cost()).add_epoch(row["epoch"], seconds, _images(unit))
         self.current = unit.name
         self._draw()
 
     def unit_done(self, unit, seconds: float) -> None:
-        self.running.pop(unit.name, None)
+        epochs_seen = self.running.pop(unit.name, 0)
         self.done.add(unit.name)
-        if unit.size not in self.rates and seconds > 0:
-            self.rates[unit.size] = [seconds / self.epochs]
+        cost = self.costs.setdefault(unit.model, Cost())
+        if not epochs_seen and seconds > 0:
+            # a unit trained elsewhere (a Ray task) reports only its total time
+            cost.add_unit(seconds, self.epochs, _images(unit))
         if not self.tty and not self.quiet:
             self._emit(self._line(f"finished {unit.name} in {format_seconds(seconds)}") + "\n")
         self._draw(force=True)
@@ -76,25 +79,34 @@ class Progress:
             self._width = 0
 
     # ---- estimate and drawing
-    def _rate(self, size: int) -> float | None:
-        if self.rates.get(size):
-            seen = self.rates[size][-20:]
-            return sum(seen) / len(seen)
-        known = [(s, sum(r[-20:]) / len(r[-20:])) for s, r in self.rates.items() if r]
-        if not known:
-            return None
-        s, rate = known[0]
-        return rate * (size / s) ** 2  # cost grows with the pixel count
+    def _cost(self, unit) -> tuple[float, float] | None:
+        """(seconds per image and epoch, extra seconds of a first epoch) for the
+        unit's model; another model's, scaled by the pixel count, before it has its own."""
+        own = self.costs.get(unit.model)
+        if own is not None and own.per_image() is not None:
+            return own.per_image(), own.first_extra()
+        for model, cost in self.costs.items():
+            if cost.per_image() is None:
+                continue
+            size = next((u.size for u in self.units.values() if u.model == model), unit.size)
+            scale = (unit.size / size) ** 2  # cost grows with the pixel count
+            return cost.per_image() * scale, cost.first_extra()
+        return None
 
     def eta(self) -> float | None:
+        """Seconds left, or None until some model has a steady epoch (its second) measured."""
         remaining = 0.0
         for name, unit in self.units.items():
             if name in self.done or name in self.failed:
                 continue
-            rate = self._rate(unit.size)
-            if rate is None:
+            cost = self._cost(unit)
+            if cost is None:
                 return None
-            remaining += (self.epochs - self.running.get(name, 0)) * rate
+            per_image, first_extra = cost
+            finished = self.running.get(name, 0)
+            remaining += (self.epochs - finished) * per_image * _images(unit)
+            if finished == 0:
+                remaining += first_extra
         left = sum(1 for n in self.units if n not in self.done and n not in self.failed)
         return remaining / max(1, min(self.parallel, left))
 
@@ -139,3 +151,45 @@ class Progress:
     def _emit(self, text: str) -> None:
         self.stream.write(text)
         self.stream.flush()
+
+
+def _images(unit) -> float:
+    """What an epoch's cost grows with: the training images, plus the images evaluated after
+    each epoch (inner validation and test fold) at a third of the weight, since a forward
+    pass costs about a third of a training step's forward and backward pass."""
+    evaluated = len(unit.split.val) + len(unit.split.test)
+    return max(1.0, len(unit.split.train) + evaluated / 3)
+
+
+class Cost:
+    """A model's measured cost: the mean over every steady epoch (all but each unit's first)
+    of seconds per image (see ``_images``), and the first epoch's extra seconds.
+
+    All epochs count equally, with no moving window, so the estimate settles instead of
+    jumping when an early, slow epoch leaves the window.
+    """
+
+    def __init__(self) -> None:
+        self.steady_seconds = 0.0
+        self.steady_images = 0.0
+        self.first: list[tuple[float, float]] = []  # (seconds, images) of first epochs
+
+    def add_epoch(self, epoch: int, seconds: float, images: float) -> None:
+        if epoch <= 1:
+            self.first.append((seconds, images))
+        else:
+            self.steady_seconds += seconds
+            self.steady_images += images
+
+    def add_unit(self, seconds: float, epochs: int, images: float) -> None:
+        self.steady_seconds += seconds
+        self.steady_images += epochs * images
+
+    def per_image(self) -> float | None:
+        return self.steady_seconds / self.steady_images if self.steady_images else None
+
+    def first_extra(self) -> float:
+        rate = self.per_image()
+        if rate is None or not self.first:
+            return 0.0
+        return max(0.0, sum(s - rate * n for s, n in self.first) / len(self.first))

@@ -219,9 +219,20 @@ def _folds_per_repeat(out: Path) -> int | None:
     return int(settings["folds"]) if settings.get("repeats", 1) > 1 else None
 
 
+def _flat_config(path: Path) -> dict:
+    """The resolved config as ``{field: value}``; empty when the run folder has none yet."""
+    from .config import config_from_toml_text
+
+    try:
+        return config_from_toml_text(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+
+
 def aggregate_run(out: str | Path) -> dict:
     """Write the run-level history.csv, predictions.csv and metrics.json from the finished
     units (works on partial runs) and return the metrics."""
+    from .assessment import assess
     from .metrics import summarize_predictions
 
     out = Path(out)
@@ -263,5 +274,6 @@ def aggregate_run(out: str | Path) -> dict:
         if info.get("status") == "diverged"
     }
     metrics["units_planned"] = len(runinfo.get("units_planned") or done)
+    assess(metrics, predictions, _flat_config(out / "config.toml"))
     write_json(out / "metrics.json", metrics)
     return metrics

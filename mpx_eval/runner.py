@@ -643,7 +643,7 @@ def _run(
 
     report = render_run(out)
     metrics = read_json(out / "metrics.json")
-    print_summary(metrics, report, quiet=quiet)
+    print_summary(metrics, report)
     diverged = {n: i for n, i in done.items() if i.get("status") == "diverged"}
     if diverged:
         which = ", ".join(f"{n} at epoch {i.get('diverged_at')}" for n, i in diverged.items())
@@ -665,8 +665,10 @@ def _run(
     return 0
 
 
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+def print_summary(metrics: dict, report: Path) -> None:
+    """The headline per model on stdout: what a user reads first (``--quiet`` too: it
+    silences progress, not the result)."""
+    from .assessment import summary_lines
 
 
 def _leakage_text(leak: dict) -> str:
@@ -684,30 +686,14 @@ def _leakage_text(leak: dict) -> str:
     )
 
 
-def print_summary(metrics: dict, report: Path, *, quiet: bool) -> None:
-    """The headline per model on stdout: what a user reads first."""
-    lines = ["Results on held-out test folds (checkpoint chosen on inner validation):"]
-    for name, entry in metrics["models"].items():
-        cv = entry.get("cv")
-        seed = entry.get("seed_split")
-        parts = [f"  {name:<6}"]
-        if cv:
-            mean, std = cv["mean"], cv["std"]
-            parts.append(
-                f"accuracy {_fmt(mean.get('accuracy'))} ± {_fmt(std.get('accuracy'))}, "
-                f"AUC {_fmt(mean.get('roc_auc'))} ± {_fmt(std.get('roc_auc'))} "
-                f"over {cv['k']} folds"
-            )
-        if seed:
-            parts.append(
-                f"| seed split best-epoch val accuracy {_fmt(seed.get('best_val_accuracy'))} "
-                "(optimistic: chosen on the same images)"
-            )
-        if not (cv or seed):
-            parts.append("no results yet (no unit finished without diverging)")
-        lines.append(" ".join(parts))
+def print_summary(metrics: dict, report: Path) -> None:
+    """The headline per model on stdout: what a user reads first (``--quiet`` too: it
+    silences progress, not the result)."""
+    from .assessment import summary_lines
+
+    lines = summary_lines(metrics)
+    for name in metrics["models"]:
         leak = (metrics.get("seed_leakage") or {}).get(name)
         if leak and leak["with_sibling"]["n"]:
-            lines.append(f"         {_leakage_text(leak)}")
-    lines.append(f"Report: {report}")
-    print("\n".join(lines[-1:] if quiet else lines))
+            lines.append(f"  {name}: {_leakage_text(leak)}")
+    print("\n".join([*lines, f"Report: {report}"]))

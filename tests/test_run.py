@@ -121,7 +121,7 @@ def test_config_and_runinfo(tiny_run):
     assert "keras" in runinfo["versions"]
 
 
-def test_same_command_again_trains_nothing(tiny_run, monkeypatch):
+def test_same_command_again_trains_nothing(tiny_run, monkeypatch, capsys):
     from mpx_eval import train
 
     before = {p: p.read_bytes() for p in (tiny_run / "units").rglob("*") if p.is_file()}
@@ -133,6 +133,15 @@ def test_same_command_again_trains_nothing(tiny_run, monkeypatch):
     assert main(["run", *TINY, "--out", str(tiny_run)]) == 0
     after = {p: p.read_bytes() for p in (tiny_run / "units").rglob("*") if p.is_file()}
     assert after == before
+    # --quiet silences progress and notes, not the result
+    out, err = capsys.readouterr()
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    accuracy = metrics["models"]["t4"]["assessment"]["headline"]["accuracy"]
+    assert out.startswith("Results (pooled over the held-out test images")
+    assert f"t4  accuracy {accuracy['estimate']:.3f}" in out and "vs baseline" in out
+    assert "Departs from the blog's settings: epochs 2 (blog 50); batch size 8 (blog 32)" in out
+    assert out.rstrip().endswith("index.html")
+    assert "ETA" not in err and "Decoded" not in err
 
 
 def test_other_settings_over_finished_units_are_refused(tiny_run, capsys):

@@ -98,6 +98,12 @@ class CurvePanel:
     pooled: list[Line] = field(default_factory=list)
     band: dict | None = None
     baselines: list[tuple[str, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # curves left out, and why
+    zoom: bool = False  # a pooled curve hugs the corner: draw the corner enlarged
+
+
+#: A pooled AUC at or above this hugs the ROC corner; the figure adds an enlarged corner.
+ZOOM_AUC = 0.95
 
 
 def _ovr_classes(rows: EvalRows, positive: str | None) -> list[str]:
@@ -144,7 +150,27 @@ def roc_panel(rows: EvalRows, positive: str | None, cv: dict | None) -> CurvePan
         auc = roc_auc_score(rows.labels, rows.probs, labels=rows.classes, positive_class=cls)
         name = "pooled" if positive is not None else f"{cls} vs rest"
         panel.pooled.append(Line(fpr, tpr, f"{name} (AUC {auc:.3f})"))
+        panel.zoom = panel.zoom or auc >= ZOOM_AUC
     return panel
+
+
+def roc_overlay(rows: dict[str, EvalRows], positive: str) -> CurvePanel:
+    """Each model's pooled ROC curve over its test folds, on one panel."""
+    panel = CurvePanel(title="ROC — test folds pooled, per model")
+    for model, part in rows.items():
+        if not _has_both(part.labels, positive):
+            continue
+        fpr, tpr, _ = roc_curve(
+            part.labels, part.probs, classes=part.classes, positive_class=positive
+        )
+        auc = roc_auc_score(part.labels, part.probs, classes=part.classes, positive_class=positive)
+        panel.pooled.append(Line(fpr, tpr, f"{model} (AUC {auc:.3f})"))
+        panel.zoom = panel.zoom or auc >= ZOOM_AUC
+    return panel
+
+
+def _constant(scores: np.ndarray) -> bool:
+    return scores.size > 0 and float(np.ptp(scores)) < 1e-9
 
 
 def pr_panel(rows: EvalRows, positive: str | None) -> CurvePanel:
@@ -155,6 +181,10 @@ def pr_panel(rows: EvalRows, positive: str | None) -> CurvePanel:
         for fold in rows.fold_ids():
             part = rows.subset(fold)
             if not (part.labels == positive).any():
+                continue
+            if _constant(part.probs[:, rows.classes.index(positive)]):
+                # one score for every image ranks nothing: no curve, not a diagonal line
+                panel.notes.append(f"fold {fold}: constant scores, no curve")
                 continue
             precision, recall, _ = precision_recall_curve(
                 part.labels, part.probs, labels=rows.classes, positive_class=positive

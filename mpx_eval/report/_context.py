@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..config import BUILTIN_MODELS, RunConfig
+from .. import assessment as A
 from . import _compute as C
 from . import _figures as F
 from . import _text as T
+from . import _verdict as V
 from ._artefacts import Run
 from ._families import families_section
 from ._gradcam import gradcam_context
@@ -92,45 +93,6 @@ class ThumbnailFactory:
 
 
 # --------------------------------------------------------------------------- overview
-
-
-def _blog_setting(key: str, models: list[str]) -> str:
-    """What the blog used for a setting the demo changes (the defaults in mpx_eval.config)."""
-    if key == "image_size":
-        sizes = [f"{m.upper()} {BUILTIN_MODELS[m]} px" for m in models if m in BUILTIN_MODELS]
-        sizes = sizes or [f"{m.upper()} {s} px" for m, s in BUILTIN_MODELS.items()]
-        return ", ".join(sizes)
-    default = getattr(RunConfig(), key, None)
-    return "no grouping" if default is None else str(default)
-
-
-_DEMO_SETTING_NAMES = {
-    "image_size": "image size",
-    "batch_size": "batch size",
-    "group_pattern": "patient/group pattern",
-}
-
-
-def _demo_banner(run: Run) -> dict | None:
-    demo = run.runinfo.get("demo")
-    if not demo and not run.runinfo["dataset"].get("demo"):
-        return None
-    demo = demo or {}
-    models = list(run.models)
-    changes = []
-    for key, value in (demo.get("settings") or {}).items():
-        used = run.setting(key, value)
-        shown = f"{used} px" if key == "image_size" else str(used)
-        changes.append(
-            f"{_DEMO_SETTING_NAMES.get(key, key)}: {shown} (the blog: {_blog_setting(key, models)})"
-        )
-    return {
-        "label": demo.get("label") or "synthetic demo data — not medical images",
-        "text": "These images are drawn by a program to try the tool out. Nothing in this "
-        "report says anything about monkeypox or any skin condition. To finish in minutes on "
-        "a laptop the demo also departs from the blog's settings:",
-        "changes": changes,
-    }
 
 
 def _elapsed(started, units) -> str | None:
@@ -284,16 +246,20 @@ def _overview(run: Run, thumbs: ThumbnailFactory) -> dict:
 # --------------------------------------------------------------------------- per model
 
 
-def _metric_cell(stats: dict | None, name: str, *, spread: bool) -> dict:
-    if not stats:
-        return {"value": "—", "ci": ""}
-    if spread:
-        return {
-            "value": T.pm(stats["mean"].get(name), stats["std"].get(name)),
-            "ci": T.interval(stats["ci"].get(name)),
-            "pooled": T.num(stats["pooled"].get(name)),
-        }
-    return {"value": T.num(stats.get(name)), "ci": T.interval(stats["ci"].get(name))}
+def _pooled_cells(summary: dict, rows: C.EvalRows | None, names, positive) -> list[dict]:
+    """Pooled values, each with its own interval (exact for a proportion whose bootstrap
+    interval has no width)."""
+    pooled = summary.get("pooled") or summary
+    cells = []
+    for name in names:
+        counts = (
+            A.proportion_counts(rows.labels, rows.predicted, name, positive, rows.classes)
+            if rows is not None
+            else None
+        )
+        ci = (summary.get(A.METRICS_INTERVAL_KEY) or {}).get(name)
+        cells.append(V.interval_cell(pooled.get(name), ci, proportion=counts))
+    return cells
 
 
 def _headline_metrics(metrics: dict) -> list[str]:
@@ -317,7 +283,7 @@ def _chosen_epochs(entry: dict, units: dict, model: str) -> dict:
     return chosen
 
 
-def _per_class_table(per_class: dict, classes: list[str]) -> list[dict]:
+def _per_class_table(per_class: dict, classes: list[str], counts: dict | None = None) -> list[dict]:
     rows = []
     for cls in classes:
         entry = per_class.get(cls)
@@ -331,6 +297,9 @@ def _per_class_table(per_class: dict, classes: list[str]) -> list[dict]:
                 if values.get("mean") is not None
                 else T.num(values.get("pooled"))
             )
+            counted = ((counts or {}).get(cls) or {}).get(metric)
+            if counted and counted["n"] < counted["of"] and values.get("mean") is not None:
+                row[metric] += f" ({counted['n']} of {counted['of']} folds)"
             row[metric + "_pooled"] = T.num(values.get("pooled"))
         row["support"] = T.integer(entry["support"].get("pooled"))
         rows.append(row)
@@ -359,27 +328,43 @@ def _fold_table(cv: dict, optimism: dict | None, metric_names: list[str]) -> lis
     return rows
 
 
-def _all_metrics_table(entry: dict, metric_names: list[str], positive) -> list[dict]:
+def _all_metrics_table(run: Run, model: str, metric_names: list[str], positive) -> list[dict]:
+    entry = run.metrics["models"].get(model) or {}
     cv, seed = entry.get("cv"), entry.get("seed_split")
+    counts = (entry.get("assessment") or {}).get("fold_counts") or {}
+    cv_rows = C.eval_rows(run.predictions, model, run.classes, "cv") if cv else None
+    seed_rows = C.eval_rows(run.predictions, model, run.classes, "seed") if seed else None
+    pooled = _pooled_cells(cv, cv_rows, metric_names, positive) if cv else []
+    seeded = _pooled_cells(seed, seed_rows, metric_names, positive) if seed else []
     rows = []
-    for name in metric_names:
+    for i, name in enumerate(metric_names):
         row = {"label": T.metric_label(name, positive)}
         if cv:
             row["cv"] = T.pm(cv["mean"].get(name), cv["std"].get(name))
+            row["folds"] = V.folds_note(counts.get(name)) or f"all {cv['k']}"
+            low, high = (cv.get("min") or {}).get(name), (cv.get("max") or {}).get(name)
             row["range"] = (
-                f"{T.num(cv['min'].get(name))}–{T.num(cv['max'].get(name))}"
-                if cv.get("min") and cv["min"].get(name) is not None
-                else "n/a"
+                "n/a"
+                if low is None
+                else f"{T.num(low)} on every fold"
+                if T.num(low) == T.num(high)
+                else f"{T.num(low)}–{T.num(high)}"
             )
-            row["pooled"] = T.num(cv["pooled"].get(name))
-            row["ci"] = T.interval(cv["ci"].get(name))
+            row["pooled"] = pooled[i]["value"]
+            row["ci"] = _ci_text(pooled[i])
             last = cv.get("last")
             row["last"] = T.pm(last["mean"].get(name), last["std"].get(name)) if last else "n/a"
         if seed:
-            row["seed"] = T.num(seed.get(name))
-            row["seed_ci"] = T.interval(seed["ci"].get(name))
+            row["seed"] = seeded[i]["value"]
+            row["seed_ci"] = _ci_text(seeded[i])
         rows.append(row)
     return rows
+
+
+def _ci_text(cell: dict) -> str:
+    if cell["ci"]:
+        return f"{cell['ci']} ({cell['method']})" if cell["method"] else cell["ci"]
+    return cell["note"] or ""
 
 
 def _eval_rows(run: Run, name: str) -> C.EvalRows | None:
@@ -509,13 +494,23 @@ def _model_section(
             )
         )
     if cv:
-        section["per_class"] = _per_class_table(cv["per_class"], classes)
-        section["per_class_note"] = f"mean ± SD over {cv['k']} folds; pooled in the last columns"
+        counted = (entry.get("assessment") or {}).get("per_class_fold_counts") or {}
+        section["per_class"] = _per_class_table(cv["per_class"], classes, counted)
+        notes = [
+            f"{metric} of {cls}: {V.folds_note(c[metric])}"
+            for cls, c in counted.items()
+            for metric in ("precision", "recall")
+            if V.folds_note(c.get(metric) or {})
+        ]
+        section["per_class_note"] = (
+            f"mean ± SD over the {cv['k']} folds where the value is defined; pooled in the "
+            "last columns" + ("; " + "; ".join(notes) if notes else "")
+        )
         section["folds"] = _fold_table(cv, entry.get("optimism"), _headline_metrics(metrics))
     elif rows is not None:
         section["per_class"] = _per_class_table(C.per_class_seed(rows), classes)
         section["per_class_note"] = "on the seed split's validation images (no folds)"
-    section["all_metrics"] = _all_metrics_table(entry, names, positive)
+    section["all_metrics"] = _all_metrics_table(run, name, names, positive)
     # Proportions, the AUC and the other metrics get different intervals: name each once.
     by_method: dict[str, list[str]] = {}
     for name, ci in ((cv or seed or {}).get("ci") or {}).items():
@@ -524,7 +519,8 @@ def _model_section(
     section["ci_method"] = (
         "; ".join(f"{method} for {', '.join(names)}" for method, names in by_method.items()) or None
     )
-    section["auc_delong"] = (cv or {}).get("auc_delong")
+    delong = (cv or {}).get("auc_delong")
+    section["auc_delong"] = delong if A.usable(delong) else None
     return section
 
 
@@ -540,26 +536,42 @@ def _headline(run: Run, sections: list[dict], figures: Figures) -> dict:
     for section in sections:
         entry = metrics["models"].get(section["name"]) or {}
         cv, seed, optimism = entry.get("cv"), entry.get("seed_split"), entry.get("optimism")
+        assessment = entry.get("assessment") or {}
+        counts = assessment.get("fold_counts") or {}
         rows = []
         if cv:
+            cv_rows = C.eval_rows(run.predictions, section["name"], run.classes, "cv")
             rows.append(
                 {
-                    "label": f"Cross-validated ({cv['k']} test folds, {cv['n']} images)",
+                    "label": f"Pooled over the {cv['k']} test folds ({cv['n']} images)",
                     "kind": "honest",
-                    "cells": [_metric_cell(cv, m, spread=True) for m in names],
+                    "tag": "test images chose nothing",
+                    "cells": _pooled_cells(cv, cv_rows, names, positive),
+                }
+            )
+            rows.append(
+                {
+                    "label": f"Mean over the {cv['k']} test folds, t interval over folds",
+                    "kind": "honest",
+                    "tag": "test images chose nothing",
+                    "cells": [V.fold_mean_cell(cv, m, counts) for m in names],
                 }
             )
         if seed:
+            seed_rows = C.eval_rows(run.predictions, section["name"], run.classes, "seed")
             rows.append(
                 {
-                    "label": f"Seed split, blog procedure ({seed['n_val']} validation images)",
+                    "label": f"Seed split, the blog's procedure ({seed['n_val']} validation "
+                    "images)",
                     "kind": "optimistic",
-                    "cells": [_metric_cell(seed, m, spread=False) for m in names],
+                    "tag": "checkpoint chosen on these images",
+                    "cells": _pooled_cells(seed, seed_rows, names, positive),
                 }
             )
         sentences = []
         if seed:
-            sentences.append(T.seed_sentence(seed, cv, split_seed, epochs))
+            honest = (assessment.get("headline") or {}).get("accuracy") if cv else None
+            sentences.append(T.seed_sentence(seed, cv, split_seed, epochs, honest=honest))
         if optimism:
             sentences.append(T.optimism_sentence(optimism))
         if not cv and not seed:
@@ -570,20 +582,17 @@ def _headline(run: Run, sections: list[dict], figures: Figures) -> dict:
                 "anchor": section["anchor"],
                 "rows": rows,
                 "sentences": [s for s in sentences if s],
-                "best_val": T.num((seed or {}).get("best_val_accuracy")),
-                "cv_accuracy": T.pm(cv["mean"].get("accuracy"), cv["std"].get("accuracy"))
-                if cv
-                else None,
+                "alarms": [a["message"] for a in assessment.get("alarms") or []],
             }
         )
         model_bars = [
             (
-                "seed split: best validation epoch (blog, optimistic)",
+                "seed split: best validation epoch (the blog: epoch chosen on these images)",
                 (seed or {}).get("best_val_accuracy"),
                 "#9467bd",
             ),
             (
-                "cv: best epoch picked on the test fold (optimistic)",
+                "cv: best epoch picked on the test fold (chosen on the graded images)",
                 (optimism or {}).get("best_epoch_on_test"),
                 "#ff7f0e",
             ),
@@ -601,7 +610,9 @@ def _headline(run: Run, sections: list[dict], figures: Figures) -> dict:
         figure = figures.add(
             "optimism",
             "Test accuracy (mean over folds) depending on how the checkpoint was chosen, beside "
-            "the blog-style seed-split number. Only the green bar is an honest estimate.",
+            "the blog-style seed-split number. Only the green bar comes from a procedure in "
+            "which the graded images chose nothing; the others can overstate, whatever value "
+            "they happen to take in this run.",
             "Accuracy by checkpoint choice per model",
             F.plot_optimism,
             bars,
@@ -611,9 +622,13 @@ def _headline(run: Run, sections: list[dict], figures: Figures) -> dict:
         "models": models,
         "figure": figure,
         "positive": positive,
-        "ci_note": "95 % CI: percentile bootstrap over the pooled test predictions "
-        f"({metrics.get('n_resamples', 'n/a')} resamples; whole patient groups are resampled "
-        "when a group has several images). ± is the standard deviation over folds.",
+        "ci_note": "Pooled rows: the metric on all held-out images together, with its 95 % "
+        "interval computed on those same images (percentile bootstrap, "
+        f"{metrics.get('n_resamples', 'n/a')} resamples, whole patient groups resampled when a "
+        "group has several images; an exact binomial interval for a proportion whose bootstrap "
+        "cannot move). Mean rows: the mean over folds with a Student t interval over the folds "
+        "(a fold where the metric is undefined is left out and counted). The seed-split row "
+        "is scored on the images that chose its checkpoint.",
     }
 
 
@@ -663,6 +678,7 @@ def align_layers(tables: list[list[dict]]) -> list[dict]:
                 "cells": cells,
                 "diff": diff,
                 "differs": len(present) < len(cells) or any(diff.values()),
+                "design": len(present) < len(cells) or diff["type"],
             }
         )
     return out
@@ -696,14 +712,24 @@ def _comparison(run: Run, sections: list[dict], figures: Figures) -> dict:
     layers = align_layers(
         [[_layer_cell(layer) for layer in run.models[n]["layers"]] for n in layer_names]
     )
+    mixed = V.size_mix(run)
     metric_names = list(metrics.get("metrics") or [])
     side_by_side = []
     for m in metric_names:
         cells = []
         for name in names:
-            cv = (metrics["models"].get(name) or {}).get("cv")
-            cells.append(T.pm(cv["mean"].get(m), cv["std"].get(m)) if cv else "—")
+            entry = metrics["models"].get(name) or {}
+            cv = entry.get("cv")
+            counted = ((entry.get("assessment") or {}).get("fold_counts") or {}).get(m)
+            cell = T.pm(cv["mean"].get(m), cv["std"].get(m)) if cv else "—"
+            if cv and counted and counted["n"] < counted["of"]:
+                cell += f" ({counted['n']} of {counted['of']} folds)"
+            cells.append(cell)
         side_by_side.append({"label": T.metric_label(m, positive), "cells": cells})
+    alarms = {
+        name: [a["message"] for a in ((entry.get("assessment") or {}).get("alarms") or [])]
+        for name, entry in metrics["models"].items()
+    }
     pairs = []
     for comparison in metrics["comparisons"]:
         tests = T.comparison_tests(comparison)
@@ -711,8 +737,11 @@ def _comparison(run: Run, sections: list[dict], figures: Figures) -> dict:
             {
                 "a": comparison["a"],
                 "b": comparison["b"],
+                "comparison": comparison,
                 "tests": tests,
-                "verdict": T.verdict(comparison, tests, n_images=comparison.get("n_paired")),
+                "verdict": T.verdict(
+                    comparison, tests, n_images=comparison.get("n_paired"), alarms=alarms
+                ),
             }
         )
     figure = None
@@ -738,12 +767,73 @@ def _comparison(run: Run, sections: list[dict], figures: Figures) -> dict:
         "models": models,
         "layer_names": layer_names,
         "layers": layers,
+        "design_only": bool(mixed),
+        "design_differences": _design_differences(layers, layer_names),
+        "size_mix": mixed,
+        "one_size_command": V.one_size_command(run),
         "metrics": side_by_side,
         "pairs": pairs,
         "figure": figure,
+        "overlays": _overlays(run, names, positive, figures),
         "several_pairs": len(pairs) > 1,
         "no_cv": len(names) > 1 and not pairs,
     }
+
+
+def _design_differences(layers: list[dict], names: list[str]) -> list[str]:
+    """The rows where the models' designs differ (a layer only some have, or another type),
+    in words; shapes and parameter counts that follow from the input size are not listed."""
+    out = []
+    for index, row in enumerate(layers, start=1):
+        cells = row["cells"]
+        present = [(n, c) for n, c in zip(names, cells, strict=True) if c is not None]
+        if len(present) < len(cells):
+            have = ", ".join(n for n, _ in present)
+            out.append(f"row {index}: {present[0][1]['type']} only in {have}")
+        elif row["diff"]["type"]:
+            kinds = ", ".join(f"{n} {c['type']}" for n, c in present)
+            out.append(f"row {index}: {kinds}")
+    return out
+
+
+def _overlays(run: Run, names: list[str], positive, figures: Figures) -> list[FigureSpec]:
+    """Figures that put the models on one set of axes: pooled ROC and mean training curves."""
+    out = []
+    rows = {name: C.eval_rows(run.predictions, name, run.classes, "cv") for name in names}
+    rows = {name: r for name, r in rows.items() if r is not None}
+    if positive is not None and len(rows) >= 2:
+        panel = C.roc_overlay(rows, positive)
+        if panel.pooled:
+            out.append(
+                figures.add(
+                    "comparison-roc",
+                    "Pooled ROC curve of every model over its held-out test folds, on one set "
+                    "of axes.",
+                    "Pooled ROC curves of the models",
+                    F.plot_roc,
+                    panel,
+                    wide=False,
+                )
+            )
+    means = {}
+    for name in names:
+        entry = run.metrics["models"].get(name) or {}
+        chosen = _chosen_epochs(entry, run.units, name)
+        mean = C.mean_curves(C.training_runs(run.history, name, chosen))
+        if mean is not None:
+            means[name] = mean
+    if len(means) >= 2:
+        out.append(
+            figures.add(
+                "comparison-curves",
+                "Mean over the folds at each epoch, one colour per model: test-fold accuracy "
+                "and loss (solid) and training accuracy and loss (dashed).",
+                "Mean training curves of the models",
+                F.plot_mean_curves_overlay,
+                means,
+            )
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- audit
@@ -901,19 +991,21 @@ def build_context(run: Run) -> tuple[dict, list[FigureSpec]]:
         _model_section(run, name, slugify(name, taken), evaluated[name], figures) for name in names
     ]
     command = run.runinfo.get("command") or []
+    comparison = _comparison(run, sections, figures)
     context = {
         "title": f"{' vs '.join(names)} — evaluation report",
         "version": run.runinfo.get("mpx_eval") or __version__,
         "out": str(run.out),
         "classes": run.classes,
         "positive": run.metrics.get("positive_class"),
-        "demo": _demo_banner(run),
+        "banner": V.banner(run),
         "partial": _partial_banner(run),
         "diverged": _diverged_banner(run),
         "overview": _overview(run, thumbs),
         "headline": _headline(run, sections, figures),
         "models": sections,
-        "comparison": _comparison(run, sections, figures),
+        "comparison": comparison,
+        "verdict": V.build(run, sections, comparison["pairs"]),
         "audit": _audit(run, thumbs, evaluated),
         "families": families_section(run, thumbs),
         "gradcam": gradcam_context(run, evaluated, MISCLASSIFIED_PER_MODEL),

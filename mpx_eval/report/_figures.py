@@ -78,6 +78,13 @@ def _wrap(text: str, width: int = 16) -> str:
     return "\n".join(textwrap.wrap(str(text), width, break_long_words=True)) or str(text)
 
 
+def _integer_epochs(ax) -> None:
+    """Epochs are whole numbers: no tick at 1.5."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _colours(n: int) -> list:
     from matplotlib import colormaps
 
@@ -115,6 +122,7 @@ def plot_training_curves(runs, *, fig=None):
                     run.chosen_epoch, color="0.25", linestyle="--", linewidth=1, label="kept epoch"
                 )
             ax.set_title(f"{run.title}: {metric}", loc="left")
+            _integer_epochs(ax)
             if row == nrows - 1 or index + per_row >= len(runs):
                 ax.set_xlabel("epoch")
     for ax in axes.ravel()[2 * len(runs) :]:
@@ -160,6 +168,7 @@ def plot_mean_curves(mean, *, fig=None):
                 linewidth=0,
             )
         ax.set_title(f"{metric}: mean ± 1 SD over folds", loc="left")
+        _integer_epochs(ax)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
     _figure_legend(fig, axes)
@@ -251,6 +260,10 @@ def _plot_panel(panel, ax, *, xlabel, ylabel, diagonal, legend_loc):
         ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1, label="chance")
     for label, level in panel.baselines:
         ax.axhline(level, color="0.6", linestyle=":", linewidth=1, label=f"{label} {level:.2f}")
+    for note in panel.notes:
+        ax.plot([], [], " ", label=note)
+    if panel.zoom:
+        _corner_inset(panel, ax, colours)
     ax.set_xlim(-0.01, 1.01)
     ax.set_ylim(-0.01, 1.02)
     ax.set_aspect("equal")
@@ -270,6 +283,21 @@ def _plot_panel(panel, ax, *, xlabel, ylabel, diagonal, legend_loc):
             color="0.4",
         )
     return ax
+
+
+def _corner_inset(panel, ax, colours) -> None:
+    """The ROC's top-left corner enlarged, where curves near AUC 1 are squeezed into the
+    axes' edge and cannot be told apart."""
+    inset = ax.inset_axes([0.42, 0.36, 0.54, 0.42])
+    for line in panel.folds:
+        inset.plot(line.x, line.y, linewidth=0.9, alpha=0.55)
+    for line, colour in zip(panel.pooled, colours, strict=True):
+        inset.plot(line.x, line.y, color=colour, linewidth=2)
+    inset.set_xlim(-0.005, 0.25)
+    inset.set_ylim(0.75, 1.005)
+    inset.set_title("corner enlarged", fontsize=7, loc="left")
+    inset.tick_params(labelsize=6)
+    ax.indicate_inset_zoom(inset, edgecolor="0.4")
 
 
 def plot_roc(panel, *, ax=None):
@@ -392,3 +420,27 @@ def plot_fold_comparison(per_model, *, ax=None):
     ax.set_title("Test accuracy per fold (dotted: each model's mean)", loc="left")
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     return ax
+
+
+def plot_mean_curves_overlay(per_model, *, fig=None):
+    """Mean over the cv folds of accuracy and loss per epoch, one colour per model: the test
+    fold solid, training dashed. ``per_model`` maps a model to ``_compute.mean_curves``."""
+    if fig is None:
+        fig = new_figure(8.0, 3.2)
+    axes = fig.subplots(1, 2, squeeze=False)[0]
+    colours = _colours(len(per_model))
+    for (model, mean), colour in zip(per_model.items(), colours, strict=True):
+        epochs = mean["epoch"].to_numpy()
+        for ax, metric in zip(axes, ("accuracy", "loss"), strict=True):
+            for prefix, style, role in (("test_", "-", "test fold"), ("", "--", "training")):
+                centre = mean[f"{prefix}{metric}_mean"].to_numpy(dtype=float)
+                if not np.isfinite(centre).any():
+                    continue
+                ax.plot(epochs, centre, color=colour, linestyle=style, label=f"{model}, {role}")
+    for ax, metric in zip(axes, ("accuracy", "loss"), strict=True):
+        ax.set_title(f"{metric}: mean over folds", loc="left")
+        _integer_epochs(ax)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+    _figure_legend(fig, axes)
+    return fig

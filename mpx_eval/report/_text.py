@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import math
 
-#: Significance level of the verdicts.
-ALPHA = 0.05
+from ..assessment import ALPHA, PRIMARY_TEST, usable
 
 _LABELS = {
     "accuracy": "Accuracy",
@@ -58,10 +57,28 @@ def pm(mean, std, digits: int = 3) -> str:
 
 
 def interval(ci: dict | None, digits: int = 3) -> str:
-    """``0.901–0.970``, or an empty string when there is no interval."""
-    if not ci or not (_finite(ci.get("low")) and _finite(ci.get("high"))):
+    """``0.901–0.970``, or an empty string when there is no interval.
+
+    A zero-width interval (a bootstrap whose every resample gave the same value) is no
+    interval at all: it is left out rather than shown as ``1.000–1.000``.
+    """
+    if not usable(ci):
         return ""
     return f"{ci['low']:.{digits}f}–{ci['high']:.{digits}f}"
+
+
+def method_name(method: str | None) -> str:
+    """A short name of how an interval was computed, for captions and cell notes."""
+    text = str(method or "")
+    if "exact" in text:
+        return "exact binomial"
+    if "DeLong" in text:
+        return "DeLong"
+    if "group" in text:
+        return "cluster bootstrap"
+    if "percentile" in text or "BCa" in text or "bootstrap" in text:
+        return "bootstrap"
+    return text or "n/a"
 
 
 def pvalue(p) -> str:
@@ -125,8 +142,13 @@ def optimism_sentence(optimism: dict) -> str:
     return text
 
 
-def seed_sentence(seed: dict, cv: dict | None, split_seed, epochs) -> str:
-    """The blog-style number beside the honest one, labelled for what it is."""
+def seed_sentence(seed: dict, cv: dict | None, split_seed, epochs, *, honest=None) -> str:
+    """The blog-style number beside the honest one, described by its procedure, and what
+    this run shows when the two are put side by side (including when it came out lower).
+
+    ``honest`` is the cross-validated pooled accuracy with its interval (``estimate``,
+    ``low``, ``high``), as the headline shows it.
+    """
     best_val = seed.get("best_val_accuracy")
     if not _finite(best_val):
         return ""
@@ -134,19 +156,30 @@ def seed_sentence(seed: dict, cv: dict | None, split_seed, epochs) -> str:
     which = f"the single seed-{split_seed} split" if split_seed is not None else "the seed split"
     text = (
         f"Reported the blog's way — the best validation accuracy{over} on {which} "
-        f"({seed.get('n_val')} images) — this model scores {best_val:.3f}. That number is "
-        f"optimistic: the same images chose the epoch and then graded it."
+        f"({seed.get('n_val')} images) — this model scores {best_val:.3f}. The same images "
+        f"chose the checkpoint and then graded it, so nothing keeps that procedure from "
+        f"overstating."
     )
-    if cv is not None and _finite(cv["mean"].get("accuracy")):
-        ci = interval(cv["ci"].get("accuracy"))
+    estimate = (honest or {}).get("estimate")
+    if cv is None or not _finite(estimate):
+        return text + " This run has no cross-validation, so no honest estimate is available."
+    ci = interval(honest)
+    text += (
+        f" Cross-validated, where the test images never influence any choice, the pooled "
+        f"accuracy over {cv['k']} test folds ({cv['n']} images) is {estimate:.3f}"
+        + (f" (95 % CI {ci})." if ci else ".")
+    )
+    gap = best_val - estimate
+    if gap >= 0.0005:
+        text += f" In this run the blog-style figure is {gap:.3f} higher."
+    elif gap <= -0.0005:
         text += (
-            f" Cross-validated, where the test images never influence any choice, the "
-            f"accuracy is {pm(cv['mean']['accuracy'], cv['std'].get('accuracy'))} over "
-            f"{cv['k']} folds"
+            f" In this run the blog-style figure came out {-gap:.3f} lower: on "
+            f"{seed.get('n_val')} images one split's figure can land anywhere in a wide "
+            "range, and a lower number does not make the procedure sound."
         )
-        text += f" (95 % CI of the pooled predictions {ci})." if ci else "."
     else:
-        text += " This run has no cross-validation, so no honest estimate is available."
+        text += " In this run the two figures agree."
     return text
 
 
@@ -167,7 +200,8 @@ def _direction(comparison: dict, test: str) -> str | None:
 
 
 def comparison_tests(comparison: dict) -> list[dict]:
-    """The paired tests of one pair, each with its statistic, p-value and what it compares."""
+    """The paired tests of one pair, each with its statistic, p-value, what it compares, and
+    its role: the primary test (declared in advance) decides the verdict, the others do not."""
     a, b = comparison["a"], comparison["b"]
     tests = []
     t = comparison.get("corrected_t")
@@ -219,37 +253,87 @@ def comparison_tests(comparison: dict) -> list[dict]:
     for test in tests:
         test["p_text"] = pvalue(test["p"])
         test["significant"] = _finite(test["p"]) and test["p"] < ALPHA
+        test["role"] = "primary" if test["key"] == PRIMARY_TEST else "secondary"
     return tests
 
 
-def verdict(comparison: dict, tests: list[dict], *, n_images) -> str:
-    """A plain verdict that claims a difference only where a test gives p < 0.05."""
+def verdict(comparison: dict, tests: list[dict], *, n_images, alarms=None) -> str:
+    """A plain verdict decided by the primary test alone (the corrected t over folds).
+
+    A model with an alarm (one class predicted, constant scores, not above the baseline)
+    makes the comparison say so instead of "no evidence of a difference": comparing with a
+    model that learnt nothing says nothing about the designs. ``alarms`` maps a model name
+    to its alarm messages.
+    """
     a, b = comparison["a"], comparison["b"]
-    significant = [t for t in tests if t["significant"]]
-    if not significant:
-        diff = comparison.get("mean_difference")
-        text = (
-            f"No evidence of a difference between {a} and {b} at this sample size: every "
-            f"paired test gives p ≥ {ALPHA}."
+    alarmed = [(name, (alarms or {}).get(name) or []) for name in (a, b)]
+    alarmed = [(name, found) for name, found in alarmed if found]
+    if alarmed:
+        parts = "; ".join(f"{name} {found[0]}" for name, found in alarmed)
+        return (
+            f"Not a comparison of designs: {parts}. A model that did not learn to tell the "
+            f"classes apart cannot show whether {a} or {b} is the better architecture; "
+            "train longer or check the data before reading the tests below."
         )
-        if _finite(diff) and abs(diff) >= 0.0005:
-            higher, lower = (a, b) if diff > 0 else (b, a)
-            text += (
-                f" {higher}'s mean accuracy is {abs(diff):.3f} higher than {lower}'s, a gap "
-                f"that chance alone could produce with {n_images} test images."
+    primary = next((t for t in tests if t["role"] == "primary"), None)
+    secondary = [t for t in tests if t["role"] == "secondary"]
+    if primary is None or not _finite(primary["p"]):
+        return (
+            "No verdict: the primary test (the corrected t-test over folds) needs at least two "
+            "folds that both models finished. The secondary tests below are shown for "
+            "information and decide nothing."
+        )
+    k = comparison.get("k")
+    if primary["significant"]:
+        favoured = _direction(comparison, "corrected_t")
+        if favoured is None:
+            return (
+                f"The primary test gives {primary['p_text']} but the mean accuracies are equal; "
+                "treat the comparison as inconclusive."
             )
-        return text + " This does not show that the models are equally good."
-    favoured = {_direction(comparison, t["key"]) for t in significant}
-    names = ", ".join(f"{t['name']} ({t['p_text']})" for t in significant)
-    if len(favoured) == 1 and None not in favoured:
-        winner = favoured.pop()
-        loser = b if winner == a else a
-        others = [t["name"] for t in tests if not t["significant"]]
-        text = f"Evidence that {winner} performs better than {loser}: {names}."
-        if others:
-            text += f" Not confirmed by: {', '.join(others)} (p ≥ {ALPHA})."
+        loser = b if favoured == a else a
+        text = (
+            f"Evidence that {favoured} is more accurate than {loser}: the primary test "
+            f"(corrected t over {k} folds) gives {primary['p_text']}."
+        )
+        against = [t["name"] for t in secondary if not t["significant"]]
+        if against:
+            text += f" Not confirmed by the secondary {', '.join(against)} (p ≥ {ALPHA})."
         return text
-    return (
-        f"The tests disagree ({names} reach p < {ALPHA} but point to different models); "
-        "treat the comparison as inconclusive."
+    diff = comparison.get("mean_difference")
+    text = (
+        f"No evidence of a difference in accuracy between {a} and {b} at this sample size: "
+        f"the primary test (corrected t over {k} folds) gives {primary['p_text']}."
     )
+    if _finite(diff) and abs(diff) >= 0.0005:
+        higher, lower = (a, b) if diff > 0 else (b, a)
+        text += (
+            f" {higher}'s mean accuracy is {abs(diff):.3f} higher than {lower}'s, a gap "
+            f"that chance alone could produce with {n_images} test images."
+        )
+    leads = [f"{t['name']} ({t['p_text']})" for t in secondary if t["significant"]]
+    if leads:
+        text += (
+            f" A secondary test reaches p < {ALPHA} ({', '.join(leads)}); it was not declared "
+            "in advance and treats the images as independent, so it is a lead to check with "
+            "more data, not evidence."
+        )
+    return text + " This does not show that the models are equally good."
+
+
+def short_verdict(comparison: dict, tests: list[dict], *, alarms=None) -> str:
+    """One clause of the architecture verdict for the first screen: the primary test's
+    outcome, or why there is no comparison of designs."""
+    a, b = comparison["a"], comparison["b"]
+    warned = [f"{name} {(alarms or {})[name][0]}" for name in (a, b) if (alarms or {}).get(name)]
+    if warned:
+        return f"{a} vs {b}: not a comparison of designs, since {' and '.join(warned)}."
+    primary = next((t for t in tests if t["role"] == "primary"), None)
+    if primary is None or not _finite(primary["p"]):
+        return f"{a} vs {b}: no verdict (the primary test needs at least two common folds)."
+    where = f"primary test, corrected t over {comparison.get('k')} folds, {primary['p_text']}"
+    favoured = _direction(comparison, "corrected_t") if primary["significant"] else None
+    if favoured is not None:
+        loser = b if favoured == a else a
+        return f"Evidence that {favoured} is more accurate than {loser} ({where})."
+    return f"No evidence that {a} and {b} differ in accuracy ({where})."

@@ -88,3 +88,18 @@ def partial_run(tmp_path_factory) -> Rendered:
 @pytest.fixture(scope="session")
 def three_model_run(tmp_path_factory) -> Rendered:
     return _render(tmp_path_factory, "three-models", models=("t3", "t4", "mypkg.nets:wide"))
+
+
+@pytest.fixture(scope="session")
+def alarm_run(tmp_path_factory) -> Rendered:
+    """Not a demo, 6 epochs; t4 scores every image alike (always Others), t3 predicts no
+    Monkeypox on folds 1 and 2."""
+    return _render(
+        tmp_path_factory, "alarm", demo=False, constant=("t4",), all_negative={"t3": (1, 2)}
+    )
+
+
+@pytest.fixture(scope="session")
+def mixed_size_run(tmp_path_factory) -> Rendered:
+    """T3 at 180 px and T4 at 224 px, as the default run has them."""
+    return _render(tmp_path_factory, "mixed", sizes={"t3": 180, "t4": 224})

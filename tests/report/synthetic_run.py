@@ -129,8 +129,16 @@ def make_run(
     odd_file: bool = False,
     demo: bool = True,
     seed: int = 0,
+    sizes: dict[str, int] | None = None,
+    all_negative: dict[str, tuple[int, ...]] | None = None,
+    constant: tuple[str, ...] = (),
 ) -> Path:
-    """Write a run folder at ``out`` and return it."""
+    """Write a run folder at ``out`` and return it.
+
+    ``sizes`` gives models their own input sizes (default 64 px for all); ``all_negative``
+    makes a model predict the last class for every image of the listed folds (0: the seed
+    split); the models in ``constant`` give every image the same probabilities.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -232,12 +240,13 @@ def make_run(
     (out / "thumbnails.zip").write_bytes(buf.getvalue())
 
     # ---- models
+    sizes = {name: (sizes or {}).get(name, size) for name in models}
     models_info = {}
     for name in models:
-        layers = _layers(name, size, len(classes))
+        layers = _layers(name, sizes[name], len(classes))
         models_info[name] = {
             "builder": name if ":" in name else f"mpx_eval.models:{name}",
-            "input_shape": [size, size, 3],
+            "input_shape": [sizes[name], sizes[name], 3],
             "params": int(sum(layer["params"] for layer in layers)),
             "layers": layers,
         }
@@ -250,7 +259,7 @@ def make_run(
         models=tuple(models),
         epochs=epochs,
         batch_size=8,
-        image_size=size,
+        image_size=None if len(set(sizes.values())) > 1 else size,
         group_pattern=r"^([^_]+)_",
         out=str(out),
     )
@@ -290,6 +299,17 @@ def make_run(
             blocks = []
             for checkpoint in ("best", "last"):
                 probs = _probabilities(rng, labels[scored], classes, quality)
+                if model in constant:
+                    # the same scores for every image, the last class the most probable
+                    weights = np.linspace(1.0, 1.5, len(classes))
+                    probs = np.tile(weights / weights.sum(), (len(scored), 1))
+                elif fold in (all_negative or {}).get(model, ()):
+                    # swap each row's highest probability into the last class
+                    index = np.arange(len(scored))
+                    top = probs.argmax(axis=1)
+                    highest = probs[index, top].copy()
+                    probs[index, top] = probs[:, -1]
+                    probs[:, -1] = highest
                 block = pd.DataFrame(
                     {
                         "model": model,
@@ -313,7 +333,7 @@ def make_run(
                 "scheme": scheme,
                 "fold": fold,
                 "identity": "0123456789abcdef",
-                "input_size": size,
+                "input_size": sizes[model],
                 "n_train": int((roles == "train").sum()),
                 "n_val": int((roles == "val").sum()),
                 "n_test": int((roles == "test").sum()),

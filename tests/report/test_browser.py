@@ -69,7 +69,8 @@ def test_console_messages_are_detected(tmp_path):
 def test_page_loads_without_console_errors_and_is_drawn_at_both_widths(binary_run, tmp_path):
     dom = _chromium(binary_run.index, tmp_path / "profile-dom", "--dump-dom")
     assert dom.returncode == 0
-    assert "Headline results" in dom.stdout and 'id="reproduce"' in dom.stdout
+    assert "Detailed results" in dom.stdout and 'id="reproduce"' in dom.stdout
+    assert dom.stdout.index('id="verdict"') < dom.stdout.index('id="overview"')
     assert _console_lines(dom) == []
     for width in (1280, 390):
         pixels, console = _shot(binary_run.index, tmp_path, width)

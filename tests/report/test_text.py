@@ -23,40 +23,104 @@ def _comparison(p_t, p_mcnemar, p_delong, *, diff=0.03, only_a=4, only_b=1, auc=
     }
 
 
-def _verdict(comparison):
-    return T.verdict(comparison, T.comparison_tests(comparison), n_images=120)
+def _verdict(comparison, alarms=None):
+    return T.verdict(comparison, T.comparison_tests(comparison), n_images=120, alarms=alarms)
 
 
-def test_no_difference_is_claimed_when_every_p_is_at_least_alpha():
+def test_no_difference_is_claimed_when_the_primary_p_is_at_least_alpha():
     text = _verdict(_comparison(0.41, 0.125, 0.05))
-    assert text.startswith("No evidence of a difference between t3 and t4 at this sample size")
-    assert "better" not in text
+    assert text.startswith("No evidence of a difference in accuracy between t3 and t4")
+    assert "the primary test (corrected t over 5 folds) gives p = 0.410" in text
+    assert "better" not in text and "Evidence" not in text
     assert "t3's mean accuracy is 0.030 higher than t4's" in text
 
 
-def test_a_significant_test_names_the_favoured_model_and_the_unconfirmed_tests():
+def test_a_significant_primary_test_names_the_favoured_model_and_the_unconfirmed_tests():
     text = _verdict(_comparison(0.01, 0.2, 0.3))
-    assert text.startswith("Evidence that t3 performs better than t4")
-    assert "Corrected resampled t-test (Nadeau–Bengio) (p = 0.010)" in text
-    assert "Not confirmed by: McNemar's exact test, DeLong's test" in text
+    assert text.startswith("Evidence that t3 is more accurate than t4")
+    assert "primary test (corrected t over 5 folds) gives p = 0.010" in text
+    assert "Not confirmed by the secondary McNemar's exact test, DeLong's test" in text
 
 
-def test_the_favoured_model_follows_the_direction_of_each_test():
+def test_a_significant_secondary_test_alone_is_no_evidence():
+    """Issue 15, point 7: no "evidence" headline unless the primary test shows it."""
     text = _verdict(_comparison(0.5, 0.01, 0.6, only_a=1, only_b=12))
-    assert text.startswith("Evidence that t4 performs better than t3")
+    assert text.startswith("No evidence of a difference in accuracy")
+    assert "A secondary test reaches p < 0.05 (McNemar's exact test (p = 0.010))" in text
+    assert "not evidence" in text
 
 
-def test_significant_tests_pointing_different_ways_are_inconclusive():
+def test_the_primary_test_decides_even_when_a_secondary_test_points_the_other_way():
     text = _verdict(_comparison(0.01, 0.02, 0.5, diff=0.05, only_a=1, only_b=9))
-    assert "inconclusive" in text and "performs better" not in text
+    assert text.startswith("Evidence that t3 is more accurate than t4")
 
 
-def test_a_comparison_without_delong_or_t_test_still_has_a_verdict():
-    comparison = _comparison(0.3, 0.4, 0.5)
+def test_every_test_has_its_role():
+    roles = {t["key"]: t["role"] for t in T.comparison_tests(_comparison(0.3, 0.4, 0.5))}
+    assert roles == {"corrected_t": "primary", "mcnemar": "secondary", "delong": "secondary"}
+
+
+def test_a_comparison_without_the_primary_test_gives_no_verdict():
+    comparison = _comparison(0.3, 0.01, 0.5)
     comparison["delong"], comparison["corrected_t"] = None, None
     tests = T.comparison_tests(comparison)
     assert [t["key"] for t in tests] == ["mcnemar"]
-    assert "No evidence" in T.verdict(comparison, tests, n_images=120)
+    text = T.verdict(comparison, tests, n_images=120)
+    assert text.startswith("No verdict") and "Evidence" not in text
+
+
+def test_a_model_with_an_alarm_makes_the_comparison_say_so():
+    """Issue 15, point 2: not "no evidence of a difference" when one model learnt nothing."""
+    alarms = {"t4": ["predicts every image as Others (228 of 228)"]}
+    text = _verdict(_comparison(0.41, 0.125, 0.05), alarms)
+    assert text.startswith("Not a comparison of designs: t4 predicts every image as Others")
+    assert "No evidence" not in text
+    short = T.short_verdict(
+        _comparison(0.41, 0.1, 0.1), T.comparison_tests(_comparison(0.41, 0.1, 0.1)), alarms=alarms
+    )
+    assert short == (
+        "t3 vs t4: not a comparison of designs, since t4 predicts every image as Others "
+        "(228 of 228)."
+    )
+
+
+def test_the_one_sentence_verdict_follows_the_primary_test():
+    comparison = _comparison(0.01, 0.5, 0.5)
+    assert T.short_verdict(comparison, T.comparison_tests(comparison)) == (
+        "Evidence that t3 is more accurate than t4 (primary test, corrected t over 5 folds, "
+        "p = 0.010)."
+    )
+    comparison = _comparison(0.2, 0.01, 0.01)
+    assert T.short_verdict(comparison, T.comparison_tests(comparison)).startswith(
+        "No evidence that t3 and t4 differ in accuracy"
+    )
+
+
+def test_a_zero_width_interval_is_never_printed():
+    """Issue 15, point 3: "1.000, 95 % CI 1.000–1.000" is no interval."""
+    assert T.interval({"low": 1.0, "high": 1.0}) == ""
+    assert T.interval({"low": 0.858, "high": 1.0}) == "0.858–1.000"
+
+
+@pytest.mark.parametrize(
+    ("best_val", "words"),
+    [
+        (0.917, "came out 0.058 lower"),
+        (1.0, "the blog-style figure is 0.025 higher"),
+        (0.975, "the two figures agree"),
+    ],
+)
+def test_the_seed_sentence_says_what_this_run_shows(best_val, words):
+    """Issue 15, point 6: the procedure is described, and a lower number is called lower."""
+    seed = {"best_val_accuracy": best_val, "n_val": 24}
+    cv = {"k": 5, "n": 120}
+    honest = {"estimate": 0.975, "low": 0.93, "high": 0.99}
+    text = T.seed_sentence(seed, cv, 123, 50, honest=honest)
+    assert words in text
+    assert "the same images chose the checkpoint and then graded it" in text.lower()
+    assert "pooled accuracy over 5 test folds (120 images) is 0.975 (95 % CI 0.930–0.990)" in text
+    if best_val < 0.975:
+        assert "optimistic" not in text
 
 
 @pytest.mark.parametrize(
