@@ -169,9 +169,7 @@ def _ray_units(task: dict, x, y):
         keep = keep_hook(spec, x, y, **task["keep"])
         try:
             results = [
-                train_mod.train_unit(
-                    spec, x, y, policy=policy, keep=keep, **task["arguments"][0]
-                )
+                train_mod.train_unit(spec, x, y, policy=policy, keep=keep, **task["arguments"][0])
             ]
         except SystemExit as exc:  # would end the Ray worker; it is the model's error
             raise RuntimeError(usercode.describe(exc)) from None

@@ -665,13 +665,10 @@ def _run(
     return 0
 
 
-def print_summary(metrics: dict, report: Path) -> None:
-    """The headline per model on stdout: what a user reads first (``--quiet`` too: it
-    silences progress, not the result)."""
-    from .assessment import summary_lines
-
-
 def _leakage_text(leak: dict) -> str:
+    def _fmt(value) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
     def part(entry: dict) -> str:
         ci = (
             f" (95% CI {_fmt(entry['low'])}-{_fmt(entry['high'])})"
