@@ -23,7 +23,7 @@ from .data import IMAGE_EXTENSIONS, BadImage, decode_file
 from .errors import MpxEvalError
 from .keptfiles import MODEL_FILE, MODEL_INFO
 from .results import write_csv
-from .train import EVAL_BATCH, _log_softmax
+from .train import EVAL_BATCH, log_probabilities
 
 
 @dataclass
@@ -159,7 +159,7 @@ def class_probabilities(saved: SavedModel, x: np.ndarray) -> np.ndarray:
         for i in range(0, len(x), EVAL_BATCH)
     ]
     out = np.concatenate(chunks).astype(np.float64)
-    logp = np.log(np.clip(out, 1e-12, 1.0)) if saved.probabilities else _log_softmax(out)
+    logp = log_probabilities(out, saved.probabilities)
     return np.exp(logp)
 
 

@@ -144,6 +144,16 @@ class UnitResult:
     kept: dict = field(default_factory=dict)  # what the ``keep`` hook returned (plain data)
 
 
+def log_probabilities(out: np.ndarray, probabilities: bool) -> np.ndarray:
+    """Log-probabilities of a model's outputs: its logits through a log-softmax, or its own
+    probabilities renormalised in float64 (a softmax computed in bfloat16 can sum to 1.002,
+    and every row written must sum to 1)."""
+    if not probabilities:
+        return _log_softmax(out)
+    p = np.clip(out, 1e-12, None)
+    return np.log(p / p.sum(axis=1, keepdims=True))
+
+
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     z = logits.astype(np.float64)
     z -= z.max(axis=1, keepdims=True)
@@ -194,7 +204,7 @@ class _EpochEvaluator:
         if not (np.isfinite(loss) and np.isfinite(out).all()):
             # training cannot recover from non-finite weights: the unit stops here
             self.diverged_at = epoch + 1
-        logp = np.log(np.clip(out, 1e-12, 1.0)) if self.probabilities else _log_softmax(out)
+        logp = log_probabilities(out, self.probabilities)
         val_loss, val_acc = _loss_acc(logp[: self.n_val], self.y_val)
         test_loss, test_acc = _loss_acc(logp[self.n_val :], self.y_test)
         row = {

@@ -34,7 +34,9 @@ def _predictions(p_monkeypox_by_fold: dict[int, list[float]], labels_by_fold) ->
 
 
 def _assess(frame: pd.DataFrame) -> dict:
-    metrics = summarize_predictions(frame, classes=CLASSES, n_resamples=200)
+    metrics = summarize_predictions(
+        frame, labels=CLASSES, positive_class=CLASSES[0], n_resamples=200
+    )
     metrics["dataset"] = {"counts": frame["label"].value_counts().to_dict()}
     return A.assess(metrics, frame, {})
 

@@ -161,9 +161,9 @@ def roc_overlay(rows: dict[str, EvalRows], positive: str) -> CurvePanel:
         if not _has_both(part.labels, positive):
             continue
         fpr, tpr, _ = roc_curve(
-            part.labels, part.probs, classes=part.classes, positive_class=positive
+            part.labels, part.probs, labels=part.classes, positive_class=positive
         )
-        auc = roc_auc_score(part.labels, part.probs, classes=part.classes, positive_class=positive)
+        auc = roc_auc_score(part.labels, part.probs, labels=part.classes, positive_class=positive)
         panel.pooled.append(Line(fpr, tpr, f"{model} (AUC {auc:.3f})"))
         panel.zoom = panel.zoom or auc >= ZOOM_AUC
     return panel

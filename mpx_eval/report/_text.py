@@ -70,6 +70,8 @@ def interval(ci: dict | None, digits: int = 3) -> str:
 def method_name(method: str | None) -> str:
     """A short name of how an interval was computed, for captions and cell notes."""
     text = str(method or "")
+    if "Wilson" in text:
+        return "Wilson, clustered" if "design effect" in text else "Wilson"
     if "exact" in text:
         return "exact binomial"
     if "DeLong" in text:

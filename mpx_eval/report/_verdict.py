@@ -182,18 +182,29 @@ def build(run: Run, sections: list[dict], pairs: list[dict]) -> dict:
         "caption": (
             "Each number is the pooled estimate over every held-out test image (each image "
             "predicted by the fold model that never saw it), and its 95 % interval is computed "
-            "on those same pooled images: accuracy with a "
-            + (
-                "bootstrap that resamples whole patients (cluster bootstrap)"
-                if any("cluster" in (r.get("accuracy") or {}).get("method", "") for r in rows)
-                else "bootstrap"
-            )
-            + ", or an exact binomial interval where the bootstrap cannot move; AUC with "
+            "on those same pooled images: accuracy with "
+            + _accuracy_interval_words(rows)
+            + "; AUC with "
             "DeLong's interval. The baseline always answers the majority class: its accuracy "
             "is that class's share, its AUC 0.5. Fold means with t intervals are in the "
             "detailed results."
         ),
     }
+
+
+def _accuracy_interval_words(rows: list[dict]) -> str:
+    """How the accuracy intervals of the verdict table were computed, in words."""
+    methods = {(r.get("accuracy") or {}).get("method", "") for r in rows}
+    if any("design effect" in m or "clustered" in m for m in methods):
+        return (
+            "the Wilson score interval, widened by the design effect of images that share a "
+            "patient or image family (clustered Wilson)"
+        )
+    if any("Wilson" in m for m in methods):
+        return "the Wilson score interval"
+    if any("cluster" in m for m in methods):
+        return "a bootstrap that resamples whole patients (cluster bootstrap)"
+    return "an exact binomial interval where no other interval has a width, else a bootstrap"
 
 
 def banner(run: Run) -> dict | None:

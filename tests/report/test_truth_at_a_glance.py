@@ -55,7 +55,7 @@ def test_1_each_headline_number_comes_with_its_own_interval(binary_run):
         assert f"{auc['estimate']:.3f} 95 % CI {auc['low']:.3f}–{auc['high']:.3f} (DeLong)" in text
     caption = _verdict(binary_run).text
     assert "pooled estimate over every held-out test image" in caption
-    assert "cluster bootstrap" in caption and "DeLong" in caption
+    assert "Wilson score interval" in caption and "DeLong" in caption
     # the mean over folds is shown with a t interval over folds, never with the pooled CI
     detailed = binary_run.page.text
     for name in ("t3", "t4"):
