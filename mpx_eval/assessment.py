@@ -468,24 +468,13 @@ def departures(config: dict, models: list[str]) -> list[dict]:
                 }
             )
     pattern = config.get("group_pattern")
-    # runs made before family detection existed record no ``families`` and were not grouped by it
-    families = bool(config.get("families", False))
-    if pattern or families:
-        used = " and ".join(
-            part
-            for part in (
-                "image families (copies of one photo kept together)" if families else "",
-                f"the pattern {pattern}" if pattern else "",
-            )
-            if part
-        )
+    if pattern:
         out.append(
             {
                 "setting": "group_pattern",
                 "name": _SETTING_NAMES["group_pattern"],
-                "used": f"by {used}",
-                "blog": "none: copies of one photo or photos of one patient could fall on "
-                "both sides",
+                "used": f"by the pattern {pattern}",
+                "blog": "none: photos of one patient could fall on both sides",
             }
         )
     repeats = int(config.get("repeats", 1) or 1)

@@ -279,6 +279,14 @@ def verdict(comparison: dict, tests: list[dict], *, n_images, alarms=None) -> st
         )
     primary = next((t for t in tests if t["role"] == "primary"), None)
     secondary = [t for t in tests if t["role"] == "secondary"]
+    reason = (comparison.get("corrected_t") or {}).get("undefined_reason")
+    if reason == "no_variance":
+        return (
+            f"No evidence either way from the primary test: the accuracy difference between {a} "
+            f"and {b} is the same in every fold, so the corrected t-test is undefined (zero "
+            "variance is not certainty). The secondary tests below are shown for information "
+            "and decide nothing."
+        )
     if primary is None or not _finite(primary["p"]):
         return (
             "No verdict: the primary test (the corrected t-test over folds) needs at least two "
