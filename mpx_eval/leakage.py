@@ -9,18 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .metrics import bootstrap_ci
+from .metrics import proportion_intervals
 
-#: Resamples of each bootstrap interval; fixed seed, so a re-rendered report repeats its numbers.
-N_RESAMPLES = 2000
-RANDOM_STATE = 0
-#: Fewer split groups than this get no interval: resampling 4 images that were all right
-#: gives "1.000 to 1.000", a certainty the data do not have.
-MIN_GROUPS_FOR_INTERVAL = 10
-
-
-def _share_equal(truth: np.ndarray, predicted: np.ndarray) -> float:
-    return float(np.mean(truth == predicted))
+#: A part with fewer split groups than this gets no interval: the clustered Wilson interval
+#: uses Student's t with (groups - 1) degrees of freedom, undefined for one group.
+MIN_GROUPS_FOR_INTERVAL = 2
 
 
 def _accuracy(frame: pd.DataFrame, classes: list[str]) -> dict:
@@ -31,23 +24,20 @@ def _accuracy(frame: pd.DataFrame, classes: list[str]) -> dict:
     predicted = np.asarray(classes, dtype=object)[probs.argmax(axis=1)]
     truth = frame["label"].astype(str).to_numpy(dtype=object)
     groups = frame["group"].astype(str).to_numpy()
+    accuracy = float(np.mean(truth == predicted))
     if len(set(groups.tolist())) < MIN_GROUPS_FOR_INTERVAL:
-        return {"n": n, "accuracy": _share_equal(truth, predicted), "low": None, "high": None}
-    # copies are not independent: whole split groups are resampled together
-    ci = bootstrap_ci(
-        _share_equal,
-        truth,
-        predicted,
-        groups=groups,
-        n_resamples=N_RESAMPLES,
-        random_state=RANDOM_STATE,
-    )
-    return {"n": n, "accuracy": ci.estimate, "low": ci.low, "high": ci.high}
+        return {"n": n, "accuracy": accuracy, "low": None, "high": None}
+    # copies are not independent: the Wilson interval widened by the groups' design effect
+    ci = proportion_intervals(
+        truth, predicted, labels=list(classes), positive_class=classes[-1], groups=groups
+    )["accuracy"]
+    low, high = (None if not np.isfinite(v) else float(v) for v in (ci.low, ci.high))
+    return {"n": n, "accuracy": accuracy, "low": low, "high": high}
 
 
 def seed_leakage_metrics(predictions: pd.DataFrame, audit: dict, classes: list[str]) -> dict:
     """Per model, the seed unit's accuracy (checkpoint "best", the blog's figure) with a 95 %
-    bootstrap CI over split groups, on its validation images with a sibling in training
+    Wilson interval widened for split groups (copies and patients are not independent), on its validation images with a sibling in training
     (leaky), without one (leak-free) and on all of them. Parts with fewer than
     ``MIN_GROUPS_FOR_INTERVAL`` split groups get the accuracy without an interval.
 

@@ -48,13 +48,25 @@ def test_accuracy_is_split_by_sibling_in_training():
     assert 0 <= low <= 4 / 12 <= high <= 1 and low < high
 
 
-def test_no_interval_from_a_few_groups():
+def test_all_right_in_few_groups_is_not_certainty():
     labels = ["Monkeypox", "Others"] * 12
     groups = [f"g{i // 4}" for i in range(24)]  # six groups of four
     audit = {"seed_leakage": {"with_sibling_in_train": []}}
     found = seed_leakage_metrics(_predictions([True] * 24, labels, groups), audit, CLASSES)
     entry = found["t4"]["all"]
-    assert entry == {"n": 24, "accuracy": 1.0, "low": None, "high": None}
+    # 24 of 24 right, but in six groups: a wide interval, never "1.000-1.000"
+    assert entry["accuracy"] == 1.0 and entry["high"] == 1.0 and entry["low"] < 0.8
+    alone = seed_leakage_metrics(
+        _predictions([True] * 24, labels, [f"i{i}" for i in range(24)]), audit, CLASSES
+    )["t4"]["all"]
+    assert entry["low"] < alone["low"] < 1.0  # clustering widens it
+
+
+def test_no_interval_from_a_single_group():
+    labels = ["Monkeypox", "Others"] * 2
+    audit = {"seed_leakage": {"with_sibling_in_train": []}}
+    found = seed_leakage_metrics(_predictions([True] * 4, labels, ["g"] * 4), audit, CLASSES)
+    assert found["t4"]["all"] == {"n": 4, "accuracy": 1.0, "low": None, "high": None}
 
 
 def test_nothing_to_report_without_a_leakage_record_or_seed_unit():
