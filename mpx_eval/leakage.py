@@ -37,9 +37,10 @@ def _accuracy(frame: pd.DataFrame, classes: list[str]) -> dict:
 
 def seed_leakage_metrics(predictions: pd.DataFrame, audit: dict, classes: list[str]) -> dict:
     """Per model, the seed unit's accuracy (checkpoint "best", the blog's figure) with a 95 %
-    Wilson interval widened for split groups (copies and patients are not independent), on its validation images with a sibling in training
-    (leaky), without one (leak-free) and on all of them. Parts with fewer than
-    ``MIN_GROUPS_FOR_INTERVAL`` split groups get the accuracy without an interval.
+    Wilson interval widened for split groups (copies and patients are not independent), on
+    its validation images with a sibling in training (leaky), without one (leak-free) and on
+    all of them. Parts with fewer than ``MIN_GROUPS_FOR_INTERVAL`` split groups get the
+    accuracy without an interval.
 
     Empty when the audit has no seed leakage record or no seed unit has finished.
     """
