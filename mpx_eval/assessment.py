@@ -484,7 +484,7 @@ def departures(config: dict, models: list[str]) -> list[dict]:
                 "setting": "repeats",
                 "name": "repeats of the folds",
                 "used": repeats,
-                "blog": "none (one seed split)",
+                "blog": "none: one seed split",
             }
         )
     return out
