@@ -259,6 +259,15 @@ def comparison_tests(comparison: dict) -> list[dict]:
     return tests
 
 
+def _primary_name(comparison: dict) -> str:
+    """ "corrected t over 5 folds", or its repeated-CV form when the folds were repeated."""
+    k = comparison.get("k")
+    repeats = int(comparison.get("repeats") or 1)
+    if repeats > 1:
+        return f"corrected repeated k-fold t over {k} folds, {repeats} repeats"
+    return f"corrected t over {k} folds"
+
+
 def verdict(comparison: dict, tests: list[dict], *, n_images, alarms=None) -> str:
     """A plain verdict decided by the primary test alone (the corrected t over folds).
 
@@ -293,7 +302,6 @@ def verdict(comparison: dict, tests: list[dict], *, n_images, alarms=None) -> st
             "folds that both models finished. The secondary tests below are shown for "
             "information and decide nothing."
         )
-    k = comparison.get("k")
     if primary["significant"]:
         favoured = _direction(comparison, "corrected_t")
         if favoured is None:
@@ -304,7 +312,7 @@ def verdict(comparison: dict, tests: list[dict], *, n_images, alarms=None) -> st
         loser = b if favoured == a else a
         text = (
             f"Evidence that {favoured} is more accurate than {loser}: the primary test "
-            f"(corrected t over {k} folds) gives {primary['p_text']}."
+            f"({_primary_name(comparison)}) gives {primary['p_text']}."
         )
         against = [t["name"] for t in secondary if not t["significant"]]
         if against:
@@ -313,7 +321,7 @@ def verdict(comparison: dict, tests: list[dict], *, n_images, alarms=None) -> st
     diff = comparison.get("mean_difference")
     text = (
         f"No evidence of a difference in accuracy between {a} and {b} at this sample size: "
-        f"the primary test (corrected t over {k} folds) gives {primary['p_text']}."
+        f"the primary test ({_primary_name(comparison)}) gives {primary['p_text']}."
     )
     if _finite(diff) and abs(diff) >= 0.0005:
         higher, lower = (a, b) if diff > 0 else (b, a)
@@ -341,7 +349,7 @@ def short_verdict(comparison: dict, tests: list[dict], *, alarms=None) -> str:
     primary = next((t for t in tests if t["role"] == "primary"), None)
     if primary is None or not _finite(primary["p"]):
         return f"{a} vs {b}: no verdict (the primary test needs at least two common folds)."
-    where = f"primary test, corrected t over {comparison.get('k')} folds, {primary['p_text']}"
+    where = f"primary test, {_primary_name(comparison)}, {primary['p_text']}"
     favoured = _direction(comparison, "corrected_t") if primary["significant"] else None
     if favoured is not None:
         loser = b if favoured == a else a
