@@ -94,12 +94,15 @@ def apply_families(images: ImageSet, *, enabled: bool, quiet: bool = False) -> F
 
     Returns the families, or None when detection is off (the groups are then unchanged).
     """
-    if not enabled or len(images) == 0:
-        return None
-    progress = None if quiet else DetectionProgress()
-    families = find_families(images, progress=progress)
-    images.groups = split_groups(images.groups, families.family)
-    return families
+    try:
+        if not enabled or len(images) == 0:
+            return None
+        progress = None if quiet else DetectionProgress()
+        families = find_families(images, progress=progress)
+        images.groups = split_groups(images.groups, families.family)
+        return families
+    finally:
+        images.family_view = None  # only detection reads the grey copies: free them
 
 
 def _val_with_sibling_in_train(images: ImageSet, split: Split) -> np.ndarray:

@@ -466,10 +466,76 @@ def _run(
 
     executor = make_executor(cfg)
 
-    user_models = [m for m in cfg.models if m not in BUILTIN_MODELS]
     train_mod = models_mod = device_info = None
-    if user_models:
+    if any(m not in BUILTIN_MODELS for m in cfg.models):
+        # a user model's input size is known only once its module is imported
         train_mod, models_mod, device_info = _load_training(cfg.device, threads=cfg.threads)
+    specs, sizes = _input_sizes(cfg, models_mod)
+
+    images, notes = load_for(cfg, sizes.values())
+    plan, found = plan_and_audit(cfg, images, quiet=quiet)
+    guards.check_training_classes(images, plan)
+    damaged = guards.damaged_units(out, done, images.class_names)
+    done = {name: info for name, info in done.items() if name not in damaged}
+    identity = _identity_hash({**cfg.identity(), "fingerprint": images.fingerprint})
+    if not overwrite:
+        _refuse_stale(out, done, identity)
+
+    if train_mod is None:
+        train_mod, models_mod, device_info = _load_training(cfg.device, threads=cfg.threads)
+    policy = train_mod.precision_policy(cfg.precision, device_info)
+    from .batched import resolve_engine
+
+    engine = resolve_engine(cfg.engine, device_info, policy)
+    if not overwrite:
+        _refuse_other_precision(cfg, out, done, policy)
+    models_info = _describe_models(cfg, specs, sizes, models_mod, len(images.class_names))
+
+    # ---- everything is valid: from here on the output folder is written
+    done = _take_folder(out, stack, command, done, damaged, overwrite=overwrite)
+    units = plan_units(sizes, plan)
+    pending = [u for u in units if u.name not in done]
+    write_text(out / "config.toml", cfg.to_toml())
+    write_csv(plan_frame(images, plan), out / "splits.csv")
+    write_json(out / "audit.json", found)
+    write_json(out / "models.json", models_info)
+    write_thumbnails(out, images)
+    # in thumbnails.zip now (59 MB at 2,142 images); a fresh empty array, since a slice would
+    # keep the whole buffer alive
+    images.thumbnails = np.empty((0, *images.thumbnails.shape[1:]), dtype=np.uint8)
+    runinfo = _runinfo_header(cfg, out, command, done, device_info, policy, engine, images)
+    runinfo["identity"] = identity
+    runinfo["units_planned"] = [u.name for u in units]
+    write_json(out / "runinfo.json", runinfo)
+
+    if not quiet:
+        _announce(notes, device_info, policy, engine, found, done, units, out)
+
+    progress = Progress(units, done, cfg.epochs, quiet=quiet)
+    try:
+        for unit, result, extra in executor.execute(
+            pending,
+            images,
+            specs=specs,
+            cfg=cfg,
+            policy=policy,
+            engine=engine,
+            progress=progress,
+            train_module=train_mod,
+            device_info=device_info,
+        ):
+            _record_unit(out, unit, result, images, identity, extra, progress, quiet=quiet)
+    except KeyboardInterrupt:
+        progress.close()
+        _say_interrupted(out, progress, len(units))
+        return 130
+    progress.close()
+    images.arrays.clear()  # training is over: give the decoded images back before the report
+    return _finish(out, runinfo, executor.failures, started_wall, quiet=quiet)
+
+
+def _input_sizes(cfg: RunConfig, models_mod) -> tuple[dict, dict[str, int]]:
+    """Each model's input size, and the specs of the user models resolved for it."""
     specs = {}
     sizes: dict[str, int] = {}
     for name in cfg.models:
@@ -478,47 +544,76 @@ def _run(
         else:
             specs[name] = models_mod.resolve_model(name)
             sizes[name] = cfg.image_size or specs[name].default_size
+    return specs, sizes
 
-    images, notes = load_for(cfg, sizes.values())
-    plan, found = plan_and_audit(cfg, images, quiet=quiet)
-    guards.check_training_classes(images, plan)
-    damaged = guards.damaged_units(out, done, images.class_names)
-    done = {name: info for name, info in done.items() if name not in damaged}
-    identity = _identity_hash({**cfg.identity(), "fingerprint": images.fingerprint})
+
+def _refuse_stale(out: Path, done: dict, identity: str) -> None:
+    """Finished units of other data or settings cannot be mixed into this run."""
     stale = [n for n, info in done.items() if info.get("identity") != identity]
-    if stale and not overwrite:
+    if stale:
         raise MpxEvalError(
             f"{out} holds finished unit(s) ({', '.join(stale[:3])}) trained on other data or "
             "settings; use a new --out, or --overwrite to discard them"
         )
 
-    if train_mod is None:
-        train_mod, models_mod, device_info = _load_training(cfg.device, threads=cfg.threads)
-    policy = train_mod.precision_policy(cfg.precision, device_info)
-    from .batched import resolve_engine
 
-    engine = resolve_engine(cfg.engine, device_info, policy)
+def _refuse_other_precision(cfg: RunConfig, out: Path, done: dict, policy: str) -> None:
+    """Locally trained units of another precision cannot be mixed into this run."""
     used = {info.get("precision_policy") for info in done.values()} - {None}
-    if used and used != {policy} and cfg.executor == "local" and not overwrite:
+    if used and used != {policy} and cfg.executor == "local":
         raise MpxEvalError(
             f"{out} holds units trained in {', '.join(sorted(used))}, but --precision "
             f"{cfg.precision} means {policy} on this machine; pass --precision explicitly, "
             "use a new --out, or --overwrite"
         )
-    models_info = {}
+
+
+def _record_unit(out, unit, result, images, identity, extra, progress, *, quiet: bool) -> None:
+    """Write a unit that just finished training and tell the progress line (and, when it
+    diverged, the user)."""
+    write_unit(out, unit, result, images, identity, extra)
+    progress.unit_done(unit, result.seconds)
+    if getattr(result, "diverged_at", None) and not quiet:
+        print(
+            f"unit {unit.name} diverged at epoch {result.diverged_at} (non-finite "
+            "loss); recorded as diverged, the other units go on",
+            file=sys.stderr,
+        )
+
+
+def _say_interrupted(out: Path, progress, n_units: int) -> None:
+    finished = len(finished_units(out))
+    where = f" during {progress.current}" if progress.current else ""
+    print(
+        f"Interrupted{where}. {finished} of {n_units} units are finished and kept in "
+        f"{out / 'units'}; run the same command again to resume.",
+        file=sys.stderr,
+    )
+
+
+def _describe_models(cfg: RunConfig, specs: dict, sizes: dict, models_mod, n_classes: int) -> dict:
+    """models.json: each model's builder, input shape, parameter count and layer table (and
+    ``specs`` completed with the built-in models)."""
+    described = {}
     for name in cfg.models:
         spec = specs.get(name) or models_mod.resolve_model(name)
         specs[name] = spec
-        model = models_mod.build(spec, sizes[name], len(images.class_names))
-        models_info[name] = {
+        model = models_mod.build(spec, sizes[name], n_classes)
+        described[name] = {
             "builder": name if ":" in name else f"mpx_eval.models:{name}",
             "input_shape": [sizes[name], sizes[name], 3],
             "params": int(model.count_params()),
             "layers": models_mod.layer_table(model),
         }
         del model
+    return described
 
-    # ---- everything is valid: from here on the output folder is written
+
+def _take_folder(
+    out: Path, stack: contextlib.ExitStack, command, done: dict, damaged: dict, *, overwrite: bool
+) -> dict:
+    """Clear (``--overwrite``), create, lock and mark the run folder, move damaged units
+    aside; return the finished units that still count."""
     if overwrite:
         _clear_run(out)
         done = {}
@@ -540,16 +635,11 @@ def _run(
             "training it again",
             file=sys.stderr,
         )
-    units = plan_units(sizes, plan)
-    pending = [u for u in units if u.name not in done]
-    write_text(out / "config.toml", cfg.to_toml())
-    write_csv(plan_frame(images, plan), out / "splits.csv")
-    write_json(out / "audit.json", found)
-    write_json(out / "models.json", models_info)
-    write_thumbnails(out, images)
-    # in thumbnails.zip now (59 MB at 2,142 images); a fresh empty array, since a slice would
-    # keep the whole buffer alive
-    images.thumbnails = np.empty((0, *images.thumbnails.shape[1:]), dtype=np.uint8)
+    return done
+
+
+def _runinfo_header(cfg, out: Path, command, done: dict, device_info, policy, engine, images):
+    """runinfo.json as a run starts (a resumed run keeps its first start)."""
     info = images.describe()
     previous: dict = {}
     if done and (out / "runinfo.json").is_file():
@@ -557,7 +647,7 @@ def _run(
             previous = read_json(out / "runinfo.json")
         except MpxEvalError:
             previous = {}  # damaged: this invocation's start stands in
-    runinfo = {
+    return {
         "mpx_eval": __version__,
         "command": command or ["python", "-m", "mpx_eval", "run"],
         "started": previous.get("started")
@@ -571,64 +661,31 @@ def _run(
         "versions": versions(),
         "dataset": info,
         "demo": {"label": DEMO_LABEL, "settings": DEMO_SETTINGS} if cfg.demo else None,
-        "identity": identity,
-        "units_planned": [u.name for u in units],
     }
-    write_json(out / "runinfo.json", runinfo)
 
-    if not quiet:
-        print("\n".join(notes), file=sys.stderr)
-        where = device_info["name"] + (
-            f", {device_info['threads']} threads" if device_info.get("threads") else ""
-        )
+
+def _announce(notes, device_info, policy, engine, found, done, units, out) -> None:
+    """What a run found and will do, on stderr, before training."""
+    print("\n".join(notes), file=sys.stderr)
+    where = device_info["name"] + (
+        f", {device_info['threads']} threads" if device_info.get("threads") else ""
+    )
+    print(
+        f"Backend {device_info['backend']} on {device_info['kind'].upper()} ({where}), "
+        f"precision {policy}, {engine} engine",
+        file=sys.stderr,
+    )
+    for line in [*summary_lines(found), *family_summary_lines(found)]:
+        print(line, file=sys.stderr)
+    if done:
         print(
-            f"Backend {device_info['backend']} on {device_info['kind'].upper()} ({where}), "
-            f"precision {policy}, {engine} engine",
+            f"Resuming: {len(done)} of {len(units)} units already finished in {out}",
             file=sys.stderr,
         )
-        for line in [*summary_lines(found), *family_summary_lines(found)]:
-            print(line, file=sys.stderr)
-        if done:
-            print(
-                f"Resuming: {len(done)} of {len(units)} units already finished in {out}",
-                file=sys.stderr,
-            )
 
-    progress = Progress(units, done, cfg.epochs, quiet=quiet)
-    try:
-        for unit, result, extra in executor.execute(
-            pending,
-            images,
-            specs=specs,
-            cfg=cfg,
-            policy=policy,
-            engine=engine,
-            progress=progress,
-            train_module=train_mod,
-            device_info=device_info,
-        ):
-            write_unit(out, unit, result, images, identity, extra)
-            progress.unit_done(unit, result.seconds)
-            if getattr(result, "diverged_at", None) and not quiet:
-                print(
-                    f"unit {unit.name} diverged at epoch {result.diverged_at} (non-finite "
-                    "loss); recorded as diverged, the other units go on",
-                    file=sys.stderr,
-                )
-    except KeyboardInterrupt:
-        progress.close()
-        finished = len(finished_units(out))
-        where = f" during {progress.current}" if progress.current else ""
-        print(
-            f"Interrupted{where}. {finished} of {len(units)} units are finished and kept in "
-            f"{out / 'units'}; run the same command again to resume.",
-            file=sys.stderr,
-        )
-        return 130
-    progress.close()
-    failed = executor.failures
-    images.arrays.clear()  # training is over: give the decoded images back before the report
 
+def _finish(out: Path, runinfo: dict, failed: dict, started_wall: float, *, quiet: bool) -> int:
+    """Record the finish, render the report, print the summary; the exit code."""
     done = finished_units(out)
     runinfo["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     runinfo["wall_seconds"] = round(time.perf_counter() - started_wall, 1)
