@@ -188,14 +188,40 @@ def check_image_size(value: Any, what: str) -> None:
         raise MpxEvalError(f"{what} must be between 16 and 2048 pixels (an integer), got {value!r}")
 
 
+def check_folds(value: int, what: str) -> None:
+    """The one rule for fold counts, whether from --folds, a config or ``make_plan``: 0 (the
+    seed split alone) or at least 2, since one fold would test on the images it trained on."""
+    if value < 0 or value == 1:
+        raise MpxEvalError(f"{what} must be 0 (seed split only) or at least 2, got {value}")
+
+
+def compile_group_pattern(pattern: str, what: str) -> re.Pattern:
+    """The one rule for group patterns, whether from --group-pattern, a config or the data
+    loader: a regular expression that compiles and has a capture group (the group id)."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise MpxEvalError(f"{what} {pattern!r} does not compile: {exc}") from None
+    if compiled.groups < 1:
+        raise MpxEvalError(f"{what} {pattern!r} needs a capture group, e.g. '^([^_]+)_'")
+    return compiled
+
+
 def validate(cfg: RunConfig) -> None:
     """Raise MpxEvalError for values no run can use, naming the option."""
-    if cfg.folds < 0 or cfg.folds == 1:
-        raise MpxEvalError(f"folds must be 0 (seed split only) or at least 2, got {cfg.folds}")
+    check_folds(cfg.folds, "folds")
     if cfg.repeats < 1:
         raise MpxEvalError(f"repeats must be a positive integer, got {cfg.repeats}")
     if cfg.repeats > 1 and cfg.folds == 0:
         raise MpxEvalError(f"repeats {cfg.repeats} needs cross-validation; set folds to 2 or more")
+    _check_numbers(cfg)
+    _check_choices(cfg)
+    _check_models(cfg.models)
+    if cfg.group_pattern is not None:
+        compile_group_pattern(cfg.group_pattern, "group_pattern")
+
+
+def _check_numbers(cfg: RunConfig) -> None:
     for name in ("epochs", "batch_size", "ray_cpus_per_task"):
         if getattr(cfg, name) < 1:
             raise MpxEvalError(f"{name} must be a positive integer, got {getattr(cfg, name)}")
@@ -215,6 +241,9 @@ def validate(cfg: RunConfig) -> None:
         value = getattr(cfg, name)
         if not 0 < value < 0.5:
             raise MpxEvalError(f"{name} must be between 0 and 0.5, got {value}")
+
+
+def _check_choices(cfg: RunConfig) -> None:
     for name, allowed in (
         ("device", DEVICES),
         ("precision", PRECISIONS),
@@ -226,27 +255,19 @@ def validate(cfg: RunConfig) -> None:
             raise MpxEvalError(
                 f"{name} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}"
             )
-    if not cfg.models:
+
+
+def _check_models(models: tuple[str, ...]) -> None:
+    if not models:
         raise MpxEvalError("models must name at least one model")
-    for name in cfg.models:
+    for name in models:
         if name not in BUILTIN_MODELS and not _USER_MODEL.match(name):
             raise MpxEvalError(
                 f"unknown model {name!r}: use {', '.join(BUILTIN_MODELS)} or "
                 "package.module:function"
             )
-    if len(set(cfg.models)) != len(cfg.models):
-        raise MpxEvalError(f"models lists a model twice: {', '.join(cfg.models)}")
-    if cfg.group_pattern is not None:
-        try:
-            compiled = re.compile(cfg.group_pattern)
-        except re.error as exc:
-            raise MpxEvalError(
-                f"group_pattern {cfg.group_pattern!r} does not compile: {exc}"
-            ) from None
-        if compiled.groups < 1:
-            raise MpxEvalError(
-                f"group_pattern {cfg.group_pattern!r} needs a capture group, e.g. '^([^_]+)_'"
-            )
+    if len(set(models)) != len(models):
+        raise MpxEvalError(f"models lists a model twice: {', '.join(models)}")
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

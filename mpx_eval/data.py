@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import re
 import stat
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy.fft import dctn
 
+from .config import compile_group_pattern
 from .errors import MpxEvalError
 from .system import usable_cpus
 
@@ -114,29 +114,13 @@ def scan_directory(root: str | Path) -> tuple[list[str], list[ScannedFile]]:
     walked recursively without following directory links, folders and files sorted by name.
     """
     root = Path(root)
-    if not root.exists():
-        raise MpxEvalError(f"data folder {root} does not exist")
-    if not root.is_dir():
-        raise MpxEvalError(f"data folder {root} is a file, not a folder of class sub-folders")
-    try:
-        entries = sorted(os.listdir(root))
-    except PermissionError:
-        raise MpxEvalError(f"data folder {root} cannot be read (permission denied)") from None
-    class_names = [name for name in entries if (root / name).is_dir() and not name.startswith(".")]
-    if not class_names:
-        raise MpxEvalError(
-            f"data folder {root} has no class sub-folders; expected e.g. {root}/Monkeypox/*.jpg "
-            f"and {root}/Others/*.jpg"
-        )
-    files: list[ScannedFile] = []
-    for label, name in enumerate(class_names):
-        class_dir = root / name
-        walked = sorted(os.walk(class_dir), key=lambda item: item[0])
-        for dirpath, _, filenames in walked:
-            for filename in sorted(filenames):
-                if filename.lower().endswith(IMAGE_EXTENSIONS):
-                    rel = Path(dirpath, filename).relative_to(root).as_posix()
-                    files.append(ScannedFile(rel, label))
+    class_names = _class_folders(root)
+    files = [
+        ScannedFile(rel, label)
+        for label, name in enumerate(class_names)
+        for rel, filename in _walk(root, name)
+        if filename.lower().endswith(IMAGE_EXTENSIONS)
+    ]
     per_class = {i: 0 for i in range(len(class_names))}
     for f in files:
         per_class[f.label] += 1
@@ -159,18 +143,44 @@ def scan_directory(root: str | Path) -> tuple[list[str], list[ScannedFile]]:
     return class_names, files
 
 
+def _class_folders(root: Path) -> list[str]:
+    """The sorted names of ``root``'s visible sub-folders, or an error saying what is wrong."""
+    if not root.exists():
+        raise MpxEvalError(f"data folder {root} does not exist")
+    if not root.is_dir():
+        raise MpxEvalError(f"data folder {root} is a file, not a folder of class sub-folders")
+    try:
+        entries = sorted(os.listdir(root))
+    except PermissionError:
+        raise MpxEvalError(f"data folder {root} cannot be read (permission denied)") from None
+    class_names = [name for name in entries if (root / name).is_dir() and not name.startswith(".")]
+    if not class_names:
+        raise MpxEvalError(
+            f"data folder {root} has no class sub-folders; expected e.g. {root}/Monkeypox/*.jpg "
+            f"and {root}/Others/*.jpg"
+        )
+    return class_names
+
+
+def _walk(root: Path, class_name: str) -> Iterable[tuple[str, str]]:
+    """Every file of a class folder as (path relative to ``root`` with '/', file name), in
+    Keras's order: folders by path, files by name, directory links not followed."""
+    for dirpath, _, filenames in sorted(os.walk(root / class_name), key=lambda item: item[0]):
+        for filename in sorted(filenames):
+            yield Path(dirpath, filename).relative_to(root).as_posix(), filename
+
+
 def unread_files(root: str | Path, class_names: Sequence[str]) -> list[str]:
     """Files in the class folders whose extension mpx_eval (like Keras) does not read, e.g.
     .webp or .tif photos, so that leaving them out is said, not silent. Hidden files are
     not listed."""
     root = Path(root)
-    found = []
-    for name in class_names:
-        for dirpath, _, filenames in sorted(os.walk(root / name), key=lambda item: item[0]):
-            for filename in sorted(filenames):
-                if not filename.startswith(".") and not filename.lower().endswith(IMAGE_EXTENSIONS):
-                    found.append(Path(dirpath, filename).relative_to(root).as_posix())
-    return found
+    return [
+        rel
+        for name in class_names
+        for rel, filename in _walk(root, name)
+        if not filename.startswith(".") and not filename.lower().endswith(IMAGE_EXTENSIONS)
+    ]
 
 
 def describe_unread(unread: Sequence[str], *, show: int = 5) -> str | None:
@@ -198,12 +208,7 @@ def group_ids(paths: Sequence[str], pattern: str | None) -> np.ndarray:
     """
     if pattern is None:
         return np.array(list(paths), dtype=object)
-    try:
-        regex = re.compile(pattern)
-    except re.error as exc:
-        raise MpxEvalError(f"--group-pattern {pattern!r} does not compile: {exc}") from None
-    if regex.groups < 1:
-        raise MpxEvalError(f"--group-pattern {pattern!r} needs a capture group, e.g. '^([^_]+)_'")
+    regex = compile_group_pattern(pattern, "--group-pattern")
     out, matched = [], 0
     for path in paths:
         stem = Path(path).stem

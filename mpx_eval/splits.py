@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from .config import check_folds
 from .data import ImageSet
 from .errors import MpxEvalError
 
@@ -126,8 +126,7 @@ def make_plan(
     ``seed + r - 1``, and numbered on: repeat r holds folds ``(r - 1) k + 1`` to ``r k``.
     Repeat 1 is exactly the single-repeat plan, so its units keep their names.
     """
-    if folds == 1 or folds < 0:
-        raise MpxEvalError(f"--folds must be 0 (seed split only) or at least 2, got {folds}")
+    check_folds(folds, "--folds")
     all_rows = np.arange(len(images))
     is_val = keras_validation_mask(
         images.n_scanned, images.scan_index, validation_split=validation_split, seed=seed
@@ -175,9 +174,3 @@ def plan_frame(images: ImageSet, plan: list[Split]) -> pd.DataFrame:
             )
         )
     return pd.concat(blocks, ignore_index=True)[list(PLAN_COLUMNS)]
-
-
-def write_plan_csv(frame: pd.DataFrame, path: str | Path) -> None:
-    from .results import write_csv
-
-    write_csv(frame, path)
