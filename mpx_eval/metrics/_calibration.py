@@ -12,25 +12,10 @@ import numpy as np
 
 from . import _kernels as K
 from ._validation import (
-    as_1d,
-    as_probabilities,
-    check_columns,
-    check_lengths,
     check_positive_int,
-    encode,
-    resolve_classes,
+    prepare_scored,
     resolve_positive,
 )
-
-
-def _prepare(y_true, y_prob, classes):
-    y_true = as_1d("y_true", y_true)
-    y_prob = as_probabilities("y_prob", y_prob)
-    check_lengths(y_true=y_true, y_prob=y_prob)
-    classes = resolve_classes(classes, y_true)
-    if y_prob.ndim == 2:
-        check_columns("y_prob", y_prob, classes)
-    return encode("y_true", y_true, classes), y_prob, classes
 
 
 def _is_binary_view(y_prob, classes, positive_class) -> bool:
@@ -83,7 +68,9 @@ def brier_score_loss(y_true, y_prob, *, labels=None, positive_class=None):
     >>> brier_score_loss(["a", "b", "c"], [[1, 0, 0], [0.5, 0.5, 0], [0, 0, 1]])
     0.16666666666666666
     """
-    codes, y_prob, classes = _prepare(y_true, y_prob, labels)
+    codes, y_prob, classes = prepare_scored(
+        y_true, y_prob, labels, name="y_prob", probabilities=True
+    )
     if _is_binary_view(y_prob, classes, positive_class):
         positive = resolve_positive(classes, positive_class)
         p = y_prob[:, positive] if y_prob.ndim == 2 else y_prob
@@ -122,7 +109,9 @@ def expected_calibration_error(y_true, y_prob, *, labels=None, positive_class=No
     0.4
     """
     n_bins = check_positive_int("n_bins", n_bins)
-    codes, y_prob, classes = _prepare(y_true, y_prob, labels)
+    codes, y_prob, classes = prepare_scored(
+        y_true, y_prob, labels, name="y_prob", probabilities=True
+    )
     full = _full_probabilities(codes, y_prob, classes, positive_class)
     predicted = np.argmax(full, axis=1)
     confidence = full[np.arange(full.shape[0]), predicted]
@@ -176,7 +165,9 @@ def reliability_curve(y_true, y_prob, *, labels=None, positive_class=None, n_bin
     array([2, 2])
     """
     n_bins = check_positive_int("n_bins", n_bins)
-    codes, y_prob, classes = _prepare(y_true, y_prob, labels)
+    codes, y_prob, classes = prepare_scored(
+        y_true, y_prob, labels, name="y_prob", probabilities=True
+    )
     if _is_binary_view(y_prob, classes, positive_class):
         positive = resolve_positive(classes, positive_class)
         predicted = y_prob[:, positive] if y_prob.ndim == 2 else y_prob

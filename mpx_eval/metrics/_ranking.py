@@ -12,29 +12,11 @@ import numpy as np
 
 from . import _kernels as K
 from ._validation import (
-    as_1d,
-    as_scores,
-    check_columns,
-    check_lengths,
-    check_row_sums,
     check_unit_interval,
-    encode,
+    prepare_scored,
     require_both,
-    resolve_classes,
     resolve_positive,
 )
-
-
-def _prepare(y_true, y_score, classes):
-    y_true = as_1d("y_true", y_true)
-    y_score = as_scores("y_score", y_score)
-    check_lengths(y_true=y_true, y_score=y_score)
-    classes = resolve_classes(classes, y_true)
-    if y_score.ndim == 2:
-        check_columns("y_score", y_score, classes)
-        check_row_sums("y_score", y_score)
-    codes = encode("y_true", y_true, classes)
-    return codes, y_score, classes
 
 
 def _positive_scores(codes, y_score, classes, positive_class, what, *, need_negatives=True):
@@ -99,7 +81,9 @@ def roc_curve(y_true, y_score, *, labels=None, positive_class=None):
     >>> thresholds
     array([ inf, 0.8 , 0.4 , 0.35, 0.1 ])
     """
-    codes, y_score, classes = _prepare(y_true, y_score, labels)
+    codes, y_score, classes = prepare_scored(
+        y_true, y_score, labels, name="y_score", probabilities=False
+    )
     score, is_positive = _positive_scores(codes, y_score, classes, positive_class, "a ROC curve")
     tps, fps, thresholds = _curve_counts(score, is_positive)
     fpr = np.r_[0.0, fps / fps[-1]]
@@ -149,7 +133,9 @@ def roc_auc_score(y_true, y_score, *, labels=None, positive_class=None, average=
     """
     if average not in ("macro", "weighted", None):
         raise ValueError(f"average must be 'macro', 'weighted' or None, got {average!r}")
-    codes, y_score, classes = _prepare(y_true, y_score, labels)
+    codes, y_score, classes = prepare_scored(
+        y_true, y_score, labels, name="y_score", probabilities=False
+    )
     if y_score.ndim == 1 or len(classes) == 2 or positive_class is not None:
         score, is_positive = _positive_scores(codes, y_score, classes, positive_class, "ROC AUC")
         ones = np.ones((1, codes.shape[0]))
@@ -198,7 +184,9 @@ def precision_recall_curve(y_true, y_score, *, labels=None, positive_class=None)
     >>> thresholds
     array([0.1 , 0.35, 0.4 , 0.8 ])
     """
-    codes, y_score, classes = _prepare(y_true, y_score, labels)
+    codes, y_score, classes = prepare_scored(
+        y_true, y_score, labels, name="y_score", probabilities=False
+    )
     score, is_positive = _positive_scores(
         codes, y_score, classes, positive_class, "a precision-recall curve", need_negatives=False
     )
@@ -223,7 +211,9 @@ def average_precision_score(y_true, y_score, *, labels=None, positive_class=None
     """
     if average not in ("macro", "weighted", None):
         raise ValueError(f"average must be 'macro', 'weighted' or None, got {average!r}")
-    codes, y_score, classes = _prepare(y_true, y_score, labels)
+    codes, y_score, classes = prepare_scored(
+        y_true, y_score, labels, name="y_score", probabilities=False
+    )
     ones = np.ones((1, codes.shape[0]))
     if y_score.ndim == 1 or len(classes) == 2 or positive_class is not None:
         score, is_positive = _positive_scores(

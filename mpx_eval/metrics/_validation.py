@@ -196,6 +196,24 @@ def check_columns(name: str, probabilities: np.ndarray, classes: Sequence) -> No
         )
 
 
+def prepare_scored(y_true, scores, classes, *, name: str, probabilities: bool):
+    """The checks every score- or probability-based metric starts with, in one place.
+
+    Returns ``(codes, scores, classes)``: ``y_true`` encoded as positions in ``classes``
+    (given, else the sorted labels), and ``scores`` (named ``name`` in messages) checked
+    for matching length and, when 2-D, for one column per class summing to 1 per row.
+    ``probabilities`` also requires every value to lie in [0, 1].
+    """
+    y_true = as_1d("y_true", y_true)
+    scores = (as_probabilities if probabilities else as_scores)(name, scores)
+    check_lengths(y_true=y_true, **{name: scores})
+    classes = resolve_classes(classes, y_true)
+    if scores.ndim == 2:
+        check_columns(name, scores, classes)
+        check_row_sums(name, scores)
+    return encode("y_true", y_true, classes), scores, classes
+
+
 def check_unit_interval(name: str, value: float, *, closed_low: bool = False) -> float:
     if isinstance(value, (str, bytes, bool)):
         raise ValueError(f"{name} must be a number, got {value!r}")
