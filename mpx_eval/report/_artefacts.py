@@ -7,7 +7,6 @@ the command line can print it instead of a traceback.
 from __future__ import annotations
 
 import io
-import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import tomllib
 from ..errors import MpxEvalError
 from ..metrics import summarize_predictions
 from ..results import (
@@ -26,11 +26,6 @@ from ..results import (
     read_csv,
     read_json,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 SPLIT_COLUMNS = ("path", "label", "group", "scheme", "fold", "role")
 
