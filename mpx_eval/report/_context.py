@@ -850,8 +850,28 @@ def _pair_name(roles: set[str]) -> str:
 def _audit(run: Run, thumbs: ThumbnailFactory, evaluated: dict) -> dict:
     audit = run.audit
     leaks = audit["leaks"]
+    exact, near = _duplicates(audit, thumbs)
+    group_list = _group_leaks(leaks, thumbs)
+    return {
+        "hash_bits": audit.get("hash_bits", "n/a"),
+        "near_bits": audit.get("near_duplicate_bits", "n/a"),
+        "n_multi": audit.get("n_multi_image_groups", "n/a"),
+        "n_leaks": len(leaks),
+        "table": _leak_table(leaks),
+        "exact": exact[:AUDIT_FINDINGS_SHOWN],
+        "exact_more": max(len(exact) - AUDIT_FINDINGS_SHOWN, 0),
+        "near": near[:AUDIT_FINDINGS_SHOWN],
+        "near_more": max(len(near) - AUDIT_FINDINGS_SHOWN, 0),
+        "groups": group_list[:AUDIT_FINDINGS_SHOWN],
+        "groups_more": group_list[AUDIT_FINDINGS_SHOWN:],
+        "errors": _mistakes(evaluated, thumbs),
+    }
+
+
+def _duplicates(audit: dict, thumbs: ThumbnailFactory) -> tuple[list[dict], list[dict]]:
+    """Exact and near duplicates, each with the splits where they leak."""
     by_paths: dict[tuple[str, frozenset], list[dict]] = defaultdict(list)
-    for leak in leaks:
+    for leak in audit["leaks"]:
         key = frozenset(item["path"] for item in leak["items"])
         by_paths[(leak["kind"], key)].append(leak)
 
@@ -883,6 +903,11 @@ def _audit(run: Run, thumbs: ThumbnailFactory, evaluated: dict) -> dict:
                 "where": where("near", paths),
             }
         )
+    return exact, near
+
+
+def _group_leaks(leaks: list[dict], thumbs: ThumbnailFactory) -> list[dict]:
+    """Groups found on both sides of a split, by group id; the first shown with images."""
     groups: dict[str, dict] = {}
     for leak in leaks:
         if leak["kind"] != "group":
@@ -901,7 +926,11 @@ def _audit(run: Run, thumbs: ThumbnailFactory, evaluated: dict) -> dict:
         entry["images"] = [
             dict(thumbs(path), roles=", ".join(roles)) for path, roles in entry["roles"].items()
         ]
+    return group_list
 
+
+def _leak_table(leaks: list[dict]) -> list[dict]:
+    """One row per split with leaks: their count of each kind, by the roles they join."""
     splits = sorted(
         {leak["split"] for leak in leaks}, key=lambda s: (not s.startswith("seed"), len(s), s)
     )
@@ -915,7 +944,11 @@ def _audit(run: Run, thumbs: ThumbnailFactory, evaluated: dict) -> dict:
                 pairs[_pair_name({i["role"] for i in leak["items"]})] += 1
             row[kind] = ", ".join(f"{n} ({p})" for p, n in sorted(pairs.items())) or "0"
         table.append(row)
+    return table
 
+
+def _mistakes(evaluated: dict, thumbs: ThumbnailFactory) -> list[dict]:
+    """Each model's most confident wrong predictions, with their images."""
     errors = []
     for name, rows in evaluated.items():
         if rows is None:
@@ -936,20 +969,7 @@ def _audit(run: Run, thumbs: ThumbnailFactory, evaluated: dict) -> dict:
                 "mistakes": items,
             }
         )
-    return {
-        "hash_bits": audit.get("hash_bits", "n/a"),
-        "near_bits": audit.get("near_duplicate_bits", "n/a"),
-        "n_multi": audit.get("n_multi_image_groups", "n/a"),
-        "n_leaks": len(leaks),
-        "table": table,
-        "exact": exact[:AUDIT_FINDINGS_SHOWN],
-        "exact_more": max(len(exact) - AUDIT_FINDINGS_SHOWN, 0),
-        "near": near[:AUDIT_FINDINGS_SHOWN],
-        "near_more": max(len(near) - AUDIT_FINDINGS_SHOWN, 0),
-        "groups": group_list[:AUDIT_FINDINGS_SHOWN],
-        "groups_more": group_list[AUDIT_FINDINGS_SHOWN:],
-        "errors": errors,
-    }
+    return errors
 
 
 # --------------------------------------------------------------------------- the report
