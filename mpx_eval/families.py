@@ -303,7 +303,7 @@ class _Components:
         self.size[a] += self.size[b]
 
 
-def _join(n: int, links: list[Link], paths: list[str]) -> tuple[_Components, list[Link], list[str]]:
+def _join(n: int, links: list[Link], paths: list[str]) -> tuple[_Components, list[Link], list[str]]:  # noqa: C901
     """Connected pieces of the links, strongest first, with the chaining guard: a link between
     two pieces of ``GUARD_SIZE`` images or more is held back, and the two pieces join only
     when ``GUARD_LINKS`` links with distinct images on both sides support it. Exact
