@@ -25,6 +25,6 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff: lint rules and import order."""
+    """ruff: lint rules, import order and complexity limits (see pyproject.toml)."""
     session.install("ruff>=0.6")
     session.run("ruff", "check", "mpx_eval", "tests", "benchmarks", "noxfile.py")
