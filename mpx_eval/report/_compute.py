@@ -6,6 +6,7 @@ and arranges the results as plain data for the figure functions and the template
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,51 +107,122 @@ class CurvePanel:
 ZOOM_AUC = 0.95
 
 
+@dataclass(frozen=True)
+class CurveKind:
+    """What tells the ROC panel from the precision-recall panel; the rest is shared."""
+
+    title: str
+    area_name: str  # the area under the curve, as the legend names it
+    measure: Callable  # (labels, probs, classes, cls) -> (x, y, area)
+    needs_negatives: bool  # the curve is undefined without images of another class
+    constant_note: bool  # a fold whose scores are all equal gets a note instead of a curve
+    zoom_at: float | None  # a pooled area at or above this asks for the enlarged corner
+    prevalence: bool  # each pooled class's prevalence is drawn as a baseline
+
+
+def _roc(labels, probs, classes, cls):
+    fpr, tpr, _ = roc_curve(labels, probs, labels=classes, positive_class=cls)
+    return fpr, tpr, roc_auc_score(labels, probs, labels=classes, positive_class=cls)
+
+
+def _pr(labels, probs, classes, cls):
+    precision, recall, _ = precision_recall_curve(labels, probs, labels=classes, positive_class=cls)
+    return (
+        recall,
+        precision,
+        average_precision_score(labels, probs, labels=classes, positive_class=cls),
+    )
+
+
+ROC = CurveKind(
+    title="ROC",
+    area_name="AUC",
+    measure=_roc,
+    needs_negatives=True,
+    constant_note=False,
+    zoom_at=ZOOM_AUC,
+    prevalence=False,
+)
+PRECISION_RECALL = CurveKind(
+    title="Precision–recall",
+    area_name="AP",
+    measure=_pr,
+    needs_negatives=False,
+    constant_note=True,
+    zoom_at=None,
+    prevalence=True,
+)
+
+
 def _ovr_classes(rows: EvalRows, positive: str | None) -> list[str]:
     """The classes drawn one against the rest: the positive class alone for two classes."""
     return [positive] if positive is not None else list(rows.classes)
 
 
-def roc_panel(rows: EvalRows, positive: str | None, cv: dict | None) -> CurvePanel:
-    """ROC curves: per fold and pooled for two classes, one-vs-rest pooled for more."""
+def _drawable(kind: CurveKind, labels: np.ndarray, cls: str) -> bool:
+    return _has_both(labels, cls) if kind.needs_negatives else bool((labels == cls).any())
+
+
+def _constant(scores: np.ndarray) -> bool:
+    return scores.size > 0 and float(np.ptp(scores)) < 1e-9
+
+
+def _add_pooled(panel: CurvePanel, kind: CurveKind, rows: EvalRows, cls: str, name: str):
+    """The curve of ``cls`` against the rest over all of ``rows``, labelled with its area."""
+    x, y, area = kind.measure(rows.labels, rows.probs, rows.classes, cls)
+    panel.pooled.append(Line(x, y, f"{name} ({kind.area_name} {area:.3f})"))
+    if kind.zoom_at is not None:
+        panel.zoom = panel.zoom or area >= kind.zoom_at
+
+
+def _per_fold(rows: EvalRows, positive: str | None) -> bool:
+    """Folds get curves of their own in a two-class cv run of several folds."""
+    return positive is not None and rows.scheme == "cv" and len(rows.fold_ids()) > 1
+
+
+def curve_panel(kind: CurveKind, rows: EvalRows, positive: str | None) -> CurvePanel:
+    """Curves of ``kind``: per fold and pooled for two classes, one-vs-rest pooled for more."""
     what = "test folds" if rows.scheme == "cv" else "seed split validation"
-    panel = CurvePanel(title=f"ROC — {what}")
-    if positive is not None and rows.scheme == "cv" and len(rows.fold_ids()) > 1:
+    panel = CurvePanel(title=f"{kind.title} — {what}")
+    if _per_fold(rows, positive):
         for fold in rows.fold_ids():
             part = rows.subset(fold)
-            if not _has_both(part.labels, positive):
+            if not _drawable(kind, part.labels, positive):
                 continue
-            fpr, tpr, _ = roc_curve(
-                part.labels, part.probs, labels=rows.classes, positive_class=positive
-            )
-            auc = roc_auc_score(
-                part.labels, part.probs, labels=rows.classes, positive_class=positive
-            )
-            panel.folds.append(Line(fpr, tpr, f"fold {fold} (AUC {auc:.3f})"))
-        mean_roc = (cv or {}).get("mean_roc")
-        if mean_roc and len(mean_roc.get("folds") or []) > 1:
-            auc_mean, auc_std = cv["mean"].get("roc_auc"), cv["std"].get("roc_auc")
-            label = "mean of folds ± 1 SD"
-            if auc_mean is not None:
-                label += f" (AUC {auc_mean:.3f}" + (
-                    f" ± {auc_std:.3f})" if auc_std is not None else ")"
-                )
-            panel.band = {
-                "x": np.asarray(mean_roc["fpr"], dtype=float),
-                "y": np.asarray(mean_roc["tpr_mean"], dtype=float),
-                "std": np.asarray(
-                    [np.nan if v is None else v for v in mean_roc["tpr_std"]], dtype=float
-                ),
-                "label": label,
-            }
+            if kind.constant_note and _constant(part.probs[:, rows.classes.index(positive)]):
+                # one score for every image ranks nothing: no curve, not a diagonal line
+                panel.notes.append(f"fold {fold}: constant scores, no curve")
+                continue
+            x, y, area = kind.measure(part.labels, part.probs, rows.classes, positive)
+            panel.folds.append(Line(x, y, f"fold {fold} ({kind.area_name} {area:.3f})"))
     for cls in _ovr_classes(rows, positive):
-        if not _has_both(rows.labels, cls):
+        if not _drawable(kind, rows.labels, cls):
             continue
-        fpr, tpr, _ = roc_curve(rows.labels, rows.probs, labels=rows.classes, positive_class=cls)
-        auc = roc_auc_score(rows.labels, rows.probs, labels=rows.classes, positive_class=cls)
-        name = "pooled" if positive is not None else f"{cls} vs rest"
-        panel.pooled.append(Line(fpr, tpr, f"{name} (AUC {auc:.3f})"))
-        panel.zoom = panel.zoom or auc >= ZOOM_AUC
+        _add_pooled(panel, kind, rows, cls, "pooled" if positive is not None else f"{cls} vs rest")
+        if kind.prevalence:
+            panel.baselines.append((f"{cls} prevalence", float((rows.labels == cls).mean())))
+    return panel
+
+
+def roc_panel(rows: EvalRows, positive: str | None, cv: dict | None) -> CurvePanel:
+    """ROC curves (see :func:`curve_panel`), with the mean of the folds ± 1 SD as a band."""
+    panel = curve_panel(ROC, rows, positive)
+    mean_roc = (cv or {}).get("mean_roc")
+    if _per_fold(rows, positive) and mean_roc and len(mean_roc.get("folds") or []) > 1:
+        auc_mean, auc_std = cv["mean"].get("roc_auc"), cv["std"].get("roc_auc")
+        label = "mean of folds ± 1 SD"
+        if auc_mean is not None:
+            label += f" (AUC {auc_mean:.3f}" + (
+                f" ± {auc_std:.3f})" if auc_std is not None else ")"
+            )
+        panel.band = {
+            "x": np.asarray(mean_roc["fpr"], dtype=float),
+            "y": np.asarray(mean_roc["tpr_mean"], dtype=float),
+            "std": np.asarray(
+                [np.nan if v is None else v for v in mean_roc["tpr_std"]], dtype=float
+            ),
+            "label": label,
+        }
     return panel
 
 
@@ -158,55 +230,14 @@ def roc_overlay(rows: dict[str, EvalRows], positive: str) -> CurvePanel:
     """Each model's pooled ROC curve over its test folds, on one panel."""
     panel = CurvePanel(title="ROC — test folds pooled, per model")
     for model, part in rows.items():
-        if not _has_both(part.labels, positive):
-            continue
-        fpr, tpr, _ = roc_curve(
-            part.labels, part.probs, labels=part.classes, positive_class=positive
-        )
-        auc = roc_auc_score(part.labels, part.probs, labels=part.classes, positive_class=positive)
-        panel.pooled.append(Line(fpr, tpr, f"{model} (AUC {auc:.3f})"))
-        panel.zoom = panel.zoom or auc >= ZOOM_AUC
+        if _drawable(ROC, part.labels, positive):
+            _add_pooled(panel, ROC, part, positive, model)
     return panel
-
-
-def _constant(scores: np.ndarray) -> bool:
-    return scores.size > 0 and float(np.ptp(scores)) < 1e-9
 
 
 def pr_panel(rows: EvalRows, positive: str | None) -> CurvePanel:
-    """Precision-recall curves, laid out like :func:`roc_panel`; baselines are prevalences."""
-    what = "test folds" if rows.scheme == "cv" else "seed split validation"
-    panel = CurvePanel(title=f"Precision–recall — {what}")
-    if positive is not None and rows.scheme == "cv" and len(rows.fold_ids()) > 1:
-        for fold in rows.fold_ids():
-            part = rows.subset(fold)
-            if not (part.labels == positive).any():
-                continue
-            if _constant(part.probs[:, rows.classes.index(positive)]):
-                # one score for every image ranks nothing: no curve, not a diagonal line
-                panel.notes.append(f"fold {fold}: constant scores, no curve")
-                continue
-            precision, recall, _ = precision_recall_curve(
-                part.labels, part.probs, labels=rows.classes, positive_class=positive
-            )
-            ap = average_precision_score(
-                part.labels, part.probs, labels=rows.classes, positive_class=positive
-            )
-            panel.folds.append(Line(recall, precision, f"fold {fold} (AP {ap:.3f})"))
-    for cls in _ovr_classes(rows, positive):
-        is_cls = rows.labels == cls
-        if not is_cls.any():
-            continue
-        precision, recall, _ = precision_recall_curve(
-            rows.labels, rows.probs, labels=rows.classes, positive_class=cls
-        )
-        ap = average_precision_score(
-            rows.labels, rows.probs, labels=rows.classes, positive_class=cls
-        )
-        name = "pooled" if positive is not None else f"{cls} vs rest"
-        panel.pooled.append(Line(recall, precision, f"{name} (AP {ap:.3f})"))
-        panel.baselines.append((f"{cls} prevalence", float(is_cls.mean())))
-    return panel
+    """Precision-recall curves (see :func:`curve_panel`); baselines are prevalences."""
+    return curve_panel(PRECISION_RECALL, rows, positive)
 
 
 # --------------------------------------------------------------------------- confusion
