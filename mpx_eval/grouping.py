@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
 from typing import TextIO
 
 import numpy as np
@@ -171,12 +170,6 @@ def family_audit(
         "label_conflicts": conflicts,
         "seed_leakage": leakage,
     }
-
-
-def family_size_counts(found: dict) -> dict[int, int]:
-    """How many families of each size (several images), smallest size first."""
-    sizes = Counter(int(f["size"]) for f in found.get("families") or [])
-    return dict(sorted(sizes.items()))
 
 
 def family_summary_lines(found: dict) -> list[str]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from .config import SAVE_MODELS
 from .errors import MpxEvalError
-from .results import read_json, write_bytes, write_json
+from .results import write_bytes, write_json
 
 MODEL_FILE = "model.keras"
 MODEL_INFO = "model.json"
@@ -116,7 +116,3 @@ def read_gradcam(folder: Path) -> dict[str, np.ndarray] | None:
             return {key: data[key] for key in data.files}
     except (OSError, ValueError, EOFError) as exc:
         raise MpxEvalError(f"{path} cannot be read ({exc}); it may be truncated") from None
-
-
-def read_model_info(folder: Path) -> dict:
-    return read_json(Path(folder) / MODEL_INFO)

@@ -40,10 +40,6 @@ def watching_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def ctrl_c_pressed() -> bool:
-    return _pressed
-
-
 #: What user code may raise that ``except Exception`` does not catch.
 ESCAPES = (SystemExit, KeyboardInterrupt)
 
