@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MpxEvalError
-from ..metrics import summarize_predictions
+from ..summary import summarize_predictions
 from ..results import (
     HISTORY_COLUMNS,
     PREDICTION_KEYS,
