@@ -120,6 +120,22 @@ def _check_predictions(predictions, classes: list) -> pd.DataFrame:
                 f"predictions has {int(frame[column].isna().sum())} empty '{column}' values"
             )
         frame[column] = frame[column].astype(str)
+    _check_keys(frame)
+    encode("predictions['label']", frame["label"].to_numpy(), np.asarray(classes, dtype=object))
+    _check_probabilities(frame, classes)
+    key = ["model", "scheme", "fold", "checkpoint", "path"]
+    duplicated = frame.duplicated(key)
+    if duplicated.any():
+        row = frame.loc[duplicated].iloc[0]
+        raise ValueError(
+            f"predictions lists path {row['path']!r} more than once for model {row['model']!r}, "
+            f"scheme {row['scheme']!r}, fold {row['fold']}, checkpoint {row['checkpoint']!r}"
+        )
+    return frame
+
+
+def _check_keys(frame: pd.DataFrame) -> None:
+    """Scheme, checkpoint and fold of every row (fold made an int in place)."""
     for column, allowed in (("scheme", ("seed", "cv")), ("checkpoint", ("best", "last"))):
         bad = sorted(set(frame[column]) - set(allowed))
         if bad:
@@ -136,8 +152,10 @@ def _check_predictions(predictions, classes: list) -> pd.DataFrame:
         raise ValueError(
             f"predictions has scheme 'seed' rows with fold {seed_folds[0]}; expected 0"
         )
-    encode("predictions['label']", frame["label"].to_numpy(), np.asarray(classes, dtype=object))
-    values = frame[prob_columns].to_numpy()
+
+
+def _check_probabilities(frame: pd.DataFrame, classes: list) -> None:
+    values = frame[[f"prob_{c}" for c in classes]].to_numpy()
     # Values first (as one list), then the row sums with a message naming the image.
     probs = as_probabilities("predictions' probability columns", values.ravel(), ndim=1).reshape(
         values.shape
@@ -150,15 +168,6 @@ def _check_predictions(predictions, classes: list) -> pd.DataFrame:
             f"(e.g. path {frame['path'].iloc[first]!r}: {probs[first].sum():.4g}); "
             f"the prob_ columns must cover exactly the classes {classes}"
         )
-    key = ["model", "scheme", "fold", "checkpoint", "path"]
-    duplicated = frame.duplicated(key)
-    if duplicated.any():
-        row = frame.loc[duplicated].iloc[0]
-        raise ValueError(
-            f"predictions lists path {row['path']!r} more than once for model {row['model']!r}, "
-            f"scheme {row['scheme']!r}, fold {row['fold']}, checkpoint {row['checkpoint']!r}"
-        )
-    return frame
 
 
 def _check_history(history) -> pd.DataFrame:
@@ -731,7 +740,12 @@ def summarize_predictions(
     []
     """
     s = _settings(
-        labels, positive_class, confidence_level, n_resamples, random_state, n_samples,
+        labels,
+        positive_class,
+        confidence_level,
+        n_resamples,
+        random_state,
+        n_samples,
         folds_per_repeat,
     )
     frame = _check_predictions(predictions, s.classes)
