@@ -35,7 +35,7 @@ class Interval(TypedDict):
     n_dropped: int  # bootstrap resamples where the metric was undefined; 0 for the others
 
 
-class FoldBase(TypedDict):
+class _FoldKeys(TypedDict):
     fold: int
     n_test: int
     n_train: int  # n - n_test
@@ -43,7 +43,7 @@ class FoldBase(TypedDict):
     best_epoch: int | None
 
 
-class Fold(FoldBase, total=False):
+class Fold(_FoldKeys, total=False):
     """One cv fold at checkpoint ``"best"``: its sizes, chosen epoch and every metric.
 
     The metric keys are those of :func:`mpx_eval.metrics.metric_names` (the four binary
@@ -89,13 +89,17 @@ class ClassScore(TypedDict):
     pooled: float | None
 
 
-class PerClass(TypedDict):
-    """One class's scores (``support`` pooled is an int: the class's images)."""
+class Support(TypedDict):
+    mean: float | None  # images of the class per fold
+    std: float | None
+    pooled: int  # images of the class
 
+
+class PerClass(TypedDict):
     precision: ClassScore
     recall: ClassScore
     f1: ClassScore
-    support: ClassScore
+    support: Support
 
 
 class LastCheckpoint(TypedDict):
@@ -147,7 +151,7 @@ class CrossValidation(TypedDict):
     reliability: Reliability
 
 
-class SeedSplitBase(TypedDict):
+class _SeedSplitKeys(TypedDict):
     n_val: int
     best_epoch: int | None
     best_val_accuracy: float | None
@@ -157,12 +161,7 @@ class SeedSplitBase(TypedDict):
     val_accuracy_source: Literal["history", "predictions"]
 
 
-class SeedSplit(SeedSplitBase, total=False):
-    """The single seeded split, measured on its validation part (checkpoint "best").
-
-    Holds every metric of :func:`mpx_eval.metrics.metric_names` as a key of its own (as
-    :class:`Fold` does) after the keys above, then ``ci``: per metric an :class:`Interval`.
-    """
+class _SeedSplitMetrics(_SeedSplitKeys, total=False):
 
     accuracy: float | None
     balanced_accuracy: float | None
@@ -178,6 +177,15 @@ class SeedSplit(SeedSplitBase, total=False):
     specificity: float | None
     ppv: float | None
     npv: float | None
+
+
+class SeedSplit(_SeedSplitMetrics):
+    """The single seeded split, measured on its validation part (checkpoint "best").
+
+    After the keys above, every metric of :func:`mpx_eval.metrics.metric_names` as a key of
+    its own (as in :class:`Fold`), then ``ci``: per metric an :class:`Interval`.
+    """
+
     ci: dict[str, Interval]
 
 
@@ -220,7 +228,7 @@ class CorrectedT(TypedDict):
 
     t: float | None
     p: float | None
-    df: float | None
+    df: int  # k - 1
     undefined_reason: Literal["no_variance"] | None
 
 
