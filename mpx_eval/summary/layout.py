@@ -162,7 +162,6 @@ class _SeedSplitKeys(TypedDict):
 
 
 class _SeedSplitMetrics(_SeedSplitKeys, total=False):
-
     accuracy: float | None
     balanced_accuracy: float | None
     f1: float | None
