@@ -192,6 +192,7 @@ def require_both(codes: np.ndarray, positive: int, classes: np.ndarray, what: st
 
 
 def check_columns(name: str, probabilities: np.ndarray, classes: Sequence) -> None:
+    """Raise unless a 2-D probability array has one column per class."""
     if probabilities.shape[1] != len(classes):
         raise ValueError(
             f"{name} has {probabilities.shape[1]} columns but {len(classes)} classes were given; "
@@ -200,6 +201,7 @@ def check_columns(name: str, probabilities: np.ndarray, classes: Sequence) -> No
 
 
 def check_unit_interval(name: str, value: float, *, closed_low: bool = False) -> float:
+    """``value`` as a float in (0, 1], or [0, 1] with ``closed_low``; strings are refused."""
     if isinstance(value, (str, bytes, bool)):
         raise ValueError(f"{name} must be a number, got {value!r}")
     try:
