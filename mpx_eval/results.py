@@ -233,7 +233,7 @@ def aggregate_run(out: str | Path) -> dict:
     """Write the run-level history.csv, predictions.csv and metrics.json from the finished
     units (works on partial runs) and return the metrics."""
     from .assessment import assess
-    from .metrics import summarize_predictions
+    from .summary import summarize_predictions
 
     out = Path(out)
     runinfo = read_json(out / "runinfo.json")

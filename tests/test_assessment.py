@@ -8,7 +8,7 @@ import pytest
 
 from mpx_eval import assessment as A
 from mpx_eval.config import RunConfig, config_from_toml_text, dump_toml, resolve
-from mpx_eval.metrics import summarize_predictions
+from mpx_eval.summary import summarize_predictions
 
 CLASSES = ["Monkeypox", "Others"]
 

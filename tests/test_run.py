@@ -277,7 +277,7 @@ def test_decoded_images_are_given_back_before_the_report(tmp_path, monkeypatch):
 
 def test_metrics_json_satisfies_the_shipped_schema(tiny_run):
     jsonschema = pytest.importorskip("jsonschema")
-    from mpx_eval.metrics import metrics_json_schema
+    from mpx_eval.summary import metrics_json_schema
 
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     jsonschema.Draft202012Validator(metrics_json_schema()).validate(metrics)

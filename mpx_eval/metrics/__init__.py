@@ -2,12 +2,16 @@
 
 Arrays in, numbers out: ``f(y_true, y_pred_or_score, *, option=...)``. Labels may be
 integers or class names; (n, k) probability arrays have columns following ``labels`` (the
-class list, named as in scikit-learn).
-``summarize_predictions`` turns a run's prediction table into everything a report shows.
+class list, named as in scikit-learn). Input checks shared by them are public in
+:mod:`mpx_eval.metrics.validation`. The run summary built from them (``metrics.json``) lives
+in :mod:`mpx_eval.summary`.
 """
 
+import importlib
+import warnings
+
 from ._bootstrap import ConfidenceInterval, bootstrap_ci, bootstrap_prediction_metrics
-from ._bundle import prediction_metrics
+from ._bundle import metric_names, prediction_metrics
 from ._calibration import (
     ReliabilityCurve,
     brier_score_loss,
@@ -46,8 +50,6 @@ from ._ranking import (
     roc_auc_score,
     roc_curve,
 )
-from ._schema import metrics_json_schema
-from ._summary import summarize_predictions
 
 __all__ = [
     "AUCInterval",
@@ -78,7 +80,7 @@ __all__ = [
     "matthews_corrcoef",
     "mcnemar_test",
     "mean_roc_curve",
-    "metrics_json_schema",
+    "metric_names",
     "operating_point",
     "precision_recall_curve",
     "precision_recall_f1_support",
@@ -88,6 +90,23 @@ __all__ = [
     "roc_auc_score",
     "roc_curve",
     "summarize_folds",
-    "summarize_predictions",
     "wilson_interval",
 ]
+
+#: Public names that moved out of the metrics package, and where they live now.
+_MOVED = {
+    "summarize_predictions": "mpx_eval.summary",
+    "metrics_json_schema": "mpx_eval.summary",
+}
+
+
+def __getattr__(name):
+    # Kept importable from here for code written against earlier releases; to be removed.
+    if name in _MOVED:
+        warnings.warn(
+            f"mpx_eval.metrics.{name} has moved to {_MOVED[name]}.{name}; import it from there",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

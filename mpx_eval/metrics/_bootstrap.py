@@ -14,7 +14,7 @@ import numpy as np
 import scipy.stats
 
 from ._bundle import prepare_bundle
-from ._validation import (
+from .validation import (
     as_1d,
     check_confidence_level,
     check_lengths,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels as K
-from ._validation import (
+from .validation import (
     as_1d,
     as_probabilities,
     check_columns,
@@ -39,6 +39,16 @@ BINARY_METRICS = ("sensitivity", "specificity", "ppv", "npv")
 
 
 def metric_names(n_classes: int) -> tuple[str, ...]:
+    """The keys of :func:`prediction_metrics` for ``n_classes`` classes, in reporting order.
+
+    Examples
+    --------
+    >>> from mpx_eval.metrics import metric_names
+    >>> metric_names(3)[:4]
+    ('accuracy', 'balanced_accuracy', 'f1', 'f1_macro')
+    >>> metric_names(2)[-4:]
+    ('sensitivity', 'specificity', 'ppv', 'npv')
+    """
     return COMMON_METRICS + (BINARY_METRICS if n_classes == 2 else ())
 
 

@@ -15,7 +15,7 @@ import scipy.stats
 
 from . import _kernels as K
 from ._intervals import group_index
-from ._validation import (
+from .validation import (
     as_1d,
     as_scores,
     check_confidence_level,

@@ -10,7 +10,7 @@ import pandas as pd
 from . import _kernels as K
 from ._bundle import MetricBundle, prepare_bundle
 from ._ranking import _curve_counts
-from ._validation import (
+from .validation import (
     as_1d,
     as_scores,
     check_columns,

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.stats
 
 from ._bootstrap import ConfidenceInterval
-from ._validation import (
+from .validation import (
     as_1d,
     check_confidence_level,
     check_lengths,

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _kernels as K
-from ._validation import (
+from .validation import (
     check_unit_interval,
     prepare_scored,
     require_both,

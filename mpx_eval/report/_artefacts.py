@@ -17,7 +17,6 @@ import pandas as pd
 
 from ..config import tomllib
 from ..errors import MpxEvalError
-from ..metrics import summarize_predictions
 from ..results import (
     HISTORY_COLUMNS,
     PREDICTION_KEYS,
@@ -26,6 +25,7 @@ from ..results import (
     read_csv,
     read_json,
 )
+from ..summary import summarize_predictions
 
 SPLIT_COLUMNS = ("path", "label", "group", "scheme", "fold", "role")
 
@@ -273,7 +273,7 @@ def _check_unit(out: Path, info: dict, classes: list[str]) -> None:
 
 
 def _unit_at_fault(out: Path, classes: list[str]) -> tuple[Path, str] | None:
-    """The first unit whose predictions the metrics library rejects on their own, if any.
+    """The first unit whose predictions the run summary rejects on their own, if any.
 
     Used after the run-level summary failed, to name a unit's file rather than the table
     gathered from all of them (problems between units stay with that table).

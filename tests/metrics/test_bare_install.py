@@ -56,7 +56,8 @@ import mpx_eval.metrics as M
 ci = M.wilson_interval(10, 10)
 assert round(ci.low, 4) == 0.7225, ci
 assert M.roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == 0.75
-assert M.metrics_json_schema()["required"] == ["classes", "models", "comparisons"]
+import mpx_eval.summary as S
+assert S.metrics_json_schema()["required"] == ["classes", "models", "comparisons"]
 present = [m for m in {RUN_ONLY!r} if importlib.util.find_spec(m) is not None]
 assert present == [], present
 print("ok")

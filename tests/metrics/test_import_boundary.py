@@ -1,4 +1,4 @@
-"""Importing mpx_eval.metrics must stay light: no deep-learning or plotting stack."""
+"""Importing the metrics or the run summary stays light: no deep-learning or plotting stack."""
 
 import json
 import subprocess
@@ -10,7 +10,7 @@ import pytest
 FORBIDDEN = ("tensorflow", "keras", "matplotlib", "seaborn", "jinja2", "PIL")
 
 
-@pytest.mark.parametrize("module", ["mpx_eval", "mpx_eval.metrics"])
+@pytest.mark.parametrize("module", ["mpx_eval", "mpx_eval.metrics", "mpx_eval.summary"])
 def test_importing_metrics_loads_no_heavy_or_plotting_modules(module):
     code = f"import json, sys\nimport {module}\nprint(json.dumps(sorted(sys.modules)))\n"
     result = subprocess.run(

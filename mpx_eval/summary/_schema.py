@@ -1,5 +1,6 @@
-"""The JSON Schema of ``metrics.json`` (what :func:`summarize_predictions` returns), shipped
-with the package so that other programs can check the file they read."""
+"""The JSON Schema of ``metrics.json`` (what :func:`summarize_predictions` returns, typed in
+:mod:`mpx_eval.summary.layout`), shipped with the package so that other programs can check
+the file they read."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def metrics_json_schema() -> dict:
 
     Examples
     --------
-    >>> from mpx_eval.metrics import metrics_json_schema
+    >>> from mpx_eval.summary import metrics_json_schema
     >>> schema = metrics_json_schema()
     >>> schema["required"]
     ['classes', 'models', 'comparisons']

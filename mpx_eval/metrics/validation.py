@@ -1,7 +1,9 @@
-"""Input checks shared by the public metric functions.
+"""Input checks shared by the public metric functions, and by callers that check tables alike.
 
 Every public function validates its arguments once, here, and raises a ``ValueError`` that
 names the offending argument and value; the private helpers behind it trust their inputs.
+The run summary (:mod:`mpx_eval.summary`) checks a run's tables with the same functions, so
+a bad table is refused in the same words as a bad array.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import pandas as pd
 ROW_SUM_TOLERANCE = 1e-6
 
 
-def _format_labels(labels, limit: int = 5) -> str:
+def format_labels(labels, limit: int = 5) -> str:
+    """The first ``limit`` labels as reprs joined by commas, then how many more there are."""
     shown = ", ".join(repr(_plain(v)) for v in list(labels)[:limit])
     extra = len(labels) - limit
     return shown + (f" and {extra} more" if extra > 0 else "")
@@ -131,7 +134,7 @@ def resolve_classes(classes, *label_arrays: np.ndarray, name: str = "labels") ->
     values = array.tolist()
     duplicates = sorted({v for v in values if values.count(v) > 1}, key=values.index)
     if duplicates:
-        raise ValueError(f"{name} lists {_format_labels(duplicates)} more than once")
+        raise ValueError(f"{name} lists {format_labels(duplicates)} more than once")
     return array
 
 
@@ -142,8 +145,8 @@ def encode(name: str, labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
     if unknown.any():
         missing = list(dict.fromkeys(np.asarray(labels, dtype=object)[unknown].tolist()))
         raise ValueError(
-            f"{name} has labels not among the classes {_format_labels(classes)}: "
-            f"{_format_labels(missing)}"
+            f"{name} has labels not among the classes {format_labels(classes)}: "
+            f"{format_labels(missing)}"
         )
     return codes.astype(np.intp)
 
@@ -159,17 +162,17 @@ def resolve_positive(classes: np.ndarray, positive_class) -> int:
         if positive_class not in values:
             raise ValueError(
                 f"positive_class {_plain(positive_class)!r} is not among the classes "
-                f"{_format_labels(classes)}"
+                f"{format_labels(classes)}"
             )
         return values.index(positive_class)
     if len(values) > 2:
         raise ValueError(
-            f"{len(values)} classes ({_format_labels(classes)}) but no positive_class: "
+            f"{len(values)} classes ({format_labels(classes)}) but no positive_class: "
             "name the class the scores belong to, or pass (n_samples, n_classes) probabilities"
         )
     if len(values) < 2:
         raise ValueError(
-            f"y_true contains only one class ({_format_labels(classes)}); two are needed "
+            f"y_true contains only one class ({format_labels(classes)}); two are needed "
             "(pass labels= if another class exists but is absent here)"
         )
     return 1
@@ -181,7 +184,7 @@ def require_both(codes: np.ndarray, positive: int, classes: np.ndarray, what: st
     has_neg = bool((codes != positive).any())
     if has_pos and has_neg:
         return
-    present = _format_labels(classes[np.unique(codes)])
+    present = format_labels(classes[np.unique(codes)])
     raise ValueError(
         f"y_true contains only one class ({present}); {what} needs samples of both "
         f"the positive class {_plain(classes[positive])!r} and the other class(es)"
@@ -189,6 +192,7 @@ def require_both(codes: np.ndarray, positive: int, classes: np.ndarray, what: st
 
 
 def check_columns(name: str, probabilities: np.ndarray, classes: Sequence) -> None:
+    """Raise unless a 2-D probability array has one column per class."""
     if probabilities.shape[1] != len(classes):
         raise ValueError(
             f"{name} has {probabilities.shape[1]} columns but {len(classes)} classes were given; "
@@ -215,6 +219,7 @@ def prepare_scored(y_true, scores, classes, *, name: str, probabilities: bool):
 
 
 def check_unit_interval(name: str, value: float, *, closed_low: bool = False) -> float:
+    """``value`` as a float in (0, 1], or [0, 1] with ``closed_low``; strings are refused."""
     if isinstance(value, (str, bytes, bool)):
         raise ValueError(f"{name} must be a number, got {value!r}")
     try:
@@ -229,6 +234,7 @@ def check_unit_interval(name: str, value: float, *, closed_low: bool = False) ->
 
 
 def check_confidence_level(value: float) -> float:
+    """``value`` as a float strictly between 0 and 1."""
     number = check_unit_interval("confidence_level", value)
     if number >= 1:
         raise ValueError(f"confidence_level must lie in (0, 1), got {value!r}")
@@ -246,6 +252,7 @@ def check_positive_number(name: str, value) -> float:
 
 
 def check_positive_int(name: str, value, *, minimum: int = 1) -> int:
+    """``value`` as an int of at least ``minimum``; bools and floats such as 3.0 are refused."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)

@@ -1,9 +1,8 @@
 """One call from a run's predictions (and training history) to every number its report shows.
 
-``summarize_predictions`` reads the long prediction table written by a run and returns a
-plain, JSON-ready dict: per model the cross-validated metrics with their spread, pooled values
-and confidence intervals, the single seeded split, the optimism of checkpoint selection, and
-paired comparisons between every two models.
+``summarize_predictions`` reads the long prediction table written by a run and returns the
+plain, JSON-ready dict laid out in :mod:`mpx_eval.summary.layout`. Every number comes from
+the public functions of :mod:`mpx_eval.metrics`; this module selects rows and arranges them.
 """
 
 from __future__ import annotations
@@ -11,26 +10,56 @@ from __future__ import annotations
 import math
 import warnings
 from itertools import combinations
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from . import _kernels as K
-from ._bootstrap import _bundle_intervals, make_plan
-from ._bundle import MetricBundle, metric_names
-from ._calibration import _reliability
-from ._comparison import _delong_ci, _delong_test, _mcnemar, corrected_resampled_ttest
-from ._folds import _fold_table, _mean_roc, fold_weights, summarize_folds
-from ._intervals import group_index, intervals_of
-from ._validation import (
+from ..metrics import (
+    bootstrap_prediction_metrics,
+    confusion_matrix,
+    corrected_resampled_ttest,
+    delong_auc_ci,
+    delong_roc_test,
+    fold_metrics,
+    mcnemar_test,
+    mean_roc_curve,
+    metric_names,
+    precision_recall_f1_support,
+    prediction_metrics,
+    proportion_intervals,
+    reliability_curve,
+    summarize_folds,
+)
+from ..metrics.validation import (
     ROW_SUM_TOLERANCE,
-    _format_labels,
     as_probabilities,
     check_confidence_level,
     check_positive_int,
     encode,
+    format_labels,
     resolve_classes,
     resolve_positive,
+)
+from .layout import (
+    AUCDeLong,
+    ClassScore,
+    Comparison,
+    Confusion,
+    CorrectedT,
+    CrossValidation,
+    DeLong,
+    Fold,
+    Interval,
+    LastCheckpoint,
+    MeanROC,
+    MetricValues,
+    ModelSummary,
+    Optimism,
+    PerClass,
+    Reliability,
+    SeedSplit,
+    Summary,
 )
 
 PREDICTION_COLUMNS = ("model", "scheme", "fold", "checkpoint", "path", "label", "group")
@@ -50,8 +79,24 @@ def _json(value):
     return value
 
 
-def _scalar_dict(values: dict) -> dict:
-    return {name: float(np.asarray(v).reshape(-1)[0]) for name, v in values.items()}
+class _Settings(NamedTuple):
+    """The options of one summary, checked once and read by every part of it."""
+
+    classes: list[str]
+    positive: int | None  # index of the positive class; None with more than two classes
+    confidence_level: float
+    n_resamples: int
+    random_state: int | None
+    n_samples: int | None
+    folds_per_repeat: int | None
+
+    @property
+    def positive_class(self) -> str | None:
+        return self.classes[self.positive] if self.positive is not None else None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return metric_names(len(self.classes))
 
 
 # --- input checks ---
@@ -75,11 +120,27 @@ def _check_predictions(predictions, classes: list) -> pd.DataFrame:
                 f"predictions has {int(frame[column].isna().sum())} empty '{column}' values"
             )
         frame[column] = frame[column].astype(str)
+    _check_keys(frame)
+    encode("predictions['label']", frame["label"].to_numpy(), np.asarray(classes, dtype=object))
+    _check_probabilities(frame, classes)
+    key = ["model", "scheme", "fold", "checkpoint", "path"]
+    duplicated = frame.duplicated(key)
+    if duplicated.any():
+        row = frame.loc[duplicated].iloc[0]
+        raise ValueError(
+            f"predictions lists path {row['path']!r} more than once for model {row['model']!r}, "
+            f"scheme {row['scheme']!r}, fold {row['fold']}, checkpoint {row['checkpoint']!r}"
+        )
+    return frame
+
+
+def _check_keys(frame: pd.DataFrame) -> None:
+    """Scheme, checkpoint and fold of every row (fold made an int in place)."""
     for column, allowed in (("scheme", ("seed", "cv")), ("checkpoint", ("best", "last"))):
         bad = sorted(set(frame[column]) - set(allowed))
         if bad:
             raise ValueError(
-                f"predictions has {column} values {_format_labels(bad)}; "
+                f"predictions has {column} values {format_labels(bad)}; "
                 f"expected {' or '.join(repr(a) for a in allowed)}"
             )
     fold = pd.to_numeric(frame["fold"], errors="coerce")
@@ -91,8 +152,10 @@ def _check_predictions(predictions, classes: list) -> pd.DataFrame:
         raise ValueError(
             f"predictions has scheme 'seed' rows with fold {seed_folds[0]}; expected 0"
         )
-    encode("predictions['label']", frame["label"].to_numpy(), np.asarray(classes, dtype=object))
-    values = frame[prob_columns].to_numpy()
+
+
+def _check_probabilities(frame: pd.DataFrame, classes: list) -> None:
+    values = frame[[f"prob_{c}" for c in classes]].to_numpy()
     # Values first (as one list), then the row sums with a message naming the image.
     probs = as_probabilities("predictions' probability columns", values.ravel(), ndim=1).reshape(
         values.shape
@@ -105,15 +168,6 @@ def _check_predictions(predictions, classes: list) -> pd.DataFrame:
             f"(e.g. path {frame['path'].iloc[first]!r}: {probs[first].sum():.4g}); "
             f"the prob_ columns must cover exactly the classes {classes}"
         )
-    key = ["model", "scheme", "fold", "checkpoint", "path"]
-    duplicated = frame.duplicated(key)
-    if duplicated.any():
-        row = frame.loc[duplicated].iloc[0]
-        raise ValueError(
-            f"predictions lists path {row['path']!r} more than once for model {row['model']!r}, "
-            f"scheme {row['scheme']!r}, fold {row['fold']}, checkpoint {row['checkpoint']!r}"
-        )
-    return frame
 
 
 def _check_history(history) -> pd.DataFrame:
@@ -150,59 +204,86 @@ def _check_history(history) -> pd.DataFrame:
 
 
 class _Rows:
-    """One model's rows of one scheme and checkpoint, encoded for the metric kernels."""
+    """One model's rows of one scheme and checkpoint, as the arrays the metric functions take."""
 
-    def __init__(self, frame: pd.DataFrame, classes: list, positive: int | None):
+    def __init__(self, frame: pd.DataFrame, settings: _Settings):
         self.frame = frame.reset_index(drop=True)
-        self.classes = np.asarray(classes, dtype=object)
-        self.codes = encode("label", self.frame["label"].to_numpy(), self.classes)
-        self.prob = self.frame[[f"prob_{c}" for c in classes]].to_numpy(dtype=float)
-        self.positive = positive
-        self.bundle = MetricBundle(self.codes, self.prob, positive)
+        self.settings = settings
+        self.y = self.frame["label"].to_numpy()
+        self.prob = self.frame[[f"prob_{c}" for c in settings.classes]].to_numpy(dtype=float)
+        # The most probable class, the first on ties, as every metric function predicts.
+        classes = np.asarray(settings.classes, dtype=object)
+        self.predicted = classes[np.argmax(self.prob, axis=1)]
         self.folds = self.frame["fold"].to_numpy()
+        self.groups = self.frame["group"].to_numpy()
+        self.options = {"labels": settings.classes, "positive_class": settings.positive_class}
 
     def __len__(self):
         return self.frame.shape[0]
 
     def subset(self, mask: np.ndarray) -> _Rows:
-        return _Rows(self.frame.loc[mask], list(self.classes), self.positive)
+        return _Rows(self.frame.loc[mask], self.settings)
 
-    def pooled(self) -> dict:
-        return _scalar_dict(self.bundle.compute(np.ones((1, len(self)))))
+    def pooled(self) -> MetricValues:
+        return prediction_metrics(self.y, self.prob, **self.options)
 
     def fold_table(self) -> pd.DataFrame:
-        return _fold_table(self.bundle, self.folds)
+        return fold_metrics(self.y, self.prob, self.folds, **self.options)
 
     def groups_repeat(self) -> bool:
         return bool(self.frame["group"].duplicated().any())
 
-    @property
-    def group(self) -> np.ndarray:
-        """Integer group id of each row (patients, image families)."""
-        return group_index(self.frame["group"].to_numpy(), len(self))
+    def has_both(self) -> bool:
+        """Two classes, and the rows hold the positive class and the other one."""
+        if self.settings.positive is None:
+            return False
+        n_positive = int((self.y == self.settings.positive_class).sum())
+        return 0 < n_positive < len(self)
 
-    def intervals(self, confidence_level, n_resamples, random_state) -> dict:
+    def positive_score(self, prob: np.ndarray | None = None) -> np.ndarray:
+        """The positive class's column of ``prob`` (by default these rows' probabilities)."""
+        return (self.prob if prob is None else prob)[:, self.settings.positive]
+
+    def auc_interval(self):
+        return delong_auc_ci(
+            self.y,
+            self.positive_score(),
+            positive_class=self.settings.positive_class,
+            groups=self.groups,
+            confidence_level=self.settings.confidence_level,
+        )
+
+    def intervals(self) -> dict[str, Interval]:
         """Wilson for proportions, DeLong for the AUC, the bootstrap for the rest.
 
         Every one accounts for groups that hold several images: whole groups are
         resampled, proportions use their design effect and the AUC Obuchowski's variance.
         """
-        groups = self.frame["group"].to_numpy() if self.groups_repeat() else None
-        plan = make_plan(self.frame["label"].to_numpy(), groups, stratify=False)
-        intervals = _bundle_intervals(
-            self.bundle, plan, confidence_level, n_resamples, random_state
+        s = self.settings
+        intervals = bootstrap_prediction_metrics(
+            self.y,
+            self.prob,
+            **self.options,
+            groups=self.groups if self.groups_repeat() else None,
+            confidence_level=s.confidence_level,
+            n_resamples=s.n_resamples,
+            random_state=s.random_state,
         )
-        group = self.group
         intervals.update(
-            intervals_of(self.codes, self.bundle.pred, self.positive, group, confidence_level)
+            proportion_intervals(
+                self.y,
+                self.predicted,
+                **self.options,
+                groups=self.groups,
+                confidence_level=s.confidence_level,
+            )
         )
-        out = {
+        out: dict[str, Interval] = {
             name: {"low": ci.low, "high": ci.high, "method": ci.method, "n_dropped": ci.n_dropped}
             for name, ci in intervals.items()
         }
-        is_positive = self.codes == self.positive
-        if self.positive is not None and is_positive.any() and not is_positive.all():
-            ci = _delong_ci(is_positive, self.prob[:, self.positive], confidence_level, group)
+        if self.has_both():
+            ci = self.auc_interval()
             clustered = "Obuchowski's clustered " if self.groups_repeat() else ""
             out["roc_auc"] = {
                 "low": ci.low,
@@ -221,10 +302,8 @@ def _repeat_of(folds, folds_per_repeat: int | None) -> np.ndarray:
     return (folds - 1) // folds_per_repeat + 1
 
 
-def _check_partition(
-    rows: _Rows, model: str, checkpoint: str, folds_per_repeat: int | None = None
-) -> None:
-    repeat = _repeat_of(rows.folds, folds_per_repeat)
+def _check_partition(rows: _Rows, model: str, checkpoint: str) -> None:
+    repeat = _repeat_of(rows.folds, rows.settings.folds_per_repeat)
     repeated = pd.Series(list(zip(repeat, rows.frame["path"], strict=True))).duplicated(keep=False)
     if repeated.any():
         path = rows.frame.loc[repeated, "path"].iloc[0]
@@ -251,64 +330,50 @@ def _history_rows(history, model, scheme, fold) -> pd.DataFrame:
     return history.loc[mask].sort_values("epoch")
 
 
-def _per_class(rows: _Rows) -> dict:
-    _, W = fold_weights(rows.folds)
-    per_fold = K.per_class(rows.bundle.confusion(W))
-    pooled = K.per_class(rows.bundle.confusion(np.ones((1, len(rows)))))
+def _per_class(rows: _Rows) -> dict[str, PerClass]:
+    classes = rows.settings.classes
+    per_fold = [
+        precision_recall_f1_support(
+            rows.y[rows.folds == fold], rows.predicted[rows.folds == fold], labels=classes
+        )
+        for fold in np.unique(rows.folds)
+    ]
+    pooled = precision_recall_f1_support(rows.y, rows.predicted, labels=classes)
     out = {}
-    for j, name in enumerate(rows.classes.tolist()):
+    for j, name in enumerate(classes):
         entry = {}
-        for metric, fold_values, pooled_values in zip(
-            ("precision", "recall", "f1", "support"), per_fold, pooled, strict=True
-        ):
-            column = pd.Series(fold_values[:, j])
-            entry[metric] = {
+        for metric in ("precision", "recall", "f1", "support"):
+            column = pd.Series([float(getattr(scores, metric)[j]) for scores in per_fold])
+            score: ClassScore = {
                 "mean": float(column.mean()),
                 "std": float(column.std(ddof=1)),
-                "pooled": float(pooled_values[0, j]),
+                "pooled": float(getattr(pooled, metric)[j]),
             }
+            entry[metric] = score
         entry["support"]["pooled"] = int(entry["support"]["pooled"])
         out[name] = entry
     return out
 
 
-def _fold_summary(table: pd.DataFrame, names) -> dict:
+def _fold_summary(table: pd.DataFrame, names) -> dict[str, MetricValues]:
     summary = summarize_folds(table[list(names)])
     return {stat: summary.loc[stat].to_dict() for stat in ("mean", "std", "min", "max")}
 
 
-def _cv_summary(
-    frame,
-    model,
-    classes,
-    positive,
-    history,
-    confidence_level,
-    n_resamples,
-    random_state,
-    n_samples=None,
-    folds_per_repeat=None,
-):
-    cv = frame.loc[frame["scheme"] == "cv"]
-    if cv.shape[0] == 0:
-        return None, None
-    if n_samples is not None and n_samples < cv["path"].nunique():
-        raise ValueError(
-            f"n_samples is {n_samples}, but model {model!r} has cv predictions for "
-            f"{cv['path'].nunique()} distinct images"
-        )
-    names = metric_names(len(classes))
+def _cv_checkpoints(cv: pd.DataFrame, model: str, s: _Settings) -> dict[str, _Rows]:
+    """A model's cv rows by checkpoint, each checked to partition the images."""
     by_checkpoint = {}
     for checkpoint in ("best", "last"):
         part = cv.loc[cv["checkpoint"] == checkpoint].sort_values(["fold", "path"])
         if part.shape[0]:
-            by_checkpoint[checkpoint] = _Rows(part, classes, positive)
-            _check_partition(by_checkpoint[checkpoint], model, checkpoint, folds_per_repeat)
+            by_checkpoint[checkpoint] = _Rows(part, s)
+            _check_partition(by_checkpoint[checkpoint], model, checkpoint)
     if "best" not in by_checkpoint:
         raise ValueError(f"model {model!r} has cv rows but none with checkpoint 'best'")
-    best = by_checkpoint["best"]
-    n = int(cv["path"].nunique()) if n_samples is None else n_samples
-    table = best.fold_table()
+    return by_checkpoint
+
+
+def _fold_rows(table: pd.DataFrame, model, history, n: int, names) -> list[Fold]:
     folds = []
     for fold, row in table.iterrows():
         epoch, _ = _first_best_epoch(_history_rows(history, model, "cv", fold), "val_accuracy")
@@ -321,76 +386,97 @@ def _cv_summary(
                 **{name: float(row[name]) for name in names},
             }
         )
-    summary = _fold_summary(table, names)
-    pooled_counts = best.bundle.confusion(np.ones((1, len(best))))[0]
-    binary = positive is not None
-    both_present = binary and 0 < int((best.codes == positive).sum()) < len(best)
-    auc_delong = None
-    mean_roc = None
-    if both_present:
-        is_positive = best.codes == positive
-        score = best.prob[:, positive]
-        ci = _delong_ci(is_positive, score, confidence_level, best.group)
-        auc_delong = {"auc": ci.auc, "low": ci.low, "high": ci.high}
-        # The pooled rows can hold both classes while no single fold does (no fold AUC).
-        if table["roc_auc"].notna().any():
-            curve = _mean_roc(score, is_positive, best.folds, 101)
-            mean_roc = {
-                "fpr": curve.fpr,
-                "tpr_mean": curve.tpr_mean,
-                "tpr_std": curve.tpr_std,
-                "folds": curve.folds,
-            }
-    if binary:
-        reliability = _reliability(best.prob[:, positive], best.codes == positive, 10)
-    else:
-        top = np.argmax(best.prob, axis=1)
-        reliability = _reliability(best.prob.max(axis=1), top == best.codes, 10)
-    last = None
-    if "last" in by_checkpoint:
-        last_rows = by_checkpoint["last"]
-        last_summary = _fold_summary(last_rows.fold_table(), names)
-        last = {
-            "mean": last_summary["mean"],
-            "std": last_summary["std"],
-            "pooled": last_rows.pooled(),
-        }
-    cv_summary = {
+    return folds
+
+
+def _auc_delong(best: _Rows) -> AUCDeLong | None:
+    if not best.has_both():
+        return None
+    ci = best.auc_interval()
+    return {"auc": ci.auc, "low": ci.low, "high": ci.high}
+
+
+def _mean_roc(best: _Rows, table: pd.DataFrame) -> MeanROC | None:
+    # The pooled rows can hold both classes while no single fold does (no fold AUC).
+    if not best.has_both() or not table["roc_auc"].notna().any():
+        return None
+    curve = mean_roc_curve(best.y, best.prob, best.folds, **best.options, n_points=101)
+    return {
+        "fpr": curve.fpr,
+        "tpr_mean": curve.tpr_mean,
+        "tpr_std": curve.tpr_std,
+        "folds": curve.folds,
+    }
+
+
+def _reliability(best: _Rows) -> Reliability:
+    # On the positive class's probability for two classes, on the top label's for more.
+    curve = reliability_curve(best.y, best.prob, **best.options)
+    return {
+        "mean_predicted": curve.mean_predicted,
+        "observed_frequency": curve.observed_frequency,
+        "counts": curve.counts,
+    }
+
+
+def _confusion(best: _Rows) -> Confusion:
+    classes = best.settings.classes
+    return {
+        "labels": list(classes),
+        "counts": confusion_matrix(best.y, best.predicted, labels=classes),
+        "normalized": confusion_matrix(best.y, best.predicted, labels=classes, normalize="true"),
+    }
+
+
+def _last(rows: _Rows | None, names) -> LastCheckpoint | None:
+    if rows is None:
+        return None
+    summary = _fold_summary(rows.fold_table(), names)
+    return {"mean": summary["mean"], "std": summary["std"], "pooled": rows.pooled()}
+
+
+def _cv_summary(
+    frame: pd.DataFrame, model: str, history, s: _Settings
+) -> tuple[CrossValidation | None, _Rows | None]:
+    cv = frame.loc[frame["scheme"] == "cv"]
+    if cv.shape[0] == 0:
+        return None, None
+    if s.n_samples is not None and s.n_samples < cv["path"].nunique():
+        raise ValueError(
+            f"n_samples is {s.n_samples}, but model {model!r} has cv predictions for "
+            f"{cv['path'].nunique()} distinct images"
+        )
+    by_checkpoint = _cv_checkpoints(cv, model, s)
+    best = by_checkpoint["best"]
+    n = int(cv["path"].nunique()) if s.n_samples is None else s.n_samples
+    table = best.fold_table()
+    folds = _fold_rows(table, model, history, n, s.names)
+    cv_summary: CrossValidation = {
         "k": len(folds),
         "n": n,
-        "repeats": int(np.unique(_repeat_of(best.folds, folds_per_repeat)).shape[0]),
+        "repeats": int(np.unique(_repeat_of(best.folds, s.folds_per_repeat)).shape[0]),
         "folds": folds,
-        **summary,
+        **_fold_summary(table, s.names),
         "pooled": best.pooled(),
-        "ci": best.intervals(confidence_level, n_resamples, random_state),
-        "auc_delong": auc_delong,
-        "confusion_matrix": {
-            "labels": list(classes),
-            "counts": pooled_counts.astype(int),
-            "normalized": K.safe_divide(pooled_counts, pooled_counts.sum(axis=1, keepdims=True)),
-        },
+        "ci": best.intervals(),
+        "auc_delong": _auc_delong(best),
+        "confusion_matrix": _confusion(best),
         "per_class": _per_class(best),
-        "last": last,
-        "mean_roc": mean_roc,
-        "reliability": {
-            "mean_predicted": reliability.mean_predicted,
-            "observed_frequency": reliability.observed_frequency,
-            "counts": reliability.counts,
-        },
+        "last": _last(by_checkpoint.get("last"), s.names),
+        "mean_roc": _mean_roc(best, table),
+        "reliability": _reliability(best),
     }
     return cv_summary, best
 
 
-def _seed_summary(
-    frame, model, classes, positive, history, confidence_level, n_resamples, random_state
-):
+def _seed_summary(frame: pd.DataFrame, model: str, history, s: _Settings) -> SeedSplit | None:
     seed = frame.loc[frame["scheme"] == "seed"]
     if seed.shape[0] == 0:
         return None
     best_part = seed.loc[seed["checkpoint"] == "best"].sort_values("path")
     if best_part.shape[0] == 0:
         raise ValueError(f"model {model!r} has seed rows but none with checkpoint 'best'")
-    best = _Rows(best_part, classes, positive)
+    best = _Rows(best_part, s)
     metrics = best.pooled()
     h = _history_rows(history, model, "seed", 0)
     if h.shape[0]:
@@ -400,9 +486,7 @@ def _seed_summary(
     else:
         best_epoch, best_val = None, metrics["accuracy"]
         last_part = seed.loc[seed["checkpoint"] == "last"]
-        last_val = (
-            _Rows(last_part, classes, positive).pooled()["accuracy"] if last_part.shape[0] else None
-        )
+        last_val = _Rows(last_part, s).pooled()["accuracy"] if last_part.shape[0] else None
         source = "predictions"
     return {
         "n_val": len(best),
@@ -411,11 +495,20 @@ def _seed_summary(
         "last_val_accuracy": last_val,
         "val_accuracy_source": source,
         **metrics,
-        "ci": best.intervals(confidence_level, n_resamples, random_state),
+        "ci": best.intervals(),
     }
 
 
-def _optimism(history, model):
+def _finite_mean(values: list) -> float:
+    """Mean of the finite entries (None counts as missing); NaN when there are none."""
+    values = np.array([np.nan if v is None else v for v in values], dtype=float)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return float("nan")
+    return float(np.where(finite, values, 0.0).sum() / finite.sum())
+
+
+def _optimism(history, model) -> Optimism | None:
     if history is None:
         return None
     h = history.loc[(history["model"] == model) & (history["scheme"] == "cv")]
@@ -438,19 +531,18 @@ def _optimism(history, model):
                 "last": float(test.iloc[-1]),
             }
         )
-
-    def mean_of(key):
-        values = np.array([np.nan if f[key] is None else f[key] for f in per_fold], dtype=float)
-        return float(K.nanmean(values))
-
-    best_on_test, chosen = mean_of("best_epoch_on_test"), mean_of("chosen")
+    best_on_test = _finite_mean([f["best_epoch_on_test"] for f in per_fold])
+    chosen = _finite_mean([f["chosen"] for f in per_fold])
     return {
         "best_epoch_on_test": best_on_test,
         "chosen": chosen,
-        "last": mean_of("last"),
+        "last": _finite_mean([f["last"] for f in per_fold]),
         "gap": best_on_test - chosen,
         "per_fold": per_fold,
     }
+
+
+# --- paired comparisons of two models ---
 
 
 def _common_folds(rows_a: _Rows, rows_b: _Rows) -> tuple[_Rows, _Rows, list[int]]:
@@ -463,12 +555,8 @@ def _common_folds(rows_a: _Rows, rows_b: _Rows) -> tuple[_Rows, _Rows, list[int]
     return rows_a, rows_b, [int(f) for f in common]
 
 
-def _compare(
-    name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int, positive, folds_per_repeat=None
-) -> dict | None:
-    rows_a, rows_b, folds = _common_folds(rows_a, rows_b)
-    if not folds:
-        return None
+def _paired_probabilities(name_a, rows_a: _Rows, name_b, rows_b: _Rows) -> np.ndarray:
+    """Model b's probabilities in the order of a's rows; both must hold the same labelled images."""
     key_a = rows_a.frame.set_index(["fold", "path"]).index
     key_b = rows_b.frame.set_index(["fold", "path"]).index
     only_a, only_b = key_a.difference(key_b), key_b.difference(key_a)
@@ -483,55 +571,66 @@ def _compare(
             f"(checkpoint 'best'): {'; '.join(parts)}"
         )
     order = key_b.get_indexer(key_a)
-    codes_b, prob_b = rows_b.codes[order], rows_b.prob[order]
-    if (codes_b != rows_a.codes).any():
-        i = int(np.flatnonzero(codes_b != rows_a.codes)[0])
-        fold, path = key_a[i]
+    differ = rows_b.y[order] != rows_a.y
+    if differ.any():
+        fold, path = key_a[int(np.flatnonzero(differ)[0])]
         raise ValueError(
             f"models {name_a!r} and {name_b!r} disagree on the label of fold {fold}, path {path!r}"
         )
+    return rows_b.prob[order]
+
+
+def _corrected_t(table_a: pd.DataFrame, table_b: pd.DataFrame, n: int) -> CorrectedT | None:
+    acc_a = table_a["accuracy"].to_numpy()
+    acc_b = table_b["accuracy"].to_numpy()
+    if acc_a.shape[0] < 2:
+        return None
+    n_test = float(table_a["n_test"].mean())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        result = corrected_resampled_ttest(acc_a, acc_b, n_train=n - n_test, n_test=n_test)
+    return {
+        "t": result.statistic,
+        "p": result.pvalue,
+        "df": result.df,
+        "undefined_reason": "no_variance" if caught else None,
+    }
+
+
+def _delong(rows_a: _Rows, prob_b: np.ndarray) -> DeLong | None:
+    if not rows_a.has_both():
+        return None
+    result = delong_roc_test(
+        rows_a.y,
+        rows_a.positive_score(),
+        rows_a.positive_score(prob_b),
+        positive_class=rows_a.settings.positive_class,
+        groups=rows_a.groups,
+    )
+    return {"z": result.statistic, "p": result.pvalue, "auc_a": result.auc_a, "auc_b": result.auc_b}
+
+
+def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int) -> Comparison | None:
+    rows_a, rows_b, folds = _common_folds(rows_a, rows_b)
+    if not folds:
+        return None
+    prob_b = _paired_probabilities(name_a, rows_a, name_b, rows_b)
     table_a, table_b = rows_a.fold_table(), rows_b.fold_table()
     acc_a = table_a["accuracy"].to_numpy()
     acc_b = table_b["accuracy"].to_numpy()
-    k = acc_a.shape[0]
-    corrected = None
-    if k >= 2:
-        n_test = float(table_a["n_test"].mean())
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", RuntimeWarning)
-            result = corrected_resampled_ttest(acc_a, acc_b, n_train=n - n_test, n_test=n_test)
-        corrected = {
-            "t": result.statistic,
-            "p": result.pvalue,
-            "df": result.df,
-            "undefined_reason": "no_variance" if caught else None,
-        }
-    pred_a = np.argmax(rows_a.prob, axis=1)
-    pred_b = np.argmax(prob_b, axis=1)
-    group = rows_a.group
-    mcnemar = _mcnemar(pred_a == rows_a.codes, pred_b == rows_a.codes, group)
-    delong = None
-    if positive is not None:
-        is_positive = rows_a.codes == positive
-        if is_positive.any() and not is_positive.all():
-            result = _delong_test(is_positive, rows_a.prob[:, positive], prob_b[:, positive], group)
-            delong = {
-                "z": result.statistic,
-                "p": result.pvalue,
-                "auc_a": result.auc_a,
-                "auc_b": result.auc_b,
-            }
+    predicted_b = np.asarray(rows_a.settings.classes, dtype=object)[np.argmax(prob_b, axis=1)]
+    mcnemar = mcnemar_test(rows_a.y, rows_a.predicted, predicted_b, groups=rows_a.groups)
     return {
         "a": name_a,
         "b": name_b,
         "metric": "accuracy",
-        "k": k,
-        "repeats": int(np.unique(_repeat_of(folds, folds_per_repeat)).shape[0]),
+        "k": acc_a.shape[0],
+        "repeats": int(np.unique(_repeat_of(folds, rows_a.settings.folds_per_repeat)).shape[0]),
         "folds": folds,
         "mean_a": float(acc_a.mean()),
         "mean_b": float(acc_b.mean()),
         "mean_difference": float(acc_a.mean() - acc_b.mean()),
-        "corrected_t": corrected,
+        "corrected_t": _corrected_t(table_a, table_b, n),
         "mcnemar": {
             "statistic": mcnemar.statistic,
             "p": mcnemar.pvalue,
@@ -539,7 +638,7 @@ def _compare(
             "n_b_only": mcnemar.n_b_only,
             "method": mcnemar.method,
         },
-        "delong": delong,
+        "delong": _delong(rows_a, prob_b),
         "n_paired": len(rows_a),
     }
 
@@ -555,7 +654,7 @@ def summarize_predictions(
     random_state=0,
     n_samples=None,
     folds_per_repeat=None,
-):
+) -> Summary:
     """Summarise a run's predictions (and optionally its training history) for reporting.
 
     Parameters
@@ -605,81 +704,13 @@ def summarize_predictions(
 
     Returns
     -------
-    dict
-        Plain ``dict``/``list``/``str``/``int``/``float``/``None`` only (NaN and infinities
-        become ``None``), ready for ``json.dumps``:
-
-        - ``classes``, ``positive_class`` (``None`` with more than two classes),
-          ``confidence_level``, ``n_resamples``, ``metrics`` (the metric names used below,
-          in order: see :func:`prediction_metrics`; ``sensitivity``, ``specificity``,
-          ``ppv`` and ``npv`` exist for two classes only),
-        - ``models``: for each model name (sorted), a dict with
-
-          - ``cv``: ``None`` without cv rows, else
-
-            - ``k`` (folds, over all repeats), ``n`` (distinct images over the model's cv
-              rows), ``repeats`` (repetitions of the k folds present, see
-              ``folds_per_repeat``),
-            - ``folds``: per fold (checkpoint ``"best"``) ``fold``, ``n_test``,
-              ``n_train`` (= n - n_test), ``best_epoch`` (first epoch with the highest
-              ``val_accuracy`` in ``history``, else ``None``) and every metric; a metric
-              undefined in a fold (e.g. ``roc_auc`` when the fold's test rows hold one
-              class only) is ``None``,
-            - ``mean``, ``std`` (ddof=1), ``min``, ``max``: per metric over the folds where
-              it is defined,
-            - ``pooled``: every metric on all cv ``"best"`` rows together,
-            - ``ci``: per metric ``{"low", "high", "method", "n_dropped"}`` on the pooled
-              rows: Wilson score intervals for ``accuracy``, ``sensitivity``,
-              ``specificity``, ``ppv`` and ``npv`` (see :func:`proportion_intervals`), the
-              DeLong interval on the logit scale for a binary ``roc_auc`` (see
-              :func:`delong_auc_ci`), a percentile bootstrap without strata for the rest
-              (``n_dropped``: resamples where the metric was undefined). When a ``group``
-              occurs on more than one row, all of them account for the groups: design
-              effect, Obuchowski's clustered variance, whole groups resampled,
-            - ``auc_delong``: ``{"auc", "low", "high"}``, the same interval of the pooled AUC
-              (two classes, both present; else ``None``),
-            - ``confusion_matrix``: ``{"labels", "counts", "normalized"}`` of the pooled
-              rows; rows are true classes, ``normalized`` divides each row by its total,
-            - ``per_class``: for each class ``precision``, ``recall``, ``f1`` and
-              ``support``, each ``{"mean", "std", "pooled"}`` (mean and std over folds),
-            - ``last``: ``{"mean", "std", "pooled"}`` of the same metrics for checkpoint
-              ``"last"``, or ``None`` without such rows,
-            - ``mean_roc``: two classes only, the fold-averaged ROC curve on 101 FPR
-              points ``{"fpr", "tpr_mean", "tpr_std", "folds"}`` (see
-              :func:`mean_roc_curve`), else ``None``,
-            - ``reliability``: pooled reliability curve in 10 bins ``{"mean_predicted",
-              "observed_frequency", "counts"}``, on the positive class's probability for
-              two classes, on the top-label confidence for more.
-
-          - ``seed_split``: ``None`` without seed rows, else ``n_val``, ``best_epoch``,
-            ``best_val_accuracy``, ``last_val_accuracy`` (from ``history`` when it has the
-            model's seed rows, else from the ``"best"``/``"last"`` predictions; which one is
-            said by ``val_accuracy_source``: ``"history"`` or ``"predictions"``), every
-            metric of the ``"best"`` rows, and their bootstrap ``ci`` as above.
-          - ``optimism``: ``None`` without ``history`` rows of the model's cv, else
-            ``best_epoch_on_test`` (mean over folds of the highest ``test_accuracy`` of any
-            epoch, an optimistic figure no honest procedure can reach), ``chosen`` (mean
-            ``test_accuracy`` at the epoch the inner validation chose), ``last`` (mean
-            ``test_accuracy`` of the last epoch), ``gap`` (= best_epoch_on_test - chosen)
-            and ``per_fold`` entries ``{"fold", "chosen_epoch", "best_test_epoch",
-            "best_epoch_on_test", "chosen", "last"}``.
-
-        - ``comparisons``: for every pair of models with cv rows (names sorted, ``a < b``),
-          rows paired by (fold, path) on checkpoint ``"best"``, over the folds both models
-          have (``folds``; a partial run may lack some; a pair with none in common is left
-          out): ``a``, ``b``, ``metric`` (``"accuracy"``), ``k``, ``repeats``, ``folds``,
-          ``mean_a``,
-          ``mean_b``, ``mean_difference`` (a - b, of the fold means), ``corrected_t``
-          ``{"t", "p", "df", "undefined_reason"}`` (Nadeau-Bengio on the per-fold
-          accuracies with n_test the mean fold size and n_train = n - n_test; ``t`` and
-          ``p`` ``None`` with ``undefined_reason`` ``"no_variance"`` when the per-fold
-          differences do not vary; ``None`` with one fold), ``mcnemar`` ``{"statistic",
-          "p", "n_a_only", "n_b_only", "method"}`` (on the pooled paired correctness:
-          exact, or Durkalski et al.'s clustered test when groups repeat; see
-          :func:`mcnemar_test`), ``delong`` ``{"z", "p", "auc_a", "auc_b"}`` on the pooled
-          positive-class probabilities (clustered when groups repeat; two classes only,
-          else ``None``) and ``n_paired``. The JSON Schema of the whole result is
-          :func:`metrics_json_schema`.
+    Summary
+        A plain ``dict`` laid out as :class:`mpx_eval.summary.layout.Summary`: per model
+        the cross-validation (per fold, over the folds, pooled with confidence intervals),
+        the seeded split and the optimism of choosing the epoch on the test fold; paired
+        comparisons of every two models. Only ``dict``/``list``/``str``/``int``/``float``/
+        ``None`` (NaN and infinities become ``None``), ready for ``json.dumps``; its JSON
+        Schema is :func:`mpx_eval.summary.metrics_json_schema`.
 
     Raises
     ------
@@ -691,7 +722,7 @@ def summarize_predictions(
     Examples
     --------
     >>> import pandas as pd
-    >>> from mpx_eval.metrics import summarize_predictions
+    >>> from mpx_eval.summary import summarize_predictions
     >>> rows = []
     >>> for fold in (1, 2):
     ...     for i, (label, p) in enumerate([("Monkeypox", 0.9), ("Monkeypox", 0.4),
@@ -708,6 +739,52 @@ def summarize_predictions(
     >>> summary["comparisons"]
     []
     """
+    s = _settings(
+        labels,
+        positive_class,
+        confidence_level,
+        n_resamples,
+        random_state,
+        n_samples,
+        folds_per_repeat,
+    )
+    frame = _check_predictions(predictions, s.classes)
+    history = _check_history(history) if history is not None else None
+
+    models: dict[str, ModelSummary] = {}
+    best_rows = {}
+    for model in sorted(frame["model"].unique()):
+        rows = frame.loc[frame["model"] == model]
+        cv, best = _cv_summary(rows, model, history, s)
+        if best is not None:
+            best_rows[model] = (best, cv["n"])
+        models[model] = {
+            "cv": cv,
+            "seed_split": _seed_summary(rows, model, history, s),
+            "optimism": _optimism(history, model) if cv is not None else None,
+        }
+    comparisons = [
+        comparison
+        for a, b in combinations(sorted(best_rows), 2)
+        if (comparison := _compare(a, best_rows[a][0], b, best_rows[b][0], best_rows[a][1]))
+        is not None
+    ]
+    return _json(
+        {
+            "classes": s.classes,
+            "positive_class": s.positive_class,
+            "confidence_level": s.confidence_level,
+            "n_resamples": s.n_resamples,
+            "metrics": list(s.names),
+            "models": models,
+            "comparisons": comparisons,
+        }
+    )
+
+
+def _settings(
+    labels, positive_class, confidence_level, n_resamples, random_state, n_samples, folds_per_repeat
+) -> _Settings:
     classes = resolve_classes(labels, name="labels").tolist()
     if len(classes) < 2:
         raise ValueError("labels must name at least two classes")
@@ -723,59 +800,6 @@ def summarize_predictions(
     n_resamples = check_positive_int("n_resamples", n_resamples, minimum=2)
     if folds_per_repeat is not None:
         folds_per_repeat = check_positive_int("folds_per_repeat", folds_per_repeat, minimum=2)
-    frame = _check_predictions(predictions, classes)
-    history = _check_history(history) if history is not None else None
-
-    models = {}
-    best_rows = {}
-    for model in sorted(frame["model"].unique()):
-        rows = frame.loc[frame["model"] == model]
-        cv, best = _cv_summary(
-            rows,
-            model,
-            classes,
-            positive,
-            history,
-            confidence_level,
-            n_resamples,
-            random_state,
-            n_samples,
-            folds_per_repeat,
-        )
-        if best is not None:
-            best_rows[model] = (best, cv["n"])
-        models[model] = {
-            "cv": cv,
-            "seed_split": _seed_summary(
-                rows,
-                model,
-                classes,
-                positive,
-                history,
-                confidence_level,
-                n_resamples,
-                random_state,
-            ),
-            "optimism": _optimism(history, model) if cv is not None else None,
-        }
-    comparisons = [
-        comparison
-        for a, b in combinations(sorted(best_rows), 2)
-        if (
-            comparison := _compare(
-                a, best_rows[a][0], b, best_rows[b][0], best_rows[a][1], positive, folds_per_repeat
-            )
-        )
-        is not None
-    ]
-    return _json(
-        {
-            "classes": classes,
-            "positive_class": classes[positive] if positive is not None else None,
-            "confidence_level": confidence_level,
-            "n_resamples": n_resamples,
-            "metrics": list(metric_names(len(classes))),
-            "models": models,
-            "comparisons": comparisons,
-        }
+    return _Settings(
+        classes, positive, confidence_level, n_resamples, random_state, n_samples, folds_per_repeat
     )

@@ -8,9 +8,9 @@ import json
 import jsonschema
 import pytest
 
-from mpx_eval.metrics import metrics_json_schema, summarize_predictions
+from mpx_eval.summary import metrics_json_schema, summarize_predictions
 
-from .synthetic import make_run
+from ..metrics.synthetic import make_run
 
 BINARY = ["Monkeypox", "Others"]
 

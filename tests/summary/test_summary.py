@@ -13,10 +13,11 @@ import scipy.stats
 import sklearn.metrics as skm
 from statsmodels.stats.contingency_tables import mcnemar
 
-from mpx_eval.metrics import summarize_predictions, wilson_interval
+from mpx_eval.metrics import wilson_interval
+from mpx_eval.summary import summarize_predictions
 
-from .reference import slow_delong
-from .synthetic import make_run
+from ..metrics.reference import slow_delong
+from ..metrics.synthetic import make_run
 
 BINARY = ["Monkeypox", "Others"]
 THREE = ["Chickenpox", "Measles", "Monkeypox"]
@@ -612,8 +613,6 @@ def test_ties_in_validation_accuracy_choose_the_first_epoch():
 
 
 def test_partial_run_compares_models_on_their_common_folds():
-    from mpx_eval.metrics import summarize_predictions
-
     rng = np.random.default_rng(5)
     classes = ["Monkeypox", "Others"]
     n = 60
