@@ -10,7 +10,7 @@ import pytest
 
 from mpx_eval.cli import main
 from mpx_eval.config import tomllib
-from mpx_eval.results import HISTORY_COLUMNS, PREDICTION_KEYS
+from mpx_eval.outdir import HISTORY_COLUMNS, PREDICTION_KEYS
 
 TINY = ["--demo", "--folds", "2", "--epochs", "2", "--image-size", "48", "--quiet"]
 
@@ -252,10 +252,10 @@ def test_metrics_json_agrees_with_an_independent_recomputation(tiny_run):
 def test_decoded_images_are_given_back_before_the_report(tmp_path, monkeypatch):
     """Thumbnails once in thumbnails.zip, the arrays once training is over: the report (and
     its figures) should not draw on top of 0.5 GB of images nobody reads any more."""
-    from mpx_eval import report, runner
+    from mpx_eval import outdir, report
 
     seen = {}
-    write_thumbnails, render_run = runner.write_thumbnails, report.render_run
+    write_thumbnails, render_run = outdir.write_thumbnails, report.render_run
 
     def keep_images(out, images):
         seen["images"] = images
@@ -267,7 +267,7 @@ def test_decoded_images_are_given_back_before_the_report(tmp_path, monkeypatch):
         seen["arrays"] = dict(images.arrays)
         return render_run(out)
 
-    monkeypatch.setattr(runner, "write_thumbnails", keep_images)
+    monkeypatch.setattr(outdir, "write_thumbnails", keep_images)
     monkeypatch.setattr(report, "render_run", check_then_render)
     args = ["--demo", "--folds", "0", "--epochs", "1", "--image-size", "48", "--models", "t4"]
     assert main(["run", *args, "--quiet", "--out", str(tmp_path / "o")]) == 0
