@@ -43,6 +43,15 @@ def test_every_artefact_is_written(tiny_run):
             assert (tiny_run / "units" / unit / name).is_file()
 
 
+def test_report_after_run_rewrites_only_the_page_and_its_figures(tiny_run):
+    """``run`` aggregated once; rendering again reads what it wrote (no second bootstrap)."""
+    from tests.helpers.folders import snapshot
+
+    before = snapshot(tiny_run)
+    assert main(["report", "--out", str(tiny_run)]) == 0
+    assert snapshot(tiny_run) == before
+
+
 def test_by_default_the_seed_split_units_save_their_model(tiny_run):
     for unit in (tiny_run / "units").iterdir():
         saved = (unit / "model.keras").is_file()

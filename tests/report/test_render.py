@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from mpx_eval.cli import main
 from mpx_eval.report import render_run
+from tests.helpers.folders import snapshot
 
 from .conftest import Page
 from .synthetic_run import XSS, make_run
@@ -93,6 +95,25 @@ def test_rendering_again_gives_identical_output(binary_run):
     render_run(binary_run.out)
     assert binary_run.index.read_text(encoding="utf-8") == binary_run.html
     assert {p.name: p.read_bytes() for p in (binary_run.out / "figures").glob("*.png")} == figures
+
+
+def test_the_report_command_on_a_finished_run_touches_only_its_page_and_figures(tmp_path):
+    out = make_run(tmp_path / "run", folds=2, n_per_class=10, epochs=3)
+    render_run(out)  # as `run` does once it has aggregated
+    before = snapshot(out)
+    assert {"metrics.json", "history.csv", "predictions.csv", ".mpx_eval"} <= set(before)
+    assert main(["report", "--out", str(out)]) == 0
+    assert snapshot(out) == before
+
+
+def test_a_run_level_table_behind_its_units_is_rebuilt_from_them(tmp_path):
+    """An interrupted run leaves the tables of its last aggregation: the report gathers the
+    units again rather than show the older numbers."""
+    out = make_run(tmp_path / "run", folds=2, n_per_class=10, epochs=3)
+    good = {name: (out / name).read_bytes() for name in ("history.csv", "predictions.csv")}
+    (out / "predictions.csv").write_bytes(b"".join(good["predictions.csv"].splitlines(True)[:-4]))
+    render_run(out)
+    assert {name: (out / name).read_bytes() for name in good} == good
 
 
 # --------------------------------------------------------------------------- content
