@@ -116,6 +116,27 @@ def test_a_run_level_table_behind_its_units_is_rebuilt_from_them(tmp_path):
     assert {name: (out / name).read_bytes() for name in good} == good
 
 
+def test_a_run_rendered_again_shows_what_it_recorded_not_todays_defaults(tmp_path):
+    """The level of the primary test is in metrics.json and the --save-models choice in
+    config.toml (absent: a run from before the option); a later rendering shows those,
+    whatever the code's defaults are now."""
+    out = make_run(tmp_path / "run", folds=3, n_per_class=10, epochs=3)
+    page = Page(render_run(out).read_text(encoding="utf-8")).text
+    assert "at p < 0.05" in page and "--save-models seed" in page  # today's defaults
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    metrics["primary_test"]["alpha"] = 0.01
+    metrics["comparisons"][0]["corrected_t"]["p"] = 0.03
+    (out / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    config = (out / "config.toml").read_text(encoding="utf-8").splitlines(True)
+    config = [line for line in config if not line.startswith("save_models")]
+    (out / "config.toml").write_text("".join(config), encoding="utf-8")
+    html = render_run(out).read_text(encoding="utf-8")
+    page = Page(html).text
+    assert "at p < 0.01" in page and "at p < 0.05" not in page
+    assert '<td class="p">p = 0.030</td>' in html  # not significant at the recorded level
+    assert "--save-models" not in page.split("Saved models")[1].split("Reproduce")[0]
+
+
 # --------------------------------------------------------------------------- content
 
 
