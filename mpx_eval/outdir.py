@@ -32,7 +32,15 @@ import pandas as pd
 
 from . import __version__
 from .errors import MpxEvalError
-from .results import read_csv, read_json, write_bytes, write_csv, write_json, write_text
+from .results import (
+    json_text,
+    read_csv,
+    read_json,
+    write_bytes,
+    write_csv,
+    write_json,
+    write_text,
+)
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -749,7 +757,7 @@ def aggregates_current(out: str | Path) -> bool:
 
 def aggregate_run(out: str | Path) -> dict:
     """Write the run-level metrics.json, history.csv and predictions.csv from the finished
-    units (works on partial runs) and return the metrics.
+    units (works on partial runs) and return the metrics as written.
 
     metrics.json is written first: an aggregation cut short leaves tables that no longer
     match the units, which :func:`aggregates_current` notices. A unit whose predictions the
@@ -772,10 +780,11 @@ def aggregate_run(out: str | Path) -> dict:
             f"{out / 'predictions.csv'} (gathered from the finished units) cannot be "
             f"summarised: {detail}"
         ) from None
-    write_json(out / "metrics.json", metrics)
+    text = json_text(metrics)
+    write_text(out / "metrics.json", text)
     write_csv(history, out / "history.csv")
     write_csv(predictions, out / "predictions.csv")
-    return metrics
+    return json.loads(text)  # as a reader of metrics.json sees it: NaN as null, keys as text
 
 
 def _summarize(

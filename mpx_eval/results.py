@@ -90,8 +90,13 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def json_text(data: Any) -> str:
+    """``data`` as the JSON text :func:`write_json` writes."""
+    return json.dumps(_json_safe(data), indent=2, ensure_ascii=False) + "\n"
+
+
 def write_json(path: str | Path, data: Any) -> None:
-    write_text(path, json.dumps(_json_safe(data), indent=2, ensure_ascii=False) + "\n")
+    write_text(path, json_text(data))
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
