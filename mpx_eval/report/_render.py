@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from .. import outdir
 from ..results import write_bytes, write_text
 from . import _figures as F
-from ._artefacts import aggregates_usable, check_sources, load_run, read_run
+from ._artefacts import Run, aggregates_usable, check_sources, load_run, read_run
 from ._context import FigureSpec, build_context
 
 
@@ -69,14 +69,14 @@ def render_run(out: str | Path) -> Path:
         load_run(out)  # says what is missing, before anything is written
     outdir.check_owned(out)
     with outdir.locked(out, command=["python", "-m", "mpx_eval", "report", "--out", str(out)]):
-        return _render(out)
+        runinfo, models = check_sources(out)
+        if not aggregates_usable(out):  # an interrupted run, or a damaged or missing file
+            outdir.aggregate_run(out)
+        return _render(read_run(out, runinfo, models))
 
 
-def _render(out: Path) -> Path:
-    runinfo, models = check_sources(out)
-    if not aggregates_usable(out):
-        outdir.aggregate_run(out)
-    run = read_run(out, runinfo, models)
+def _render(run: Run) -> Path:
+    """Draw the figures and write the page; reads nothing but ``run``."""
     context, specs = build_context(run)
     drawn = draw_figures(specs)
     _save_figures(run.out / "figures", drawn)
