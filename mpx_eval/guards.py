@@ -4,7 +4,6 @@ part, and finished units whose files are intact. No Keras import here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,12 +11,8 @@ import numpy as np
 
 from .data import ImageSet
 from .errors import MpxEvalError
+from .outdir import folder_stem
 from .splits import Split
-
-
-def folder_stem(model: str) -> str:
-    """The part of a unit's folder name that comes from its model (``a.b:c`` -> ``a.b_c``)."""
-    return re.sub(r"[^\w.-]", "_", model)
 
 
 def check_unit_folders(models: Iterable[str]) -> None:

@@ -1,5 +1,8 @@
-"""Reading and writing a run's artefacts. Every write is atomic: a temporary file in the same
+"""Reading and writing CSV, JSON and other files atomically: a temporary file in the same
 folder, flushed and fsync'ed, then renamed over the target, so a reader never sees half a file.
+
+Generic on purpose: the run folder's layout lives in :mod:`mpx_eval.outdir`; ``splits``,
+``predict`` and the kept model files write through here too.
 """
 
 from __future__ import annotations
@@ -87,8 +90,13 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def json_text(data: Any) -> str:
+    """``data`` as the JSON text :func:`write_json` writes."""
+    return json.dumps(_json_safe(data), indent=2, ensure_ascii=False) + "\n"
+
+
 def write_json(path: str | Path, data: Any) -> None:
-    write_text(path, json.dumps(_json_safe(data), indent=2, ensure_ascii=False) + "\n")
+    write_text(path, json_text(data))
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
@@ -127,153 +135,3 @@ def read_csv(path: str | Path, *, required: tuple[str, ...] = ()) -> pd.DataFram
     if missing:
         raise MpxEvalError(f"{path} lacks column(s) {', '.join(missing)}; it may be truncated")
     return frame
-
-
-# --------------------------------------------------------------------------- a run's tables
-
-HISTORY_COLUMNS = (
-    "model",
-    "scheme",
-    "fold",
-    "epoch",
-    "loss",
-    "accuracy",
-    "val_loss",
-    "val_accuracy",
-    "test_loss",
-    "test_accuracy",
-)
-PREDICTION_KEYS = ("model", "scheme", "fold", "checkpoint", "path", "label", "group")
-
-#: The class a run reports sensitivity, PPV, ... of when the data set has it; the metrics
-#: library has no domain default, so a run names it (else the second of two classes).
-RUN_POSITIVE_CLASS = "Monkeypox"
-
-
-def finished_units(out: str | Path) -> dict[str, dict]:
-    """unit.json of every complete unit folder under ``out/units``, by unit name.
-
-    A folder without a readable unit.json is unfinished (it is retrained by ``run``).
-    """
-    found: dict[str, dict] = {}
-    units_dir = Path(out) / "units"
-    if not units_dir.is_dir():
-        return found
-    for child in sorted(units_dir.iterdir()):
-        marker = child / "unit.json"
-        if not marker.is_file():
-            continue
-        try:
-            info = json.loads(marker.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-            continue
-        # a folder moved aside as damaged keeps its unit.json but no longer its name
-        if (
-            isinstance(info, dict)
-            and isinstance(info.get("unit"), str)
-            and info.get("dirname") == child.name
-        ):
-            found[info["unit"]] = info
-    return found
-
-
-def collect_units(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict]]:
-    """The finished units' history and predictions, concatenated in the run's planned order."""
-    out = Path(out)
-    done = finished_units(out)
-    planned: list[str] = []
-    if (out / "runinfo.json").is_file():
-        planned = list(read_json(out / "runinfo.json").get("units_planned") or [])
-    # a diverged unit has no predictions; its history stays in its own folder
-    done = {n: info for n, info in done.items() if info.get("status") != "diverged"}
-    names = [n for n in planned if n in done] + sorted(n for n in done if n not in planned)
-    histories, predictions = [], []
-    for name in names:
-        folder = out / "units" / done[name]["dirname"]
-        histories.append(read_csv(folder / "history.csv", required=HISTORY_COLUMNS))
-        predictions.append(read_csv(folder / "predictions.csv", required=PREDICTION_KEYS))
-    if not names:
-        return (
-            pd.DataFrame(columns=list(HISTORY_COLUMNS)),
-            pd.DataFrame(columns=list(PREDICTION_KEYS)),
-            {},
-        )
-    return (
-        pd.concat(histories, ignore_index=True),
-        pd.concat(predictions, ignore_index=True),
-        {n: done[n] for n in names},
-    )
-
-
-def _folds_per_repeat(out: Path) -> int | None:
-    """k of a run that repeats its k folds (from its config.toml), else None."""
-    from .config import config_from_toml_text, tomllib
-
-    path = out / "config.toml"
-    if not path.is_file():
-        return None
-    try:
-        settings = config_from_toml_text(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise MpxEvalError(f"{path} is not valid TOML ({exc})") from None
-    return int(settings["folds"]) if settings.get("repeats", 1) > 1 else None
-
-
-def _flat_config(path: Path) -> dict:
-    """The resolved config as ``{field: value}``; empty when the run folder has none yet."""
-    from .config import config_from_toml_text
-
-    try:
-        return config_from_toml_text(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return {}
-
-
-def aggregate_run(out: str | Path) -> dict:
-    """Write the run-level history.csv, predictions.csv and metrics.json from the finished
-    units (works on partial runs) and return the metrics."""
-    from .assessment import assess
-    from .summary import summarize_predictions
-
-    out = Path(out)
-    runinfo = read_json(out / "runinfo.json")
-    models = read_json(out / "models.json")
-    dataset = runinfo["dataset"]
-    history, predictions, done = collect_units(out)
-    write_csv(history, out / "history.csv")
-    write_csv(predictions, out / "predictions.csv")
-    if predictions.empty:
-        metrics: dict = {"classes": dataset["classes"], "models": {}, "comparisons": []}
-    else:
-        classes = dataset["classes"]
-        positive = RUN_POSITIVE_CLASS if RUN_POSITIVE_CLASS in classes else None
-        metrics = summarize_predictions(
-            predictions,
-            labels=classes,
-            positive_class=positive if len(classes) == 2 else None,
-            history=history,
-            n_samples=dataset["n_images"],
-            folds_per_repeat=_folds_per_repeat(out),
-        )
-    metrics["dataset"] = {
-        key: dataset[key] for key in ("classes", "counts", "fingerprint", "n_images")
-    }
-    for name, info in models.items():
-        entry = metrics["models"].setdefault(name, {"cv": None, "seed_split": None})
-        entry["params"] = info["params"]
-        entry["input_shape"] = info["input_shape"]
-    if (out / "audit.json").is_file():
-        from .leakage import seed_leakage_metrics
-
-        audit = read_json(out / "audit.json")
-        metrics["seed_leakage"] = seed_leakage_metrics(predictions, audit, dataset["classes"])
-    metrics["units_finished"] = len(done)
-    metrics["units_diverged"] = {
-        name: info.get("diverged_at")
-        for name, info in finished_units(out).items()
-        if info.get("status") == "diverged"
-    }
-    metrics["units_planned"] = len(runinfo.get("units_planned") or done)
-    assess(metrics, predictions, _flat_config(out / "config.toml"))
-    write_json(out / "metrics.json", metrics)
-    return metrics

@@ -15,40 +15,20 @@ import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from . import __version__, guards, outdir
+from . import guards, outdir
 from .audit import audit, summary_lines
-from .config import (
-    BUILTIN_MODELS,
-    DEMO_SETTINGS,
-    LATER_DEFAULTS,
-    PATIENT_PATTERN,
-    RESULT_FIELDS,
-    RunConfig,
-    config_from_toml_text,
-)
+from .config import BUILTIN_MODELS, PATIENT_PATTERN, RunConfig
 from .data import ImageSet, describe_unread, load_image_set
-from .demo import DEMO_LABEL, demo_dataset
+from .demo import demo_dataset
 from .errors import MpxEvalError
 from .grouping import apply_families, family_audit, family_summary_lines
-from .keptfiles import PREPROCESSING, write_kept
 from .progress import Progress, format_seconds
-from .results import (
-    HISTORY_COLUMNS,
-    finished_units,
-    read_json,
-    write_bytes,
-    write_csv,
-    write_json,
-    write_text,
-)
+from .results import write_csv, write_json
 from .splits import Split, make_plan, plan_frame
-from .system import versions
 
 # --------------------------------------------------------------------------- units
 
@@ -63,11 +43,11 @@ class Unit:
 
     @property
     def name(self) -> str:
-        return f"{self.model}-{self.split.scheme}-{self.split.fold}"
+        return outdir.unit_name(self.model, self.split.scheme, self.split.fold)
 
     @property
     def dirname(self) -> str:
-        return guards.folder_stem(self.model) + f"-{self.split.scheme}-{self.split.fold}"
+        return outdir.unit_dirname(self.model, self.split.scheme, self.split.fold)
 
     def seed(self, run_seed: int) -> int:
         """Seed of initialisation, shuffling and dropout: fixed by the run seed and the split,
@@ -180,7 +160,7 @@ def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
         raise MpxEvalError(
             f"splits --out {out_csv} is a folder; give a file name, e.g. {out_csv / 'splits.csv'}"
         )
-    _check_writable(out_csv.parent if str(out_csv.parent) else Path("."))
+    outdir.check_writable(out_csv.parent if str(out_csv.parent) else Path("."))
     outdir.refuse_inside_data(out_csv, None if cfg.demo else Path(cfg.data_dir))
     images, notes = load_for(cfg, ())
     plan, found = plan_and_audit(cfg, images)
@@ -211,60 +191,6 @@ def _grouping_text(cfg: RunConfig, images: ImageSet) -> str:
     by = ["image families"] if cfg.families else []
     by += [repr(cfg.group_pattern)] if cfg.group_pattern else []
     return "grouped by " + " and ".join(by)
-
-
-# --------------------------------------------------------------------------- output folder
-
-
-def _check_writable(folder: Path) -> None:
-    """Fail before any work if ``folder`` (or the nearest existing parent) is not writable."""
-    probe = folder
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise MpxEvalError(f"output {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise MpxEvalError(f"output folder {probe} is not writable; choose another --out")
-
-
-def _previous_identity(out: Path) -> dict | None:
-    path = out / "config.toml"
-    if not path.is_file():
-        return None
-    try:
-        values = config_from_toml_text(path.read_text(encoding="utf-8"))
-    except Exception:  # an unreadable old config: the unit markers still protect results
-        return None
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
-
-
-def _refuse_mismatch(cfg: RunConfig, out: Path, done: dict[str, dict]) -> None:
-    if not done:
-        return
-    previous = _previous_identity(out)
-    if previous is None:
-        return
-    current = cfg.identity()
-
-    def value(values: dict, key: str):
-        return values.get(key, LATER_DEFAULTS.get(key))
-
-    changed = [
-        f"{key} {value(previous, key)!r} -> {value(current, key)!r}"
-        for key in RESULT_FIELDS
-        if value(previous, key) != value(current, key)
-    ]
-    if changed:
-        raise MpxEvalError(
-            f"{out} holds {len(done)} finished unit(s) of a run with other settings "
-            f"({'; '.join(changed)}); use a new --out, or --overwrite to discard them"
-        )
-
-
-def _clear_run(out: Path) -> None:
-    outdir.clear_run(out)
 
 
 # --------------------------------------------------------------------------- backend
@@ -301,118 +227,6 @@ def _load_training(device: str, *, threads: int | None = None):
     return train, models, info
 
 
-# --------------------------------------------------------------------------- artefacts
-
-
-def unit_frames(unit: Unit, result, images: ImageSet) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """history and predictions tables of one trained unit."""
-    history = pd.DataFrame(result.history)
-    history.insert(0, "fold", unit.split.fold)
-    history.insert(0, "scheme", unit.split.scheme)
-    history.insert(0, "model", unit.model)
-    history = history[list(HISTORY_COLUMNS)]
-    rows = np.asarray(result.eval_index)
-    blocks = []
-    for checkpoint, probs in (("best", result.probs_best), ("last", result.probs_last)):
-        block = pd.DataFrame(
-            {
-                "model": unit.model,
-                "scheme": unit.split.scheme,
-                "fold": unit.split.fold,
-                "checkpoint": checkpoint,
-                "path": [images.paths[i] for i in rows],
-                "label": [images.class_names[images.labels[i]] for i in rows],
-                "group": images.groups[rows],
-            }
-        )
-        for c, name in enumerate(images.class_names):
-            block[f"prob_{name}"] = probs[:, c]
-        blocks.append(block)
-    return history, pd.concat(blocks, ignore_index=True)
-
-
-def write_unit(out: Path, unit: Unit, result, images: ImageSet, identity: str, extra: dict) -> dict:
-    """A diverged unit keeps its history up to the epoch that diverged and has no
-    predictions: there is no model left to predict with."""
-    folder = out / "units" / unit.dirname
-    diverged_at = getattr(result, "diverged_at", None)
-    if diverged_at:
-        result.probs_best = result.probs_last = np.empty((0, len(images.class_names)))
-        result.eval_index = np.empty(0, dtype=np.int64)
-    history, predictions = unit_frames(unit, result, images)
-    write_csv(history, folder / "history.csv")
-    if diverged_at:
-        (folder / "predictions.csv").unlink(missing_ok=True)  # of an earlier attempt
-    else:
-        write_csv(predictions, folder / "predictions.csv")
-    kept = write_kept(
-        folder, result.kept, paths=images.paths, model_info=saved_model_info(unit, images)
-    )
-    info = {
-        "unit": unit.name,
-        "dirname": unit.dirname,
-        "model": unit.model,
-        "scheme": unit.split.scheme,
-        "fold": unit.split.fold,
-        "identity": identity,
-        "input_size": unit.size,
-        "n_train": len(unit.split.train),
-        "n_val": len(unit.split.val),
-        "n_test": len(unit.split.test),
-        "best_epoch": result.best_epoch,
-        "epochs": len(result.history),
-        "params": result.params,
-        "seconds": round(result.seconds, 3),
-        "seconds_per_epoch": round(float(np.mean(result.seconds_per_epoch)), 4),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "status": "diverged" if diverged_at else "finished",
-        **({"diverged_at": int(diverged_at)} if diverged_at else {}),
-        **extra,
-        **kept,
-    }
-    write_json(folder / "unit.json", info)  # last: marks the unit complete
-    return info
-
-
-def saved_model_info(unit: Unit, images: ImageSet) -> dict:
-    """What model.json records beside a saved model: enough to use it without the run."""
-    return {
-        "unit": unit.name,
-        "model": unit.model,
-        "class_names": list(images.class_names),
-        "input_size": unit.size,
-        "preprocessing": PREPROCESSING,
-        "dataset_fingerprint": images.fingerprint,
-        "mpx_eval": __version__,
-    }
-
-
-def write_thumbnails(out: Path, images: ImageSet) -> None:
-    """Small JPEGs of every image for the report (which never reads the data folder)."""
-    import io
-    import zipfile
-
-    from PIL import Image
-
-    path = out / "thumbnails.zip"
-    if path.is_file():
-        try:
-            with zipfile.ZipFile(path) as zf:
-                if zf.comment.decode() == images.fingerprint:
-                    return
-        except (zipfile.BadZipFile, OSError, UnicodeDecodeError):
-            pass
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        zf.comment = images.fingerprint.encode()
-        for rel, thumb in zip(images.paths, images.thumbnails, strict=True):
-            jpeg = io.BytesIO()
-            Image.fromarray(thumb).save(jpeg, format="JPEG", quality=85)
-            info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
-            zf.writestr(info, jpeg.getvalue())
-    write_bytes(path, buf.getvalue())
-
-
 # --------------------------------------------------------------------------- run
 
 
@@ -430,7 +244,7 @@ def run(
     exclusive lock on it (taken at once when the folder exists, else when it is created).
     """
     out = Path(cfg.out)
-    _check_writable(out)
+    outdir.check_writable(out)
     outdir.refuse_inside_data(out, None if cfg.demo else Path(cfg.data_dir))
     outdir.check_owned(out)
     guards.check_unit_folders(cfg.models)
@@ -458,8 +272,8 @@ def _run(
 ) -> int:
     started_wall = time.perf_counter()
     out = Path(cfg.out)
-    done = {} if overwrite else finished_units(out)
-    _refuse_mismatch(cfg, out, done)
+    done = {} if overwrite else outdir.finished_units(out)
+    outdir.refuse_mismatch(cfg, out, done)
     if retrain_diverged:
         done = {name: info for name, info in done.items() if info.get("status") != "diverged"}
     from .executors import make_executor
@@ -479,7 +293,7 @@ def _run(
     done = {name: info for name, info in done.items() if name not in damaged}
     identity = _identity_hash({**cfg.identity(), "fingerprint": images.fingerprint})
     if not overwrite:
-        _refuse_stale(out, done, identity)
+        outdir.refuse_stale(out, done, identity)
 
     if train_mod is None:
         train_mod, models_mod, device_info = _load_training(cfg.device, threads=cfg.threads)
@@ -488,25 +302,24 @@ def _run(
 
     engine = resolve_engine(cfg.engine, device_info, policy)
     if not overwrite:
-        _refuse_other_precision(cfg, out, done, policy)
+        outdir.refuse_other_precision(cfg, out, done, policy)
     models_info = _describe_models(cfg, specs, sizes, models_mod, len(images.class_names))
 
     # ---- everything is valid: from here on the output folder is written
-    done = _take_folder(out, stack, command, done, damaged, overwrite=overwrite)
+    done = outdir.take_folder(out, stack, command, done, damaged, overwrite=overwrite)
     units = plan_units(sizes, plan)
     pending = [u for u in units if u.name not in done]
-    write_text(out / "config.toml", cfg.to_toml())
-    write_csv(plan_frame(images, plan), out / "splits.csv")
-    write_json(out / "audit.json", found)
-    write_json(out / "models.json", models_info)
-    write_thumbnails(out, images)
+    outdir.write_header(
+        out, config=cfg.to_toml(), splits=plan_frame(images, plan), audit=found, models=models_info
+    )
+    outdir.write_thumbnails(out, images)
     # in thumbnails.zip now (59 MB at 2,142 images); a fresh empty array, since a slice would
     # keep the whole buffer alive
     images.thumbnails = np.empty((0, *images.thumbnails.shape[1:]), dtype=np.uint8)
-    runinfo = _runinfo_header(cfg, out, command, done, device_info, policy, engine, images)
+    runinfo = outdir.runinfo_header(cfg, out, command, done, device_info, policy, engine, images)
     runinfo["identity"] = identity
     runinfo["units_planned"] = [u.name for u in units]
-    write_json(out / "runinfo.json", runinfo)
+    outdir.write_runinfo(out, runinfo)
 
     if not quiet:
         _announce(notes, device_info, policy, engine, found, done, units, out)
@@ -547,31 +360,10 @@ def _input_sizes(cfg: RunConfig, models_mod) -> tuple[dict, dict[str, int]]:
     return specs, sizes
 
 
-def _refuse_stale(out: Path, done: dict, identity: str) -> None:
-    """Finished units of other data or settings cannot be mixed into this run."""
-    stale = [n for n, info in done.items() if info.get("identity") != identity]
-    if stale:
-        raise MpxEvalError(
-            f"{out} holds finished unit(s) ({', '.join(stale[:3])}) trained on other data or "
-            "settings; use a new --out, or --overwrite to discard them"
-        )
-
-
-def _refuse_other_precision(cfg: RunConfig, out: Path, done: dict, policy: str) -> None:
-    """Locally trained units of another precision cannot be mixed into this run."""
-    used = {info.get("precision_policy") for info in done.values()} - {None}
-    if used and used != {policy} and cfg.executor == "local":
-        raise MpxEvalError(
-            f"{out} holds units trained in {', '.join(sorted(used))}, but --precision "
-            f"{cfg.precision} means {policy} on this machine; pass --precision explicitly, "
-            "use a new --out, or --overwrite"
-        )
-
-
 def _record_unit(out, unit, result, images, identity, extra, progress, *, quiet: bool) -> None:
     """Write a unit that just finished training and tell the progress line (and, when it
     diverged, the user)."""
-    write_unit(out, unit, result, images, identity, extra)
+    outdir.write_unit(out, unit, result, images, identity, extra)
     progress.unit_done(unit, result.seconds)
     if getattr(result, "diverged_at", None) and not quiet:
         print(
@@ -582,7 +374,7 @@ def _record_unit(out, unit, result, images, identity, extra, progress, *, quiet:
 
 
 def _say_interrupted(out: Path, progress, n_units: int) -> None:
-    finished = len(finished_units(out))
+    finished = len(outdir.finished_units(out))
     where = f" during {progress.current}" if progress.current else ""
     print(
         f"Interrupted{where}. {finished} of {n_units} units are finished and kept in "
@@ -609,61 +401,6 @@ def _describe_models(cfg: RunConfig, specs: dict, sizes: dict, models_mod, n_cla
     return described
 
 
-def _take_folder(
-    out: Path, stack: contextlib.ExitStack, command, done: dict, damaged: dict, *, overwrite: bool
-) -> dict:
-    """Clear (``--overwrite``), create, lock and mark the run folder, move damaged units
-    aside; return the finished units that still count."""
-    if overwrite:
-        _clear_run(out)
-        done = {}
-    out.mkdir(parents=True, exist_ok=True)
-    if not outdir.holds_lock(out):
-        stack.enter_context(outdir.locked(out, command=command))
-        outdir.check_owned(out)  # another process may have filled it since the start
-        if set(finished_units(out)) - set(done):
-            raise MpxEvalError(
-                f"another process wrote units into {out} while this run started; run the "
-                "same command again to resume from them"
-            )
-    if not (out / outdir.MARKER).is_file():
-        outdir.write_marker(out)
-    for name, (dirname, reason) in damaged.items():
-        moved = outdir.move_aside(out / "units" / dirname)
-        print(
-            f"mpx_eval: unit {name} was damaged ({reason}); moved it aside to {moved} and "
-            "training it again",
-            file=sys.stderr,
-        )
-    return done
-
-
-def _runinfo_header(cfg, out: Path, command, done: dict, device_info, policy, engine, images):
-    """runinfo.json as a run starts (a resumed run keeps its first start)."""
-    info = images.describe()
-    previous: dict = {}
-    if done and (out / "runinfo.json").is_file():
-        try:
-            previous = read_json(out / "runinfo.json")
-        except MpxEvalError:
-            previous = {}  # damaged: this invocation's start stands in
-    return {
-        "mpx_eval": __version__,
-        "command": command or ["python", "-m", "mpx_eval", "run"],
-        "started": previous.get("started")
-        or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "resumed": datetime.now(timezone.utc).isoformat(timespec="seconds") if done else None,
-        "finished": None,
-        "backend": device_info["backend"],
-        "device": device_info,
-        "precision_policy": policy,
-        "engine": engine,
-        "versions": versions(),
-        "dataset": info,
-        "demo": {"label": DEMO_LABEL, "settings": DEMO_SETTINGS} if cfg.demo else None,
-    }
-
-
 def _announce(notes, device_info, policy, engine, found, done, units, out) -> None:
     """What a run found and will do, on stderr, before training."""
     print("\n".join(notes), file=sys.stderr)
@@ -685,21 +422,14 @@ def _announce(notes, device_info, policy, engine, found, done, units, out) -> No
 
 
 def _finish(out: Path, runinfo: dict, failed: dict, started_wall: float, *, quiet: bool) -> int:
-    """Record the finish, render the report, print the summary; the exit code."""
-    done = finished_units(out)
-    runinfo["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    runinfo["wall_seconds"] = round(time.perf_counter() - started_wall, 1)
-    runinfo["units"] = {
-        name: {k: done[name][k] for k in ("seconds", "seconds_per_epoch", "finished_at")}
-        for name in runinfo["units_planned"]
-        if name in done
-    }
-    write_json(out / "runinfo.json", runinfo)
+    """Record the finish, aggregate the units, render the report, print the summary; the
+    exit code."""
+    done = outdir.record_finish(out, runinfo, time.perf_counter() - started_wall)
+    metrics = outdir.aggregate_run(out)
 
     from .report import render_run
 
     report = render_run(out)
-    metrics = read_json(out / "metrics.json")
     print_summary(metrics, report)
     diverged = {n: i for n, i in done.items() if i.get("status") == "diverged"}
     if diverged:

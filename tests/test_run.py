@@ -10,7 +10,7 @@ import pytest
 
 from mpx_eval.cli import main
 from mpx_eval.config import tomllib
-from mpx_eval.results import HISTORY_COLUMNS, PREDICTION_KEYS
+from mpx_eval.outdir import HISTORY_COLUMNS, PREDICTION_KEYS
 
 TINY = ["--demo", "--folds", "2", "--epochs", "2", "--image-size", "48", "--quiet"]
 
@@ -41,6 +41,15 @@ def test_every_artefact_is_written(tiny_run):
     for unit in units:
         for name in ("history.csv", "predictions.csv", "unit.json"):
             assert (tiny_run / "units" / unit / name).is_file()
+
+
+def test_report_after_run_rewrites_only_the_page_and_its_figures(tiny_run):
+    """``run`` aggregated once; rendering again reads what it wrote (no second bootstrap)."""
+    from tests.helpers.folders import snapshot
+
+    before = snapshot(tiny_run)
+    assert main(["report", "--out", str(tiny_run)]) == 0
+    assert snapshot(tiny_run) == before
 
 
 def test_by_default_the_seed_split_units_save_their_model(tiny_run):
@@ -252,10 +261,10 @@ def test_metrics_json_agrees_with_an_independent_recomputation(tiny_run):
 def test_decoded_images_are_given_back_before_the_report(tmp_path, monkeypatch):
     """Thumbnails once in thumbnails.zip, the arrays once training is over: the report (and
     its figures) should not draw on top of 0.5 GB of images nobody reads any more."""
-    from mpx_eval import report, runner
+    from mpx_eval import outdir, report
 
     seen = {}
-    write_thumbnails, render_run = runner.write_thumbnails, report.render_run
+    write_thumbnails, render_run = outdir.write_thumbnails, report.render_run
 
     def keep_images(out, images):
         seen["images"] = images
@@ -267,7 +276,7 @@ def test_decoded_images_are_given_back_before_the_report(tmp_path, monkeypatch):
         seen["arrays"] = dict(images.arrays)
         return render_run(out)
 
-    monkeypatch.setattr(runner, "write_thumbnails", keep_images)
+    monkeypatch.setattr(outdir, "write_thumbnails", keep_images)
     monkeypatch.setattr(report, "render_run", check_then_render)
     args = ["--demo", "--folds", "0", "--epochs", "1", "--image-size", "48", "--models", "t4"]
     assert main(["run", *args, "--quiet", "--out", str(tmp_path / "o")]) == 0

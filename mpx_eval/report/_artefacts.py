@@ -15,17 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import outdir
 from ..config import tomllib
 from ..errors import MpxEvalError
-from ..results import (
-    HISTORY_COLUMNS,
-    PREDICTION_KEYS,
-    aggregate_run,
-    finished_units,
-    read_csv,
-    read_json,
-)
-from ..summary import summarize_predictions
+from ..outdir import HISTORY_COLUMNS, PREDICTION_KEYS, finished_units
+from ..results import read_csv, read_json
 
 SPLIT_COLUMNS = ("path", "label", "group", "scheme", "fold", "role")
 
@@ -272,31 +266,6 @@ def _check_unit(out: Path, info: dict, classes: list[str]) -> None:
                 )
 
 
-def _unit_at_fault(out: Path, classes: list[str]) -> tuple[Path, str] | None:
-    """The first unit whose predictions the run summary rejects on their own, if any.
-
-    Used after the run-level summary failed, to name a unit's file rather than the table
-    gathered from all of them (problems between units stay with that table).
-    """
-    for info in finished_units(out).values():
-        if info.get("status") == "diverged":
-            continue
-        folder = out / "units" / str(info["dirname"])
-        predictions = read_csv(folder / "predictions.csv", required=PREDICTION_KEYS)
-        history = read_csv(folder / "history.csv", required=HISTORY_COLUMNS)
-        for path, history_part in (
-            (folder / "predictions.csv", None),
-            (folder / "history.csv", history),
-        ):
-            try:
-                summarize_predictions(
-                    predictions, labels=classes, history=history_part, n_resamples=2
-                )
-            except ValueError as exc:
-                return path, str(exc)
-    return None
-
-
 def _check_metrics(metrics: Any, path: Path) -> dict:
     metrics = require_keys(metrics, ("classes", "models", "comparisons"), path)
     for name, entry in metrics["models"].items():
@@ -335,9 +304,9 @@ def _check_metrics(metrics: Any, path: Path) -> dict:
 # --------------------------------------------------------------------------- loading
 
 
-def load_run(out: str | Path) -> Run:
-    """Aggregate the finished units (rewriting the run-level tables) and read every artefact."""
-    out = Path(out)
+def check_sources(out: Path) -> tuple[dict, dict]:
+    """Check what aggregation reads (runinfo.json, models.json, every finished unit's files);
+    return the run information and the models. A damaged unit is named with what to do."""
     if not out.is_dir():
         raise MpxEvalError(f"{out} is not a run folder (it does not exist or is a file)")
     runinfo = _check_runinfo(out / "runinfo.json")
@@ -351,19 +320,35 @@ def load_run(out: str | Path) -> Run:
                 f"{exc} (unit {name} is damaged: `mpx_eval run` with the same options moves "
                 "it aside and trains it again)"
             ) from None
+    return runinfo, models
 
+
+def aggregates_usable(out: Path) -> bool:
+    """The run-level history.csv, predictions.csv and metrics.json are current (see
+    :func:`mpx_eval.outdir.aggregates_current`) and metrics.json has what the report reads."""
+    if not outdir.aggregates_current(out):
+        return False
     try:
-        metrics = aggregate_run(out)
-    except (ValueError, KeyError, TypeError) as exc:
-        detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        culprit = _unit_at_fault(out, classes)
-        if culprit is not None:
-            raise _fail(culprit[0], f"cannot be summarised ({culprit[1]})") from None
-        raise MpxEvalError(
-            f"{out / 'predictions.csv'} (gathered from the finished units) cannot be "
-            f"summarised: {detail}"
-        ) from None
-    metrics = _check_metrics(metrics, out / "metrics.json")
+        _check_metrics(read_json(out / "metrics.json"), out / "metrics.json")
+    except MpxEvalError:
+        return False
+    return True
+
+
+def load_run(out: str | Path) -> Run:
+    """Read and check every artefact of a run folder; nothing is written.
+
+    The run-level tables and metrics.json are read as they are: ``run`` writes them, and
+    ``render_run`` rebuilds them first when they are missing, damaged or behind the units.
+    """
+    out = Path(out)
+    runinfo, models = check_sources(out)
+    return read_run(out, runinfo, models)
+
+
+def read_run(out: Path, runinfo: dict, models: dict) -> Run:
+    """The rest of the run folder, once :func:`check_sources` has passed."""
+    metrics = _check_metrics(read_json(out / "metrics.json"), out / "metrics.json")
     config, config_text = _check_config(out / "config.toml")
     splits = read_csv(out / "splits.csv", required=SPLIT_COLUMNS)
     return Run(

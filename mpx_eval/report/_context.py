@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
 from .. import assessment as A
 from . import _compute as C
 from . import _figures as F
@@ -730,9 +729,10 @@ def _comparison(run: Run, sections: list[dict], figures: Figures) -> dict:
         name: [a["message"] for a in ((entry.get("assessment") or {}).get("alarms") or [])]
         for name, entry in metrics["models"].items()
     }
+    primary, alpha = T.declared_test(metrics)
     pairs = []
     for comparison in metrics["comparisons"]:
-        tests = T.comparison_tests(comparison)
+        tests = T.comparison_tests(comparison, primary=primary, alpha=alpha)
         pairs.append(
             {
                 "a": comparison["a"],
@@ -740,7 +740,11 @@ def _comparison(run: Run, sections: list[dict], figures: Figures) -> dict:
                 "comparison": comparison,
                 "tests": tests,
                 "verdict": T.verdict(
-                    comparison, tests, n_images=comparison.get("n_paired"), alarms=alarms
+                    comparison,
+                    tests,
+                    n_images=comparison.get("n_paired"),
+                    alarms=alarms,
+                    alpha=alpha,
                 ),
             }
         )
@@ -777,6 +781,7 @@ def _comparison(run: Run, sections: list[dict], figures: Figures) -> dict:
         "overlays": _overlays(run, names, positive, figures),
         "several_pairs": len(pairs) > 1,
         "no_cv": len(names) > 1 and not pairs,
+        "alpha": alpha,
     }
 
 
@@ -1014,7 +1019,7 @@ def build_context(run: Run) -> tuple[dict, list[FigureSpec]]:
     comparison = _comparison(run, sections, figures)
     context = {
         "title": f"{' vs '.join(names)} — evaluation report",
-        "version": run.runinfo.get("mpx_eval") or __version__,
+        "version": run.runinfo.get("mpx_eval") or "(version not recorded)",
         "out": str(run.out),
         "classes": run.classes,
         "positive": run.metrics.get("positive_class"),

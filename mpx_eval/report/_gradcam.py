@@ -135,7 +135,8 @@ def _saved_models(run: Run) -> dict:
         elif record.get("note"):
             notes.append({"unit": info["unit"], "note": record["note"]})
     return {
-        "choice": run.setting("save_models", "seed"),
+        # a run before --save-models existed recorded no choice (and kept no model)
+        "choice": run.setting("save_models"),
         "saved": saved,
         "notes": notes,
         "total": T.num(

@@ -1,4 +1,8 @@
-"""Render a run folder: check and aggregate the artefacts, draw the figures, fill the template."""
+"""Render a run folder: check the artefacts, draw the figures, fill the template.
+
+Rendering reads the run folder and writes only index.html and figures/; the aggregates are
+rebuilt (by :mod:`mpx_eval.outdir`) only when they are missing, damaged or behind the units.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from .. import outdir
 from ..results import write_bytes, write_text
 from . import _figures as F
-from ._artefacts import load_run
+from ._artefacts import Run, aggregates_usable, check_sources, load_run, read_run
 from ._context import FigureSpec, build_context
 
 
@@ -50,8 +54,10 @@ def _save_figures(folder: Path, drawn: dict[str, bytes]) -> None:
 def render_run(out: str | Path) -> Path:
     """Write ``OUT/index.html`` (and ``OUT/figures/*.png``) from a run folder's artefacts.
 
-    Aggregates the finished units first (``results.aggregate_run``), so a partial run
-    renders too. Returns the path of index.html.
+    The run-level history.csv, predictions.csv and metrics.json are read as ``run`` wrote
+    them; only when they are missing, damaged or behind the finished units (an interrupted
+    run, a partial one) are they rebuilt from the units first (``outdir.aggregate_run``).
+    Returns the path of index.html.
 
     Raises
     ------
@@ -63,11 +69,14 @@ def render_run(out: str | Path) -> Path:
         load_run(out)  # says what is missing, before anything is written
     outdir.check_owned(out)
     with outdir.locked(out, command=["python", "-m", "mpx_eval", "report", "--out", str(out)]):
-        return _render(out)
+        runinfo, models = check_sources(out)
+        if not aggregates_usable(out):  # an interrupted run, or a damaged or missing file
+            outdir.aggregate_run(out)
+        return _render(read_run(out, runinfo, models))
 
 
-def _render(out: Path) -> Path:
-    run = load_run(out)
+def _render(run: Run) -> Path:
+    """Draw the figures and write the page; reads nothing but ``run``."""
     context, specs = build_context(run)
     drawn = draw_figures(specs)
     _save_figures(run.out / "figures", drawn)

@@ -83,14 +83,14 @@ def method_name(method: str | None) -> str:
     return text or "n/a"
 
 
-def pvalue(p) -> str:
+def pvalue(p, *, alpha: float = ALPHA) -> str:
     if not _finite(p):
         return "n/a"
     if p < 0.001:
         return "p < 0.001"
     text = f"{p:.3f}"
     # Three decimals would print 0.0496 and 0.0504 alike; near the threshold show four.
-    return f"p = {p:.4f}" if text == f"{ALPHA:.3f}" else f"p = {text}"
+    return f"p = {p:.4f}" if text == f"{alpha:.3f}" else f"p = {text}"
 
 
 def seconds(value) -> str:
@@ -201,7 +201,22 @@ def _direction(comparison: dict, test: str) -> str | None:
     return comparison["a"] if score_a > score_b else comparison["b"]
 
 
-def comparison_tests(comparison: dict) -> list[dict]:
+def declared_test(metrics: dict) -> tuple[str, float]:
+    """The primary test and its level as the run recorded them (metrics.json's
+    ``primary_test``): a run rendered again is judged by the rule it was assessed by, not by
+    today's. A metrics.json written before the declaration was recorded keeps the rule."""
+    declared = metrics.get("primary_test") or {}
+    test = declared.get("test")
+    alpha = declared.get("alpha")
+    return (
+        test if isinstance(test, str) else PRIMARY_TEST,
+        float(alpha) if _finite(alpha) else ALPHA,
+    )
+
+
+def comparison_tests(
+    comparison: dict, *, primary: str = PRIMARY_TEST, alpha: float = ALPHA
+) -> list[dict]:
     """The paired tests of one pair, each with its statistic, p-value, what it compares, and
     its role: the primary test (declared in advance) decides the verdict, the others do not."""
     a, b = comparison["a"], comparison["b"]
@@ -253,9 +268,9 @@ def comparison_tests(comparison: dict) -> list[dict]:
             }
         )
     for test in tests:
-        test["p_text"] = pvalue(test["p"])
-        test["significant"] = _finite(test["p"]) and test["p"] < ALPHA
-        test["role"] = "primary" if test["key"] == PRIMARY_TEST else "secondary"
+        test["p_text"] = pvalue(test["p"], alpha=alpha)
+        test["significant"] = _finite(test["p"]) and test["p"] < alpha
+        test["role"] = "primary" if test["key"] == primary else "secondary"
     return tests
 
 
@@ -268,7 +283,9 @@ def _primary_name(comparison: dict) -> str:
     return f"corrected t over {k} folds"
 
 
-def verdict(comparison: dict, tests: list[dict], *, n_images, alarms=None) -> str:
+def verdict(
+    comparison: dict, tests: list[dict], *, n_images, alarms=None, alpha: float = ALPHA
+) -> str:
     """A plain verdict decided by the primary test alone (the corrected t over folds).
 
     A model with an alarm (one class predicted, constant scores, not above the baseline)
@@ -316,7 +333,7 @@ def verdict(comparison: dict, tests: list[dict], *, n_images, alarms=None) -> st
         )
         against = [t["name"] for t in secondary if not t["significant"]]
         if against:
-            text += f" Not confirmed by the secondary {', '.join(against)} (p ≥ {ALPHA})."
+            text += f" Not confirmed by the secondary {', '.join(against)} (p ≥ {alpha})."
         return text
     diff = comparison.get("mean_difference")
     text = (
@@ -332,7 +349,7 @@ def verdict(comparison: dict, tests: list[dict], *, n_images, alarms=None) -> st
     leads = [f"{t['name']} ({t['p_text']})" for t in secondary if t["significant"]]
     if leads:
         text += (
-            f" A secondary test reaches p < {ALPHA} ({', '.join(leads)}); it was not declared "
+            f" A secondary test reaches p < {alpha} ({', '.join(leads)}); it was not declared "
             "in advance and treats the images as independent, so it is a lead to check with "
             "more data, not evidence."
         )

@@ -1,20 +1,19 @@
 """A complete run folder written without training: every artefact the report reads.
 
 The numbers are plausible (probabilities that favour the true class, curves that rise) and
-deterministic for a given ``seed``; the layout follows what ``mpx_eval.runner`` writes.
+deterministic for a given ``seed``; every file is written through ``mpx_eval.outdir``, the
+owner of the run folder's layout, and aggregated by it as a finished run is.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from mpx_eval import outdir
 from mpx_eval.config import RunConfig
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -74,15 +73,13 @@ def _layers(model: str, size: int, n_classes: int) -> list[dict]:
     return out
 
 
-def _thumbnail(colour: tuple[int, int, int], index: int) -> bytes:
+def _thumbnail(colour: tuple[int, int, int], index: int) -> np.ndarray:
     image = Image.new("RGB", (96, 96), colour)
     draw = ImageDraw.Draw(image)
     x = 8 + (index * 13) % 60
     draw.ellipse((x, 20, x + 26, 46), fill=(120, 40, 40))
     draw.rectangle((10, 70, 10 + (index * 7) % 70, 80), fill=(250, 240, 230))
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=80)
-    return buf.getvalue()
+    return np.asarray(image)
 
 
 def _history(rng, epochs: int, quality: float, with_test: bool) -> dict[str, np.ndarray]:
@@ -141,6 +138,7 @@ def make_run(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    outdir.write_marker(out)
     rng = np.random.default_rng(seed)
     classes = list(classes)
     size = 64
@@ -189,7 +187,6 @@ def make_run(
                     "role": roles[i],
                 }
             )
-    pd.DataFrame(split_rows).to_csv(out / "splits.csv", index=False)
 
     # ---- audit: one exact duplicate set, one near-duplicate pair, straddling groups
     exact = [[0, n - 1]]
@@ -226,18 +223,15 @@ def make_run(
         ],
         "leaks": leaks,
     }
-    (out / "audit.json").write_text(json.dumps(audit, indent=2))
 
     # ---- thumbnails
     palette = [(230, 190, 160), (200, 120, 100), (160, 170, 210), (150, 200, 150)]
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        for i, path in enumerate(paths):
-            colour = palette[classes.index(labels[i]) % len(palette)]
-            zf.writestr(
-                zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)), _thumbnail(colour, i)
-            )
-    (out / "thumbnails.zip").write_bytes(buf.getvalue())
+    thumbnails = (
+        (path, _thumbnail(palette[classes.index(labels[i]) % len(palette)], i))
+        for i, path in enumerate(paths)
+    )
+    fingerprint = "f" * 64
+    outdir.write_thumbnail_zip(out, thumbnails, fingerprint)
 
     # ---- models
     sizes = {name: (sizes or {}).get(name, size) for name in models}
@@ -250,7 +244,6 @@ def make_run(
             "params": int(sum(layer["params"] for layer in layers)),
             "layers": layers,
         }
-    (out / "models.json").write_text(json.dumps(models_info, indent=2))
 
     # ---- config and run information
     cfg = RunConfig(
@@ -263,8 +256,14 @@ def make_run(
         group_pattern=r"^([^_]+)_",
         out=str(out),
     )
-    (out / "config.toml").write_text(cfg.to_toml())
-    units_planned = [f"{m}-{s}-{f}" for s, f in plan for m in models]
+    outdir.write_header(
+        out,
+        config=cfg.to_toml(),
+        splits=pd.DataFrame(split_rows),
+        audit=audit,
+        models=models_info,
+    )
+    units_planned = [outdir.unit_name(m, s, f) for s, f in plan for m in models]
 
     # ---- units
     unit_times = {}
@@ -272,30 +271,14 @@ def make_run(
         roles = roles_by_split[(scheme, fold)]
         scored = np.flatnonzero(roles == ("test" if scheme == "cv" else "val"))
         for m_index, model in enumerate(models):
-            name = f"{model}-{scheme}-{fold}"
+            name = outdir.unit_name(model, scheme, fold)
             if name in drop_units:
                 continue
-            dirname = name.replace(":", "_")
-            folder = out / "units" / dirname
-            folder.mkdir(parents=True, exist_ok=True)
+            dirname = outdir.unit_dirname(model, scheme, fold)
+            folder = outdir.unit_folder(out, dirname)
             quality = _QUALITY.get(model, 0.7)
             h = _history(rng, epochs, quality, scheme == "cv")
             history = pd.DataFrame({"model": model, "scheme": scheme, "fold": fold, **h})
-            history = history[
-                [
-                    "model",
-                    "scheme",
-                    "fold",
-                    "epoch",
-                    "loss",
-                    "accuracy",
-                    "val_loss",
-                    "val_accuracy",
-                    "test_loss",
-                    "test_accuracy",
-                ]
-            ]
-            history.to_csv(folder / "history.csv", index=False)
             blocks = []
             for checkpoint in ("best", "last"):
                 probs = _probabilities(rng, labels[scored], classes, quality)
@@ -324,7 +307,7 @@ def make_run(
                 for c_index, cls in enumerate(classes):
                     block[f"prob_{cls}"] = probs[:, c_index]
                 blocks.append(block)
-            pd.concat(blocks).to_csv(folder / "predictions.csv", index=False)
+            outdir.write_unit_tables(folder, history, pd.concat(blocks, ignore_index=True))
             seconds = round(1.5 + 0.3 * m_index + 0.05 * fold, 3)
             info = {
                 "unit": name,
@@ -346,7 +329,7 @@ def make_run(
                 "executor": "local",
                 "device": "CPU",
             }
-            (folder / "unit.json").write_text(json.dumps(info, indent=2))
+            outdir.finish_unit(folder, info)
             unit_times[name] = {k: info[k] for k in ("seconds", "seconds_per_epoch", "finished_at")}
 
     counts = {cls: int((labels == cls).sum()) for cls in classes}
@@ -381,7 +364,7 @@ def make_run(
             "counts": counts,
             "n_images": n,
             "n_groups": len(unique_groups),
-            "fingerprint": "f" * 64,
+            "fingerprint": fingerprint,
             "sizes_seen": {"224x224": n - 1, "160x160": 1},
             "skipped": [{"path": f"{classes[-1]}/broken.jpg", "reason": "cannot be decoded"}],
             "demo": demo,
@@ -398,5 +381,6 @@ def make_run(
     if not drop_units:
         runinfo["wall_seconds"] = 321.0
         runinfo["units"] = unit_times
-    (out / "runinfo.json").write_text(json.dumps(runinfo, indent=2, ensure_ascii=False))
+    outdir.write_runinfo(out, runinfo)
+    outdir.aggregate_run(out)
     return out

@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from mpx_eval.cli import main
 from mpx_eval.report import render_run
+from tests.helpers.folders import snapshot
 
 from .conftest import Page
 from .synthetic_run import XSS, make_run
@@ -93,6 +95,46 @@ def test_rendering_again_gives_identical_output(binary_run):
     render_run(binary_run.out)
     assert binary_run.index.read_text(encoding="utf-8") == binary_run.html
     assert {p.name: p.read_bytes() for p in (binary_run.out / "figures").glob("*.png")} == figures
+
+
+def test_the_report_command_on_a_finished_run_touches_only_its_page_and_figures(tmp_path):
+    out = make_run(tmp_path / "run", folds=2, n_per_class=10, epochs=3)
+    render_run(out)  # as `run` does once it has aggregated
+    before = snapshot(out)
+    assert {"metrics.json", "history.csv", "predictions.csv", ".mpx_eval"} <= set(before)
+    assert main(["report", "--out", str(out)]) == 0
+    assert snapshot(out) == before
+
+
+def test_a_run_level_table_behind_its_units_is_rebuilt_from_them(tmp_path):
+    """An interrupted run leaves the tables of its last aggregation: the report gathers the
+    units again rather than show the older numbers."""
+    out = make_run(tmp_path / "run", folds=2, n_per_class=10, epochs=3)
+    good = {name: (out / name).read_bytes() for name in ("history.csv", "predictions.csv")}
+    (out / "predictions.csv").write_bytes(b"".join(good["predictions.csv"].splitlines(True)[:-4]))
+    render_run(out)
+    assert {name: (out / name).read_bytes() for name in good} == good
+
+
+def test_a_run_rendered_again_shows_what_it_recorded_not_todays_defaults(tmp_path):
+    """The level of the primary test is in metrics.json and the --save-models choice in
+    config.toml (absent: a run from before the option); a later rendering shows those,
+    whatever the code's defaults are now."""
+    out = make_run(tmp_path / "run", folds=3, n_per_class=10, epochs=3)
+    page = Page(render_run(out).read_text(encoding="utf-8")).text
+    assert "at p < 0.05" in page and "--save-models seed" in page  # today's defaults
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    metrics["primary_test"]["alpha"] = 0.01
+    metrics["comparisons"][0]["corrected_t"]["p"] = 0.03
+    (out / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    config = (out / "config.toml").read_text(encoding="utf-8").splitlines(True)
+    config = [line for line in config if not line.startswith("save_models")]
+    (out / "config.toml").write_text("".join(config), encoding="utf-8")
+    html = render_run(out).read_text(encoding="utf-8")
+    page = Page(html).text
+    assert "at p < 0.01" in page and "at p < 0.05" not in page
+    assert '<td class="p">p = 0.030</td>' in html  # not significant at the recorded level
+    assert "--save-models" not in page.split("Saved models")[1].split("Reproduce")[0]
 
 
 # --------------------------------------------------------------------------- content
