@@ -114,6 +114,226 @@ def _probabilities(rng, labels: np.ndarray, classes: list[str], quality: float) 
     return probs / probs.sum(axis=1, keepdims=True)
 
 
+def _images(classes: list[str], n_per_class: int, odd_file: bool):
+    """Paths, labels and groups: two photos per patient, class by class."""
+    paths, labels, groups = [], [], []
+    for c_index, cls in enumerate(classes):
+        for i in range(n_per_class):
+            group = f"P{c_index}{i // 2:02d}"
+            paths.append(f"{cls}/{group}_{i % 2 + 1}.jpg")
+            labels.append(cls)
+            groups.append(group)
+    if odd_file:
+        paths[1] = f"{classes[0]}/{XSS}.jpg"
+    return np.array(paths, object), np.array(labels, object), np.array(groups, object)
+
+
+def _roles(rng, groups: np.ndarray, folds: int) -> dict[tuple[str, int], np.ndarray]:
+    """Each split's role per image: the seed split ignores groups (as the blog did), the
+    folds keep each group on one side and take every eighth training image for validation."""
+    n = len(groups)
+    seed_role = np.full(n, "train", dtype=object)
+    seed_role[rng.permutation(n)[: n // 5]] = "val"
+    fold_of_group = {g: i % max(folds, 1) + 1 for i, g in enumerate(sorted(set(groups)))}
+    fold_of = np.array([fold_of_group[g] for g in groups])
+    roles_by_split = {("seed", 0): seed_role.copy()}
+    for fold in range(1, folds + 1):
+        roles = np.where(fold_of == fold, "test", "train").astype(object)
+        roles[np.flatnonzero(roles == "train")[::8]] = "val"
+        roles_by_split[("cv", fold)] = roles
+    return roles_by_split
+
+
+def _split_rows(paths, labels, groups, roles_by_split) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "path": paths[i],
+                "label": labels[i],
+                "group": groups[i],
+                "scheme": scheme,
+                "fold": fold,
+                "role": roles[i],
+            }
+            for (scheme, fold), roles in roles_by_split.items()
+            for i in range(len(paths))
+        ]
+    )
+
+
+def _audit(paths, groups, roles_by_split) -> dict:
+    """One exact duplicate set, one near-duplicate pair, and the groups that straddle."""
+    n = len(paths)
+    exact = [[0, n - 1]]
+    near = [(2, n - 3, 7)]
+    unique_groups = sorted(set(groups))
+    leaks = []
+    for (scheme, fold), roles in roles_by_split.items():
+        where = {"split": f"{scheme}-{fold}", "scheme": scheme, "fold": fold}
+
+        def items(members, roles=roles):
+            return [{"path": paths[i], "role": roles[i]} for i in members]
+
+        for members in exact:
+            if len({roles[i] for i in members}) > 1:
+                leaks.append({"kind": "exact", **where, "items": items(members)})
+        for a, b, d in near:
+            if roles[a] != roles[b]:
+                leaks.append({"kind": "near", **where, "distance": d, "items": items([a, b])})
+        for g in unique_groups:
+            members = list(np.flatnonzero(groups == g))
+            if len({roles[i] for i in members}) > 1:
+                leaks.append({"kind": "group", **where, "group": g, "items": items(members)})
+
+    def describe(i):
+        return {"path": paths[i], "group": groups[i], "index": int(i)}
+
+    return {
+        "hash_bits": 63,
+        "near_duplicate_bits": 10,
+        "n_images": n,
+        "n_multi_image_groups": len(unique_groups),
+        "exact_duplicates": [[describe(i) for i in members] for members in exact],
+        "near_duplicates": [
+            {"a": describe(a), "b": describe(b), "distance": d} for a, b, d in near
+        ],
+        "leaks": leaks,
+    }
+
+
+def _models_info(models, sizes: dict[str, int], n_classes: int) -> dict:
+    info = {}
+    for name in models:
+        layers = _layers(name, sizes[name], n_classes)
+        info[name] = {
+            "builder": name if ":" in name else f"mpx_eval.models:{name}",
+            "input_shape": [sizes[name], sizes[name], 3],
+            "params": int(sum(layer["params"] for layer in layers)),
+            "layers": layers,
+        }
+    return info
+
+
+def _unit_probabilities(rng, model, fold, labels, classes, quality, *, constant, all_negative):
+    """One checkpoint's probabilities for the scored images of a unit."""
+    probs = _probabilities(rng, labels, classes, quality)
+    if model in constant:
+        # the same scores for every image, the last class the most probable
+        weights = np.linspace(1.0, 1.5, len(classes))
+        return np.tile(weights / weights.sum(), (len(labels), 1))
+    if fold in (all_negative or {}).get(model, ()):
+        # swap each row's highest probability into the last class
+        index = np.arange(len(labels))
+        top = probs.argmax(axis=1)
+        highest = probs[index, top].copy()
+        probs[index, top] = probs[:, -1]
+        probs[:, -1] = highest
+    return probs
+
+
+def _unit_predictions(rng, key, scored, paths, labels, groups, classes, **options):
+    """The best and last checkpoints' prediction rows of one unit."""
+    model, scheme, fold = key
+    blocks = []
+    for checkpoint in ("best", "last"):
+        probs = _unit_probabilities(
+            rng, model, fold, labels[scored], classes, _QUALITY.get(model, 0.7), **options
+        )
+        block = pd.DataFrame(
+            {
+                "model": model,
+                "scheme": scheme,
+                "fold": fold,
+                "checkpoint": checkpoint,
+                "path": paths[scored],
+                "label": labels[scored],
+                "group": groups[scored],
+            }
+        )
+        for c_index, cls in enumerate(classes):
+            block[f"prob_{cls}"] = probs[:, c_index]
+        blocks.append(block)
+    return pd.concat(blocks, ignore_index=True)
+
+
+def _write_unit(out, rng, key, m_index, roles, images, classes, models_info, epochs, options):
+    """Write one unit through outdir and return its timing entry for runinfo."""
+    model, scheme, fold = key
+    paths, labels, groups = images
+    scored = np.flatnonzero(roles == ("test" if scheme == "cv" else "val"))
+    dirname = outdir.unit_dirname(model, scheme, fold)
+    folder = outdir.unit_folder(out, dirname)
+    h = _history(rng, epochs, _QUALITY.get(model, 0.7), scheme == "cv")
+    history = pd.DataFrame({"model": model, "scheme": scheme, "fold": fold, **h})
+    predictions = _unit_predictions(rng, key, scored, paths, labels, groups, classes, **options)
+    outdir.write_unit_tables(folder, history, predictions)
+    seconds = round(1.5 + 0.3 * m_index + 0.05 * fold, 3)
+    info = {
+        "unit": outdir.unit_name(model, scheme, fold),
+        "dirname": dirname,
+        "model": model,
+        "scheme": scheme,
+        "fold": fold,
+        "identity": "0123456789abcdef",
+        "input_size": models_info[model]["input_shape"][0],
+        "n_train": int((roles == "train").sum()),
+        "n_val": int((roles == "val").sum()),
+        "n_test": int((roles == "test").sum()),
+        "best_epoch": int(np.argmax(h["val_accuracy"])) + 1,
+        "epochs": epochs,
+        "params": models_info[model]["params"],
+        "seconds": seconds,
+        "seconds_per_epoch": round(seconds / epochs, 4),
+        "finished_at": "2026-01-02T03:04:05+00:00",
+        "executor": "local",
+        "device": "CPU",
+    }
+    outdir.finish_unit(folder, info)
+    return {k: info[k] for k in ("seconds", "seconds_per_epoch", "finished_at")}
+
+
+def _runinfo(out, *, classes, labels, groups, folds, demo, fingerprint, units_planned) -> dict:
+    n = len(labels)
+    return {
+        "mpx_eval": "0.1.0",
+        "command": [
+            *("python", "-m", "mpx_eval", "run", "--demo", "--folds", str(folds)),
+            *("--out", str(out)),
+        ],
+        "started": "2026-01-02T03:00:00+00:00",
+        "finished": None,
+        "backend": "tensorflow",
+        "device": {
+            "backend": "tensorflow",
+            "requested": "auto",
+            "kind": "cpu",
+            "name": "CPU",
+            "threads": 2,
+        },
+        "precision_policy": "float32",
+        "versions": {"python": "3.11.7", "keras": "3.3.0", "tensorflow": "2.16.1"},
+        "dataset": {
+            "root": "/data/synthetic",
+            "classes": classes,
+            "counts": {cls: int((labels == cls).sum()) for cls in classes},
+            "n_images": n,
+            "n_groups": len(set(groups)),
+            "fingerprint": fingerprint,
+            "sizes_seen": {"224x224": n - 1, "160x160": 1},
+            "skipped": [{"path": f"{classes[-1]}/broken.jpg", "reason": "cannot be decoded"}],
+            "demo": demo,
+        },
+        "demo": {
+            "label": "synthetic demo data — not medical images",
+            "settings": {"image_size": 64, "batch_size": 8, "group_pattern": "^([^_]+)_"},
+        }
+        if demo
+        else None,
+        "identity": "0123456789abcdef",
+        "units_planned": units_planned,
+    }
+
+
 def make_run(
     out: Path,
     *,
@@ -142,89 +362,9 @@ def make_run(
     rng = np.random.default_rng(seed)
     classes = list(classes)
     size = 64
+    paths, labels, groups = _images(classes, n_per_class, odd_file)
+    roles_by_split = _roles(rng, groups, folds)
 
-    # ---- images, groups (two photos per patient), the seed split and the folds
-    paths, labels, groups = [], [], []
-    for c_index, cls in enumerate(classes):
-        for i in range(n_per_class):
-            group = f"P{c_index}{i // 2:02d}"
-            paths.append(f"{cls}/{group}_{i % 2 + 1}.jpg")
-            labels.append(cls)
-            groups.append(group)
-    if odd_file:
-        paths[1] = f"{classes[0]}/{XSS}.jpg"
-    paths, labels, groups = (
-        np.array(paths, object),
-        np.array(labels, object),
-        np.array(groups, object),
-    )
-    n = len(paths)
-    seed_role = np.full(n, "train", dtype=object)
-    seed_role[rng.permutation(n)[: n // 5]] = "val"  # ignores groups, as the blog did
-    unique_groups = sorted(set(groups))
-    fold_of_group = {g: i % max(folds, 1) + 1 for i, g in enumerate(unique_groups)}
-    fold_of = np.array([fold_of_group[g] for g in groups])
-
-    split_rows = []
-    plan = [("seed", 0)] + [("cv", f) for f in range(1, folds + 1)]
-    roles_by_split = {}
-    for scheme, fold in plan:
-        if scheme == "seed":
-            roles = seed_role.copy()
-        else:
-            roles = np.where(fold_of == fold, "test", "train").astype(object)
-            train = np.flatnonzero(roles == "train")
-            roles[train[::8]] = "val"
-        roles_by_split[(scheme, fold)] = roles
-        for i in range(n):
-            split_rows.append(
-                {
-                    "path": paths[i],
-                    "label": labels[i],
-                    "group": groups[i],
-                    "scheme": scheme,
-                    "fold": fold,
-                    "role": roles[i],
-                }
-            )
-
-    # ---- audit: one exact duplicate set, one near-duplicate pair, straddling groups
-    exact = [[0, n - 1]]
-    near = [(2, n - 3, 7)]
-    leaks = []
-    for (scheme, fold), roles in roles_by_split.items():
-        where = {"split": f"{scheme}-{fold}", "scheme": scheme, "fold": fold}
-
-        def items(members, roles=roles):
-            return [{"path": paths[i], "role": roles[i]} for i in members]
-
-        for members in exact:
-            if len({roles[i] for i in members}) > 1:
-                leaks.append({"kind": "exact", **where, "items": items(members)})
-        for a, b, d in near:
-            if roles[a] != roles[b]:
-                leaks.append({"kind": "near", **where, "distance": d, "items": items([a, b])})
-        for g in unique_groups:
-            members = list(np.flatnonzero(groups == g))
-            if len({roles[i] for i in members}) > 1:
-                leaks.append({"kind": "group", **where, "group": g, "items": items(members)})
-
-    def describe(i):
-        return {"path": paths[i], "group": groups[i], "index": int(i)}
-
-    audit = {
-        "hash_bits": 63,
-        "near_duplicate_bits": 10,
-        "n_images": n,
-        "n_multi_image_groups": len(unique_groups),
-        "exact_duplicates": [[describe(i) for i in members] for members in exact],
-        "near_duplicates": [
-            {"a": describe(a), "b": describe(b), "distance": d} for a, b, d in near
-        ],
-        "leaks": leaks,
-    }
-
-    # ---- thumbnails
     palette = [(230, 190, 160), (200, 120, 100), (160, 170, 210), (150, 200, 150)]
     thumbnails = (
         (path, _thumbnail(palette[classes.index(labels[i]) % len(palette)], i))
@@ -233,19 +373,8 @@ def make_run(
     fingerprint = "f" * 64
     outdir.write_thumbnail_zip(out, thumbnails, fingerprint)
 
-    # ---- models
     sizes = {name: (sizes or {}).get(name, size) for name in models}
-    models_info = {}
-    for name in models:
-        layers = _layers(name, sizes[name], len(classes))
-        models_info[name] = {
-            "builder": name if ":" in name else f"mpx_eval.models:{name}",
-            "input_shape": [sizes[name], sizes[name], 3],
-            "params": int(sum(layer["params"] for layer in layers)),
-            "layers": layers,
-        }
-
-    # ---- config and run information
+    models_info = _models_info(models, sizes, len(classes))
     cfg = RunConfig(
         demo=demo,
         folds=folds,
@@ -259,126 +388,42 @@ def make_run(
     outdir.write_header(
         out,
         config=cfg.to_toml(),
-        splits=pd.DataFrame(split_rows),
-        audit=audit,
+        splits=_split_rows(paths, labels, groups, roles_by_split),
+        audit=_audit(paths, groups, roles_by_split),
         models=models_info,
     )
-    units_planned = [outdir.unit_name(m, s, f) for s, f in plan for m in models]
 
-    # ---- units
+    options = {"constant": constant, "all_negative": all_negative}
     unit_times = {}
-    for scheme, fold in plan:
-        roles = roles_by_split[(scheme, fold)]
-        scored = np.flatnonzero(roles == ("test" if scheme == "cv" else "val"))
+    for (scheme, fold), roles in roles_by_split.items():
         for m_index, model in enumerate(models):
             name = outdir.unit_name(model, scheme, fold)
-            if name in drop_units:
-                continue
-            dirname = outdir.unit_dirname(model, scheme, fold)
-            folder = outdir.unit_folder(out, dirname)
-            quality = _QUALITY.get(model, 0.7)
-            h = _history(rng, epochs, quality, scheme == "cv")
-            history = pd.DataFrame({"model": model, "scheme": scheme, "fold": fold, **h})
-            blocks = []
-            for checkpoint in ("best", "last"):
-                probs = _probabilities(rng, labels[scored], classes, quality)
-                if model in constant:
-                    # the same scores for every image, the last class the most probable
-                    weights = np.linspace(1.0, 1.5, len(classes))
-                    probs = np.tile(weights / weights.sum(), (len(scored), 1))
-                elif fold in (all_negative or {}).get(model, ()):
-                    # swap each row's highest probability into the last class
-                    index = np.arange(len(scored))
-                    top = probs.argmax(axis=1)
-                    highest = probs[index, top].copy()
-                    probs[index, top] = probs[:, -1]
-                    probs[:, -1] = highest
-                block = pd.DataFrame(
-                    {
-                        "model": model,
-                        "scheme": scheme,
-                        "fold": fold,
-                        "checkpoint": checkpoint,
-                        "path": paths[scored],
-                        "label": labels[scored],
-                        "group": groups[scored],
-                    }
+            if name not in drop_units:
+                unit_times[name] = _write_unit(
+                    out,
+                    rng,
+                    (model, scheme, fold),
+                    m_index,
+                    roles,
+                    (paths, labels, groups),
+                    classes,
+                    models_info,
+                    epochs,
+                    options,
                 )
-                for c_index, cls in enumerate(classes):
-                    block[f"prob_{cls}"] = probs[:, c_index]
-                blocks.append(block)
-            outdir.write_unit_tables(folder, history, pd.concat(blocks, ignore_index=True))
-            seconds = round(1.5 + 0.3 * m_index + 0.05 * fold, 3)
-            info = {
-                "unit": name,
-                "dirname": dirname,
-                "model": model,
-                "scheme": scheme,
-                "fold": fold,
-                "identity": "0123456789abcdef",
-                "input_size": sizes[model],
-                "n_train": int((roles == "train").sum()),
-                "n_val": int((roles == "val").sum()),
-                "n_test": int((roles == "test").sum()),
-                "best_epoch": int(np.argmax(h["val_accuracy"])) + 1,
-                "epochs": epochs,
-                "params": models_info[model]["params"],
-                "seconds": seconds,
-                "seconds_per_epoch": round(seconds / epochs, 4),
-                "finished_at": "2026-01-02T03:04:05+00:00",
-                "executor": "local",
-                "device": "CPU",
-            }
-            outdir.finish_unit(folder, info)
-            unit_times[name] = {k: info[k] for k in ("seconds", "seconds_per_epoch", "finished_at")}
 
-    counts = {cls: int((labels == cls).sum()) for cls in classes}
-    runinfo = {
-        "mpx_eval": "0.1.0",
-        "command": [
-            "python",
-            "-m",
-            "mpx_eval",
-            "run",
-            "--demo",
-            "--folds",
-            str(folds),
-            "--out",
-            str(out),
-        ],
-        "started": "2026-01-02T03:00:00+00:00",
-        "finished": None if drop_units else "2026-01-02T03:05:00+00:00",
-        "backend": "tensorflow",
-        "device": {
-            "backend": "tensorflow",
-            "requested": "auto",
-            "kind": "cpu",
-            "name": "CPU",
-            "threads": 2,
-        },
-        "precision_policy": "float32",
-        "versions": {"python": "3.11.7", "keras": "3.3.0", "tensorflow": "2.16.1"},
-        "dataset": {
-            "root": "/data/synthetic",
-            "classes": classes,
-            "counts": counts,
-            "n_images": n,
-            "n_groups": len(unique_groups),
-            "fingerprint": fingerprint,
-            "sizes_seen": {"224x224": n - 1, "160x160": 1},
-            "skipped": [{"path": f"{classes[-1]}/broken.jpg", "reason": "cannot be decoded"}],
-            "demo": demo,
-        },
-        "demo": {
-            "label": "synthetic demo data — not medical images",
-            "settings": {"image_size": 64, "batch_size": 8, "group_pattern": "^([^_]+)_"},
-        }
-        if demo
-        else None,
-        "identity": "0123456789abcdef",
-        "units_planned": units_planned,
-    }
+    runinfo = _runinfo(
+        out,
+        classes=classes,
+        labels=labels,
+        groups=groups,
+        folds=folds,
+        demo=demo,
+        fingerprint=fingerprint,
+        units_planned=[outdir.unit_name(m, s, f) for s, f in roles_by_split for m in models],
+    )
     if not drop_units:
+        runinfo["finished"] = "2026-01-02T03:05:00+00:00"
         runinfo["wall_seconds"] = 321.0
         runinfo["units"] = unit_times
     outdir.write_runinfo(out, runinfo)
