@@ -96,6 +96,8 @@ HISTORY_COLUMNS = (
 )
 #: The columns of predictions.csv before its ``prob_<class>`` columns.
 PREDICTION_KEYS = ("model", "scheme", "fold", "checkpoint", "path", "label", "group")
+#: Columns of splits.csv: one row per image and split, with the image's role in it.
+SPLIT_COLUMNS = ("path", "label", "group", "scheme", "fold", "role")
 
 #: The class a run reports sensitivity, PPV, ... of when the data set has it; the metrics
 #: library has no domain default, so a run names it (else the second of two classes).

@@ -15,8 +15,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from .config import check_folds
 from .data import ImageSet
 from .errors import MpxEvalError
-
-PLAN_COLUMNS = ("path", "label", "group", "scheme", "fold", "role")
+from .outdir import SPLIT_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -173,4 +172,4 @@ def plan_frame(images: ImageSet, plan: list[Split]) -> pd.DataFrame:
                 }
             )
         )
-    return pd.concat(blocks, ignore_index=True)[list(PLAN_COLUMNS)]
+    return pd.concat(blocks, ignore_index=True)[list(SPLIT_COLUMNS)]

@@ -18,10 +18,8 @@ import pandas as pd
 from .. import outdir
 from ..config import tomllib
 from ..errors import MpxEvalError
-from ..outdir import HISTORY_COLUMNS, PREDICTION_KEYS, finished_units
+from ..outdir import HISTORY_COLUMNS, PREDICTION_KEYS, SPLIT_COLUMNS, finished_units
 from ..results import read_csv, read_json
-
-SPLIT_COLUMNS = ("path", "label", "group", "scheme", "fold", "role")
 
 
 def _fail(path: Path, message: str) -> MpxEvalError:

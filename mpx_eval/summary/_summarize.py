@@ -41,6 +41,7 @@ from ..metrics.validation import (
     resolve_classes,
     resolve_positive,
 )
+from ..outdir import PREDICTION_KEYS
 from .layout import (
     AUCDeLong,
     ClassScore,
@@ -62,8 +63,9 @@ from .layout import (
     Summary,
 )
 
-PREDICTION_COLUMNS = ("model", "scheme", "fold", "checkpoint", "path", "label", "group")
-HISTORY_COLUMNS = ("model", "scheme", "fold", "epoch", "val_accuracy", "test_accuracy")
+#: The history columns the summary reads: a subset of what a run writes
+#: (``outdir.HISTORY_USED``), so a history of only these is accepted too.
+HISTORY_USED = ("model", "scheme", "fold", "epoch", "val_accuracy", "test_accuracy")
 
 
 def _json(value):
@@ -108,12 +110,12 @@ def _check_predictions(predictions, classes: list) -> pd.DataFrame:
             f"predictions must be a pandas DataFrame, got {type(predictions).__name__}"
         )
     prob_columns = [f"prob_{c}" for c in classes]
-    missing = [c for c in (*PREDICTION_COLUMNS, *prob_columns) if c not in predictions.columns]
+    missing = [c for c in (*PREDICTION_KEYS, *prob_columns) if c not in predictions.columns]
     if missing:
         raise ValueError(f"predictions lacks column(s): {', '.join(missing)}")
     if predictions.shape[0] == 0:
         raise ValueError("predictions has no rows")
-    frame = predictions.loc[:, [*PREDICTION_COLUMNS, *prob_columns]].copy()
+    frame = predictions.loc[:, [*PREDICTION_KEYS, *prob_columns]].copy()
     for column in ("model", "scheme", "checkpoint", "path", "label", "group"):
         if frame[column].isna().any():
             raise ValueError(
@@ -175,10 +177,10 @@ def _check_history(history) -> pd.DataFrame:
         raise ValueError(
             f"history must be a pandas DataFrame or None, got {type(history).__name__}"
         )
-    missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
+    missing = [c for c in HISTORY_USED if c not in history.columns]
     if missing:
         raise ValueError(f"history lacks column(s): {', '.join(missing)}")
-    frame = history.loc[:, list(HISTORY_COLUMNS)].copy()
+    frame = history.loc[:, list(HISTORY_USED)].copy()
     frame["model"] = frame["model"].astype(str)
     frame["scheme"] = frame["scheme"].astype(str)
     for column in ("fold", "epoch"):
@@ -325,7 +327,7 @@ def _first_best_epoch(rows: pd.DataFrame, column: str):
 
 def _history_rows(history, model, scheme, fold) -> pd.DataFrame:
     if history is None:
-        return pd.DataFrame(columns=list(HISTORY_COLUMNS))
+        return pd.DataFrame(columns=list(HISTORY_USED))
     mask = (history["model"] == model) & (history["scheme"] == scheme) & (history["fold"] == fold)
     return history.loc[mask].sort_values("epoch")
 
