@@ -10,10 +10,30 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from typing import Protocol
 
 from . import usercode
+from .backend import Training, load_training, precision_policy
 from .config import RunConfig
 from .errors import MpxEvalError
+
+
+class Executor(Protocol):
+    """What the runner asks of an executor; everything else (the config, the precision, the
+    Keras modules) is given when it is made (:func:`make_executor`)."""
+
+    #: unit name -> why it failed, for the units that raised (the others still ran)
+    failures: dict[str, str]
+
+    def describe_models(self, sizes: dict[str, int], num_classes: int) -> dict:
+        """models.json: each model built once where the units train (a check that it
+        builds, too), by name: builder, input shape, parameter count and layer table."""
+        ...
+
+    def execute(self, units: list, images, progress) -> Iterator[tuple]:
+        """Train ``units`` on ``images``; yield ``(unit, result, extra)`` as each finishes
+        (``extra``: what unit.json records about where it trained), telling ``progress``."""
+        ...
 
 
 def unit_batches(pending, engine: str) -> list[list]:
@@ -31,43 +51,39 @@ class LocalExecutor:
     model at once), with per-epoch progress. A unit that raises is reported by name and the
     others still run (Ctrl-C stops everything)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, cfg: RunConfig, *, training: Training, specs: dict, policy: str, engine: str
+    ) -> None:
+        self.cfg = cfg
+        self.training = training
+        self.specs = specs
+        self.policy = policy
+        self.engine = engine
         self.failures: dict[str, str] = {}
 
-    def execute(
-        self,
-        pending,
-        images,
-        *,
-        specs,
-        cfg: RunConfig,
-        policy,
-        progress,
-        train_module,
-        device_info,
-        engine: str = "sequential",
-    ) -> Iterator[tuple]:
-        for batch in unit_batches(pending, engine):
-            yield from self._run_batch(
-                batch, images, specs, cfg, policy, progress, train_module, device_info, engine
-            )
+    def describe_models(self, sizes: dict[str, int], num_classes: int) -> dict:
+        models = self.training.models
+        return {name: models.describe(self.specs[name], sizes[name], num_classes) for name in sizes}
 
-    def _run_batch(
-        self, batch, images, specs, cfg, policy, progress, train_module, device_info, engine
-    ) -> Iterator[tuple]:
+    def execute(self, units: list, images, progress) -> Iterator[tuple]:
+        for batch in unit_batches(units, self.engine):
+            yield from self._run_batch(batch, images, progress)
+
+    def _run_batch(self, batch, images, progress) -> Iterator[tuple]:
+        device_info = self.training.device_info
         extra = {
             "executor": "local",
-            "engine": engine,
+            "engine": self.engine,
             "device": device_info["name"],
             "threads": device_info.get("threads"),
-            "precision_policy": policy,
+            "precision_policy": self.policy,
         }
-        if engine == "batched":
+        if self.engine == "batched":
             for unit in batch:
                 progress.unit_started(unit)
             try:
                 results = _train_batched(
-                    batch, images, specs[batch[0].model], cfg, policy, progress
+                    batch, images, self.specs[batch[0].model], self.cfg, self.policy, progress
                 )
             except (KeyboardInterrupt, MemoryError):
                 raise
@@ -83,7 +99,7 @@ class LocalExecutor:
         for unit in batch:
             progress.unit_started(unit)
             try:
-                result = self._train(unit, images, specs, cfg, policy, progress, train_module)
+                result = self._train(unit, images, progress)
             except MemoryError:
                 raise
             except BaseException as exc:  # the unit's own failure; the run goes on
@@ -99,21 +115,18 @@ class LocalExecutor:
                 continue
             yield unit, result, dict(extra)
 
-    @staticmethod
-    def _train(unit, images, specs, cfg, policy, progress, train_module):
+    def _train(self, unit, images, progress):
         from .keep import keep_hook
 
-        x = images.arrays[unit.size]
-        return train_module.train_unit(
-            specs[unit.model],
+        spec, x = self.specs[unit.model], images.arrays[unit.size]
+        return self.training.train.train_unit(
+            spec,
             x,
             images.labels,
-            policy=policy,
+            policy=self.policy,
             on_epoch=lambda row, seconds: progress.epoch(unit, row, seconds),
-            keep=keep_hook(
-                specs[unit.model], x, images.labels, **keep_arguments(unit, images, cfg)
-            ),
-            **training_arguments(unit, images, cfg),
+            keep=keep_hook(spec, x, images.labels, **keep_arguments(unit, images, self.cfg)),
+            **training_arguments(unit, images, self.cfg),
         )
 
 
@@ -154,11 +167,9 @@ def keep_arguments(unit, images, cfg: RunConfig) -> dict:
 def _ray_units(task: dict, x, y):
     """Body of one Ray task: choose the worker's device, train its unit (or, with the
     batched engine, its units of one model), return plain data."""
-    from .runner import _load_training
-
-    train_mod, models_mod, info = _load_training(task["device"], threads=task["threads"])
+    train_mod, models_mod, info = load_training(task["device"], threads=task["threads"])
     spec = models_mod.resolve_model(task["model"])
-    policy = train_mod.precision_policy(task["precision"], info)
+    policy = precision_policy(task["precision"], info)
     if task["engine"] == "batched":
         from .batched import train_units
 
@@ -185,19 +196,56 @@ def _ray_units(task: dict, x, y):
     }
 
 
+def _ray_describe(sizes: dict[str, int], num_classes: int, threads: int | None) -> dict:
+    """Body of the Ray task that builds each model once for models.json (on a CPU: only
+    shapes and parameter counts are read)."""
+    models = load_training("cpu", threads=threads).models
+    return {
+        name: models.describe(models.resolve_model(name), size, num_classes)
+        for name, size in sizes.items()
+    }
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise MpxEvalError("--executor ray needs Ray: pip install 'mpx-eval[ray]'") from None
+    return ray
+
+
+def check_available(cfg: RunConfig) -> None:
+    """Fail before any work when ``cfg``'s executor cannot run here (Ray not installed)."""
+    if cfg.executor == "ray":
+        _import_ray()
+
+
 class RayExecutor:
     """Each unfinished unit is one Ray task; image arrays go to the object store once per
     input size. Failed tasks are retried ``max_retries`` times, then reported by unit name
-    while the other units carry on."""
+    while the other units carry on. The driver builds no model: a task describes them."""
 
-    def __init__(self, cfg: RunConfig) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise MpxEvalError("--executor ray needs Ray: pip install 'mpx-eval[ray]'") from None
-        self.ray = ray
+    def __init__(self, cfg: RunConfig, *, engine: str) -> None:
+        self.ray = _import_ray()
         self.failures: dict[str, str] = {}
         self.cfg = cfg
+        self.engine = engine
+
+    def describe_models(self, sizes: dict[str, int], num_classes: int) -> dict:
+        ray = self.ray
+        self._connect()
+        # max_calls=1: the worker exits afterwards, so that no training task inherits its
+        # CPU-only device set-up
+        remote = ray.remote(_ray_describe).options(num_cpus=1, max_calls=1)
+        try:
+            return ray.get(remote.remote(sizes, num_classes, self.cfg.threads))
+        except ray.exceptions.RayError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, MpxEvalError):  # the model's own error, e.g. it did not build
+                raise MpxEvalError(str(cause)) from None
+            raise MpxEvalError(
+                f"describing the models on Ray failed: {_short_reason(exc)}"
+            ) from None
 
     def _connect(self) -> None:
         ray = self.ray
@@ -221,21 +269,10 @@ class RayExecutor:
                 f"cannot connect to Ray at {self.cfg.ray_address or 'a new local instance'}: {exc}"
             ) from None
 
-    def execute(
-        self,
-        pending,
-        images,
-        *,
-        specs,
-        cfg: RunConfig,
-        policy,
-        progress,
-        train_module,
-        device_info,
-        engine: str = "sequential",
-    ) -> Iterator[tuple]:
-        if not pending:
+    def execute(self, units: list, images, progress) -> Iterator[tuple]:
+        if not units:
             return
+        pending, cfg, engine = units, self.cfg, self.engine
         ray = self.ray
         self._connect()
         resources = ray.cluster_resources()
@@ -311,7 +348,11 @@ def _short_reason(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {message}"[:300]
 
 
-def make_executor(cfg: RunConfig):
+def make_executor(
+    cfg: RunConfig, *, training: Training, specs: dict, policy: str, engine: str
+) -> Executor:
+    """The executor ``cfg`` names. A Ray task chooses its own device and precision policy
+    (from ``cfg``) on the machine it lands on, so ``ray`` takes only the engine."""
     if cfg.executor == "ray":
-        return RayExecutor(cfg)
-    return LocalExecutor()
+        return RayExecutor(cfg, engine=engine)
+    return LocalExecutor(cfg, training=training, specs=specs, policy=policy, engine=engine)

@@ -156,3 +156,15 @@ def layer_table(model: keras.Model) -> list[dict]:
             }
         )
     return rows
+
+
+def describe(spec: ModelSpec, size: int, num_classes: int) -> dict:
+    """A model's entry in models.json: builder, input shape, parameter count and layer
+    table, from one model built for the purpose."""
+    model = build(spec, size, num_classes)
+    return {
+        "builder": spec.name if ":" in spec.name else f"mpx_eval.models:{spec.name}",
+        "input_shape": [size, size, 3],
+        "params": int(model.count_params()),
+        "layers": layer_table(model),
+    }
