@@ -236,7 +236,7 @@ class RayExecutor:
         self._connect()
         # max_calls=1: the worker exits afterwards, so that no training task inherits its
         # CPU-only device set-up
-        remote = ray.remote(_ray_describe).options(num_cpus=1, max_calls=1)
+        remote = ray.remote(num_cpus=1, max_calls=1)(_ray_describe)
         try:
             return ray.get(remote.remote(sizes, num_classes, self.cfg.threads))
         except ray.exceptions.RayError as exc:
