@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -66,54 +65,60 @@ class LocalExecutor:
         return {name: models.describe(self.specs[name], sizes[name], num_classes) for name in sizes}
 
     def execute(self, units: list, images, progress) -> Iterator[tuple]:
-        for batch in unit_batches(units, self.engine):
-            yield from self._run_batch(batch, images, progress)
+        if self.engine == "batched":
+            for batch in unit_batches(units, self.engine):
+                yield from self._run_batch(batch, images, progress)
+        else:
+            for unit in units:
+                yield from self._run_unit(unit, images, progress)
 
-    def _run_batch(self, batch, images, progress) -> Iterator[tuple]:
+    def _extra(self) -> dict:
+        """What unit.json records about where a unit trained."""
         device_info = self.training.device_info
-        extra = {
+        return {
             "executor": "local",
             "engine": self.engine,
             "device": device_info["name"],
             "threads": device_info.get("threads"),
             "precision_policy": self.policy,
         }
-        if self.engine == "batched":
-            for unit in batch:
-                progress.unit_started(unit)
-            try:
-                results = _train_batched(
-                    batch, images, self.specs[batch[0].model], self.cfg, self.policy, progress
-                )
-            except (KeyboardInterrupt, MemoryError):
-                raise
-            except Exception as exc:  # the batch's own failure; the other models still run
-                reason = _short_reason(exc)
-                for unit in batch:
-                    self.failures[unit.name] = reason
-                    progress.unit_failed(unit, reason)
-                return
-            for unit, result in zip(batch, results, strict=True):
-                yield unit, result, dict(extra)
-            return
+
+    def _run_batch(self, batch, images, progress) -> Iterator[tuple]:
+        """All units of one model at once (the batched engine)."""
         for unit in batch:
             progress.unit_started(unit)
-            try:
-                result = self._train(unit, images, progress)
-            except MemoryError:
-                raise
-            except BaseException as exc:  # the unit's own failure; the run goes on
-                if not usercode.is_users(exc):
-                    raise  # a real Ctrl-C stops the run
-                reason = (
-                    usercode.describe(exc)
-                    if isinstance(exc, usercode.ESCAPES)
-                    else _short_reason(exc)
-                )
+        try:
+            results = _train_batched(
+                batch, images, self.specs[batch[0].model], self.cfg, self.policy, progress
+            )
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:  # the batch's own failure; the other models still run
+            reason = _short_reason(exc)
+            for unit in batch:
                 self.failures[unit.name] = reason
                 progress.unit_failed(unit, reason)
-                continue
-            yield unit, result, dict(extra)
+            return
+        for unit, result in zip(batch, results, strict=True):
+            yield unit, result, self._extra()
+
+    def _run_unit(self, unit, images, progress) -> Iterator[tuple]:
+        """One unit (the sequential engine); a failure of the user's model is recorded."""
+        progress.unit_started(unit)
+        try:
+            result = self._train(unit, images, progress)
+        except MemoryError:
+            raise
+        except BaseException as exc:  # the unit's own failure; the run goes on
+            if not usercode.is_users(exc):
+                raise  # a real Ctrl-C stops the run
+            reason = (
+                usercode.describe(exc) if isinstance(exc, usercode.ESCAPES) else _short_reason(exc)
+            )
+            self.failures[unit.name] = reason
+            progress.unit_failed(unit, reason)
+            return
+        yield unit, result, self._extra()
 
     def _train(self, unit, images, progress):
         from .keep import keep_hook
@@ -272,10 +277,32 @@ class RayExecutor:
     def execute(self, units: list, images, progress) -> Iterator[tuple]:
         if not units:
             return
-        pending, cfg, engine = units, self.cfg, self.engine
-        ray = self.ray
         self._connect()
-        resources = ray.cluster_resources()
+        options, threads = self._placement(progress)
+        in_flight = self._submit(units, images, progress, options, threads)
+        try:
+            while in_flight:
+                ready, _ = self.ray.wait(list(in_flight), num_returns=1)
+                batch = in_flight.pop(ready[0])
+                try:
+                    results, extra = self.ray.get(ready[0])
+                except (self.ray.exceptions.RayError, MpxEvalError) as exc:
+                    reason = _short_reason(exc)
+                    for unit in batch:
+                        self.failures[unit.name] = reason
+                        progress.unit_failed(unit, reason)
+                    continue
+                for unit, result in zip(batch, results, strict=True):
+                    yield unit, result, dict(extra)
+        finally:
+            for ref in in_flight:
+                self.ray.cancel(ref, force=True)
+
+    def _placement(self, progress) -> tuple[dict, int | None]:
+        """What each task asks of the cluster, and the threads it trains with; tells
+        ``progress`` how many units run at once."""
+        cfg = self.cfg
+        resources = self.ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         if gpus and cfg.device != "cpu":
             options, capacity, threads = {"num_gpus": 1}, gpus, None
@@ -291,45 +318,33 @@ class RayExecutor:
         progress.parallel = capacity
         if cfg.device == "gpu" and not gpus:
             raise MpxEvalError("--device gpu: the Ray cluster has no GPU")
+        return options, threads
+
+    def _submit(self, units, images, progress, options: dict, threads: int | None) -> dict:
+        """One task per batch of units (a unit alone, or with the batched engine all units
+        of a model); the image arrays go to the object store once per input size."""
+        ray, cfg = self.ray, self.cfg
         remote = ray.remote(_ray_units).options(
             max_retries=cfg.max_retries, retry_exceptions=True, **options
         )
-        refs = {size: ray.put(images.arrays[size]) for size in {u.size for u in pending}}
+        refs = {size: ray.put(images.arrays[size]) for size in {u.size for u in units}}
         labels = ray.put(images.labels)
         in_flight = {}
-        started = {}
-        for batch in unit_batches(pending, engine):
+        for batch in unit_batches(units, self.engine):
             task = {
                 "model": batch[0].model,
                 "arguments": [training_arguments(unit, images, cfg) for unit in batch],
                 "keep": keep_arguments(batch[0], images, cfg),
                 "precision": cfg.precision,
-                "engine": engine,
+                "engine": self.engine,
                 "device": "auto" if options.get("num_gpus") else "cpu",
                 "threads": threads,
             }
             ref = remote.remote(task, refs[batch[0].size], labels)
             in_flight[ref] = batch
             for unit in batch:
-                started[unit.name] = time.perf_counter()
                 progress.unit_started(unit)
-        try:
-            while in_flight:
-                ready, _ = ray.wait(list(in_flight), num_returns=1)
-                batch = in_flight.pop(ready[0])
-                try:
-                    results, extra = ray.get(ready[0])
-                except (ray.exceptions.RayError, MpxEvalError) as exc:
-                    reason = _short_reason(exc)
-                    for unit in batch:
-                        self.failures[unit.name] = reason
-                        progress.unit_failed(unit, reason)
-                    continue
-                for unit, result in zip(batch, results, strict=True):
-                    yield unit, result, dict(extra)
-        finally:
-            for ref in in_flight:
-                ray.cancel(ref, force=True)
+        return in_flight
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

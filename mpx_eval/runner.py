@@ -393,9 +393,7 @@ def _write_header(cfg: RunConfig, out: Path, ready: _Prepared, units, done: dict
     # in thumbnails.zip now (59 MB at 2,142 images); a fresh empty array, since a slice would
     # keep the whole buffer alive
     images.thumbnails = np.empty((0, *images.thumbnails.shape[1:]), dtype=np.uint8)
-    runinfo = _runinfo_header(
-        cfg, out, command, done, ready.device_info, ready.policy, ready.engine, images
-    )
+    runinfo = _runinfo_header(cfg, out, command, done, ready)
     runinfo["identity"] = ready.identity
     runinfo["units_planned"] = [u.name for u in units]
     write_json(out / "runinfo.json", runinfo)
@@ -506,9 +504,9 @@ def _take_folder(
     return done
 
 
-def _runinfo_header(cfg, out: Path, command, done: dict, device_info, policy, engine, images):
+def _runinfo_header(cfg: RunConfig, out: Path, command, done: dict, ready: _Prepared) -> dict:
     """runinfo.json as a run starts (a resumed run keeps its first start)."""
-    info = images.describe()
+    info = ready.images.describe()
     previous: dict = {}
     if done and (out / "runinfo.json").is_file():
         try:
@@ -522,10 +520,10 @@ def _runinfo_header(cfg, out: Path, command, done: dict, device_info, policy, en
         or datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "resumed": datetime.now(timezone.utc).isoformat(timespec="seconds") if done else None,
         "finished": None,
-        "backend": device_info["backend"],
-        "device": device_info,
-        "precision_policy": policy,
-        "engine": engine,
+        "backend": ready.device_info["backend"],
+        "device": ready.device_info,
+        "precision_policy": ready.policy,
+        "engine": ready.engine,
         "versions": versions(),
         "dataset": info,
         "demo": {"label": DEMO_LABEL, "settings": DEMO_SETTINGS} if cfg.demo else None,
