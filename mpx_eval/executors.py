@@ -61,8 +61,7 @@ class LocalExecutor:
         self.failures: dict[str, str] = {}
 
     def describe_models(self, sizes: dict[str, int], num_classes: int) -> dict:
-        models = self.training.models
-        return {name: models.describe(self.specs[name], sizes[name], num_classes) for name in sizes}
+        return self.training.models.describe_all(self.specs, sizes, num_classes)
 
     def execute(self, units: list, images, progress) -> Iterator[tuple]:
         if self.engine == "batched":
@@ -205,10 +204,8 @@ def _ray_describe(sizes: dict[str, int], num_classes: int, threads: int | None) 
     """Body of the Ray task that builds each model once for models.json (on a CPU: only
     shapes and parameter counts are read)."""
     models = load_training("cpu", threads=threads).models
-    return {
-        name: models.describe(models.resolve_model(name), size, num_classes)
-        for name, size in sizes.items()
-    }
+    specs = {name: models.resolve_model(name) for name in sizes}
+    return models.describe_all(specs, sizes, num_classes)
 
 
 def _import_ray():
