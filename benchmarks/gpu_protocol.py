@@ -27,11 +27,11 @@ from _common import child_env, mpx_eval_run, synthetic_set
 def throughput(data: Path, precision: str, epochs: int = 4) -> tuple[float, dict]:
     """Images per second of T4 training at 224 px, batch 32 (first epoch, which compiles,
     excluded)."""
+    from mpx_eval.backend import load_training, precision_policy
     from mpx_eval.data import load_image_set
-    from mpx_eval.runner import _load_training
     from mpx_eval.splits import make_plan
 
-    train_mod, models_mod, info = _load_training("auto")
+    train_mod, models_mod, info = load_training("auto")
     images = load_image_set(data, sizes=(224,))
     split = make_plan(images, folds=0)[0]
     seconds: list[float] = []
@@ -47,7 +47,7 @@ def throughput(data: Path, precision: str, epochs: int = 4) -> tuple[float, dict
         batch_size=32,
         learning_rate=1e-4,
         seed=1,
-        policy=train_mod.precision_policy(precision, info),
+        policy=precision_policy(precision, info),
         on_epoch=lambda row, s: seconds.append(s),
     )
     steady = seconds[1:]

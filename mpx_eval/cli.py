@@ -273,7 +273,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_splits(args: argparse.Namespace) -> int:
     from .config import resolve
-    from .runner import split_command
+    from .splits_command import split_command
 
     cfg = resolve(config_file=args.config, overrides=_overrides(args, skip=("out",)))
     return split_command(cfg, args.out)
@@ -301,9 +301,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         models, images = models[:cut], models[cut:]
     if not models:
         raise MpxEvalError(f"--model {args.model[0]} is not a unit folder or a .keras file")
-    from .runner import _load_training
+    from .backend import load_training
 
-    _load_training("auto")  # TensorFlow's start-up notices stay hidden, as in a run
+    load_training("auto")  # TensorFlow's start-up notices stay hidden, as in a run
     from .predict import predict_command
 
     return predict_command(models, images, out=args.out)

@@ -8,12 +8,31 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Iterator
+from typing import Protocol
 
 from . import usercode
+from .backend import Training, load_training, precision_policy
 from .config import RunConfig
 from .errors import MpxEvalError
+
+
+class Executor(Protocol):
+    """What the runner asks of an executor; everything else (the config, the precision, the
+    Keras modules) is given when it is made (:func:`make_executor`)."""
+
+    #: unit name -> why it failed, for the units that raised (the others still ran)
+    failures: dict[str, str]
+
+    def describe_models(self, sizes: dict[str, int], num_classes: int) -> dict:
+        """models.json: each model built once where the units train (a check that it
+        builds, too), by name: builder, input shape, parameter count and layer table."""
+        ...
+
+    def execute(self, units: list, images, progress) -> Iterator[tuple]:
+        """Train ``units`` on ``images``; yield ``(unit, result, extra)`` as each finishes
+        (``extra``: what unit.json records about where it trained), telling ``progress``."""
+        ...
 
 
 def unit_batches(pending, engine: str) -> list[list]:
@@ -31,89 +50,87 @@ class LocalExecutor:
     model at once), with per-epoch progress. A unit that raises is reported by name and the
     others still run (Ctrl-C stops everything)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, cfg: RunConfig, *, training: Training, specs: dict, policy: str, engine: str
+    ) -> None:
+        self.cfg = cfg
+        self.training = training
+        self.specs = specs
+        self.policy = policy
+        self.engine = engine
         self.failures: dict[str, str] = {}
 
-    def execute(
-        self,
-        pending,
-        images,
-        *,
-        specs,
-        cfg: RunConfig,
-        policy,
-        progress,
-        train_module,
-        device_info,
-        engine: str = "sequential",
-    ) -> Iterator[tuple]:
-        for batch in unit_batches(pending, engine):
-            yield from self._run_batch(
-                batch, images, specs, cfg, policy, progress, train_module, device_info, engine
-            )
+    def describe_models(self, sizes: dict[str, int], num_classes: int) -> dict:
+        return self.training.models.describe_all(self.specs, sizes, num_classes)
 
-    def _run_batch(
-        self, batch, images, specs, cfg, policy, progress, train_module, device_info, engine
-    ) -> Iterator[tuple]:
-        extra = {
+    def execute(self, units: list, images, progress) -> Iterator[tuple]:
+        if self.engine == "batched":
+            for batch in unit_batches(units, self.engine):
+                yield from self._run_batch(batch, images, progress)
+        else:
+            for unit in units:
+                yield from self._run_unit(unit, images, progress)
+
+    def _extra(self) -> dict:
+        """What unit.json records about where a unit trained."""
+        device_info = self.training.device_info
+        return {
             "executor": "local",
-            "engine": engine,
+            "engine": self.engine,
             "device": device_info["name"],
             "threads": device_info.get("threads"),
-            "precision_policy": policy,
+            "precision_policy": self.policy,
         }
-        if engine == "batched":
-            for unit in batch:
-                progress.unit_started(unit)
-            try:
-                results = _train_batched(
-                    batch, images, specs[batch[0].model], cfg, policy, progress
-                )
-            except (KeyboardInterrupt, MemoryError):
-                raise
-            except Exception as exc:  # the batch's own failure; the other models still run
-                reason = _short_reason(exc)
-                for unit in batch:
-                    self.failures[unit.name] = reason
-                    progress.unit_failed(unit, reason)
-                return
-            for unit, result in zip(batch, results, strict=True):
-                yield unit, result, dict(extra)
-            return
+
+    def _run_batch(self, batch, images, progress) -> Iterator[tuple]:
+        """All units of one model at once (the batched engine)."""
         for unit in batch:
             progress.unit_started(unit)
-            try:
-                result = self._train(unit, images, specs, cfg, policy, progress, train_module)
-            except MemoryError:
-                raise
-            except BaseException as exc:  # the unit's own failure; the run goes on
-                if not usercode.is_users(exc):
-                    raise  # a real Ctrl-C stops the run
-                reason = (
-                    usercode.describe(exc)
-                    if isinstance(exc, usercode.ESCAPES)
-                    else _short_reason(exc)
-                )
+        try:
+            results = _train_batched(
+                batch, images, self.specs[batch[0].model], self.cfg, self.policy, progress
+            )
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:  # the batch's own failure; the other models still run
+            reason = _short_reason(exc)
+            for unit in batch:
                 self.failures[unit.name] = reason
                 progress.unit_failed(unit, reason)
-                continue
-            yield unit, result, dict(extra)
+            return
+        for unit, result in zip(batch, results, strict=True):
+            yield unit, result, self._extra()
 
-    @staticmethod
-    def _train(unit, images, specs, cfg, policy, progress, train_module):
+    def _run_unit(self, unit, images, progress) -> Iterator[tuple]:
+        """One unit (the sequential engine); a failure of the user's model is recorded."""
+        progress.unit_started(unit)
+        try:
+            result = self._train(unit, images, progress)
+        except MemoryError:
+            raise
+        except BaseException as exc:  # the unit's own failure; the run goes on
+            if not usercode.is_users(exc):
+                raise  # a real Ctrl-C stops the run
+            reason = (
+                usercode.describe(exc) if isinstance(exc, usercode.ESCAPES) else _short_reason(exc)
+            )
+            self.failures[unit.name] = reason
+            progress.unit_failed(unit, reason)
+            return
+        yield unit, result, self._extra()
+
+    def _train(self, unit, images, progress):
         from .keep import keep_hook
 
-        x = images.arrays[unit.size]
-        return train_module.train_unit(
-            specs[unit.model],
+        spec, x = self.specs[unit.model], images.arrays[unit.size]
+        return self.training.train.train_unit(
+            spec,
             x,
             images.labels,
-            policy=policy,
+            policy=self.policy,
             on_epoch=lambda row, seconds: progress.epoch(unit, row, seconds),
-            keep=keep_hook(
-                specs[unit.model], x, images.labels, **keep_arguments(unit, images, cfg)
-            ),
-            **training_arguments(unit, images, cfg),
+            keep=keep_hook(spec, x, images.labels, **keep_arguments(unit, images, self.cfg)),
+            **training_arguments(unit, images, self.cfg),
         )
 
 
@@ -154,11 +171,9 @@ def keep_arguments(unit, images, cfg: RunConfig) -> dict:
 def _ray_units(task: dict, x, y):
     """Body of one Ray task: choose the worker's device, train its unit (or, with the
     batched engine, its units of one model), return plain data."""
-    from .runner import _load_training
-
-    train_mod, models_mod, info = _load_training(task["device"], threads=task["threads"])
+    train_mod, models_mod, info = load_training(task["device"], threads=task["threads"])
     spec = models_mod.resolve_model(task["model"])
-    policy = train_mod.precision_policy(task["precision"], info)
+    policy = precision_policy(task["precision"], info)
     if task["engine"] == "batched":
         from .batched import train_units
 
@@ -185,19 +200,54 @@ def _ray_units(task: dict, x, y):
     }
 
 
+def _ray_describe(sizes: dict[str, int], num_classes: int, threads: int | None) -> dict:
+    """Body of the Ray task that builds each model once for models.json (on a CPU: only
+    shapes and parameter counts are read)."""
+    models = load_training("cpu", threads=threads).models
+    specs = {name: models.resolve_model(name) for name in sizes}
+    return models.describe_all(specs, sizes, num_classes)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise MpxEvalError("--executor ray needs Ray: pip install 'mpx-eval[ray]'") from None
+    return ray
+
+
+def check_available(cfg: RunConfig) -> None:
+    """Fail before any work when ``cfg``'s executor cannot run here (Ray not installed)."""
+    if cfg.executor == "ray":
+        _import_ray()
+
+
 class RayExecutor:
     """Each unfinished unit is one Ray task; image arrays go to the object store once per
     input size. Failed tasks are retried ``max_retries`` times, then reported by unit name
-    while the other units carry on."""
+    while the other units carry on. The driver builds no model: a task describes them."""
 
-    def __init__(self, cfg: RunConfig) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise MpxEvalError("--executor ray needs Ray: pip install 'mpx-eval[ray]'") from None
-        self.ray = ray
+    def __init__(self, cfg: RunConfig, *, engine: str) -> None:
+        self.ray = _import_ray()
         self.failures: dict[str, str] = {}
         self.cfg = cfg
+        self.engine = engine
+
+    def describe_models(self, sizes: dict[str, int], num_classes: int) -> dict:
+        ray = self.ray
+        self._connect()
+        # max_calls=1: the worker exits afterwards, so that no training task inherits its
+        # CPU-only device set-up
+        remote = ray.remote(num_cpus=1, max_calls=1)(_ray_describe)
+        try:
+            return ray.get(remote.remote(sizes, num_classes, self.cfg.threads))
+        except ray.exceptions.RayError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, MpxEvalError):  # the model's own error, e.g. it did not build
+                raise MpxEvalError(str(cause)) from None
+            raise MpxEvalError(
+                f"describing the models on Ray failed: {_short_reason(exc)}"
+            ) from None
 
     def _connect(self) -> None:
         ray = self.ray
@@ -221,24 +271,35 @@ class RayExecutor:
                 f"cannot connect to Ray at {self.cfg.ray_address or 'a new local instance'}: {exc}"
             ) from None
 
-    def execute(
-        self,
-        pending,
-        images,
-        *,
-        specs,
-        cfg: RunConfig,
-        policy,
-        progress,
-        train_module,
-        device_info,
-        engine: str = "sequential",
-    ) -> Iterator[tuple]:
-        if not pending:
+    def execute(self, units: list, images, progress) -> Iterator[tuple]:
+        if not units:
             return
-        ray = self.ray
         self._connect()
-        resources = ray.cluster_resources()
+        options, threads = self._placement(progress)
+        in_flight = self._submit(units, images, progress, options, threads)
+        try:
+            while in_flight:
+                ready, _ = self.ray.wait(list(in_flight), num_returns=1)
+                batch = in_flight.pop(ready[0])
+                try:
+                    results, extra = self.ray.get(ready[0])
+                except (self.ray.exceptions.RayError, MpxEvalError) as exc:
+                    reason = _short_reason(exc)
+                    for unit in batch:
+                        self.failures[unit.name] = reason
+                        progress.unit_failed(unit, reason)
+                    continue
+                for unit, result in zip(batch, results, strict=True):
+                    yield unit, result, dict(extra)
+        finally:
+            for ref in in_flight:
+                self.ray.cancel(ref, force=True)
+
+    def _placement(self, progress) -> tuple[dict, int | None]:
+        """What each task asks of the cluster, and the threads it trains with; tells
+        ``progress`` how many units run at once."""
+        cfg = self.cfg
+        resources = self.ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         if gpus and cfg.device != "cpu":
             options, capacity, threads = {"num_gpus": 1}, gpus, None
@@ -254,45 +315,33 @@ class RayExecutor:
         progress.parallel = capacity
         if cfg.device == "gpu" and not gpus:
             raise MpxEvalError("--device gpu: the Ray cluster has no GPU")
+        return options, threads
+
+    def _submit(self, units, images, progress, options: dict, threads: int | None) -> dict:
+        """One task per batch of units (a unit alone, or with the batched engine all units
+        of a model); the image arrays go to the object store once per input size."""
+        ray, cfg = self.ray, self.cfg
         remote = ray.remote(_ray_units).options(
             max_retries=cfg.max_retries, retry_exceptions=True, **options
         )
-        refs = {size: ray.put(images.arrays[size]) for size in {u.size for u in pending}}
+        refs = {size: ray.put(images.arrays[size]) for size in {u.size for u in units}}
         labels = ray.put(images.labels)
         in_flight = {}
-        started = {}
-        for batch in unit_batches(pending, engine):
+        for batch in unit_batches(units, self.engine):
             task = {
                 "model": batch[0].model,
                 "arguments": [training_arguments(unit, images, cfg) for unit in batch],
                 "keep": keep_arguments(batch[0], images, cfg),
                 "precision": cfg.precision,
-                "engine": engine,
+                "engine": self.engine,
                 "device": "auto" if options.get("num_gpus") else "cpu",
                 "threads": threads,
             }
             ref = remote.remote(task, refs[batch[0].size], labels)
             in_flight[ref] = batch
             for unit in batch:
-                started[unit.name] = time.perf_counter()
                 progress.unit_started(unit)
-        try:
-            while in_flight:
-                ready, _ = ray.wait(list(in_flight), num_returns=1)
-                batch = in_flight.pop(ready[0])
-                try:
-                    results, extra = ray.get(ready[0])
-                except (ray.exceptions.RayError, MpxEvalError) as exc:
-                    reason = _short_reason(exc)
-                    for unit in batch:
-                        self.failures[unit.name] = reason
-                        progress.unit_failed(unit, reason)
-                    continue
-                for unit, result in zip(batch, results, strict=True):
-                    yield unit, result, dict(extra)
-        finally:
-            for ref in in_flight:
-                ray.cancel(ref, force=True)
+        return in_flight
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -311,7 +360,11 @@ def _short_reason(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {message}"[:300]
 
 
-def make_executor(cfg: RunConfig):
+def make_executor(
+    cfg: RunConfig, *, training: Training, specs: dict, policy: str, engine: str
+) -> Executor:
+    """The executor ``cfg`` names. A Ray task chooses its own device and precision policy
+    (from ``cfg``) on the machine it lands on, so ``ray`` takes only the engine."""
     if cfg.executor == "ray":
-        return RayExecutor(cfg)
-    return LocalExecutor()
+        return RayExecutor(cfg, engine=engine)
+    return LocalExecutor(cfg, training=training, specs=specs, policy=policy, engine=engine)

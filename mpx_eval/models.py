@@ -156,3 +156,24 @@ def layer_table(model: keras.Model) -> list[dict]:
             }
         )
     return rows
+
+
+def describe_all(specs: dict[str, ModelSpec], sizes: dict[str, int], num_classes: int) -> dict:
+    """models.json: :func:`describe` of each model in ``sizes``, in its order. Keras numbers
+    layer names per session ("conv2d_3"); a fresh session first gives the names a new
+    process gives them, whatever this process built before (a second run in one Python
+    session, a Ray worker)."""
+    keras.backend.clear_session()
+    return {name: describe(specs[name], sizes[name], num_classes) for name in sizes}
+
+
+def describe(spec: ModelSpec, size: int, num_classes: int) -> dict:
+    """A model's entry in models.json: builder, input shape, parameter count and layer
+    table, from one model built for the purpose."""
+    model = build(spec, size, num_classes)
+    return {
+        "builder": spec.name if ":" in spec.name else f"mpx_eval.models:{spec.name}",
+        "input_shape": [size, size, 3],
+        "params": int(model.count_params()),
+        "layers": layer_table(model),
+    }

@@ -1,4 +1,4 @@
-"""Training one unit (a model on one split) and choosing the device and precision.
+"""Training one unit: a fresh model on one split (the device and precision: ``backend``).
 
 The checkpoint is the epoch with the best validation accuracy (ties: the earlier epoch); the
 test part's numbers are recorded every epoch for the curves and never choose anything.
@@ -13,119 +13,9 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from .errors import MpxEvalError
 from .models import ModelSpec, build, outputs_probabilities
-from .system import cpu_has_bf16, usable_cpus
 
 EVAL_BATCH = 64
-
-
-def configure_device(device: str, *, threads: int | None = None) -> dict:
-    """Pick the device for this process and say what it is.
-
-    TensorFlow: the first visible GPU with memory growth, or the CPU with one intra-op thread
-    per usable core (or ``threads``) and one inter-op thread (on 2 cores a second one ran T4
-    a few per cent faster but raised a run's peak memory by 0.12 GB). JAX: its default
-    device, restricted to the CPU when asked. On a CPU, ``bf16`` says whether it has bfloat16
-    instructions. Raises MpxEvalError for ``gpu`` without a GPU.
-    """
-    backend = keras.backend.backend()
-    info: dict = {"backend": backend, "requested": device}
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        # each unit's fresh model traces its own functions; TF's retracing advice is noise here
-        tf.get_logger().setLevel("ERROR")
-        gpus = tf.config.list_physical_devices("GPU")
-        try:
-            if device == "cpu" or not gpus:
-                tf.config.set_visible_devices([], "GPU")
-                gpus = []
-            else:
-                tf.config.set_visible_devices(gpus[0], "GPU")
-                tf.config.experimental.set_memory_growth(gpus[0], True)
-            threads = threads or usable_cpus()
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:
-            pass  # already configured earlier in this process; the first choice stands
-        if device == "gpu" and not gpus:
-            raise MpxEvalError(
-                "--device gpu: TensorFlow sees no GPU (check the driver and a CUDA build of "
-                "TensorFlow, or use --device cpu)"
-            )
-        if gpus:
-            details = tf.config.experimental.get_device_details(gpus[0])
-            info.update(
-                kind="gpu",
-                name=details.get("device_name", gpus[0].name),
-                compute_capability=details.get("compute_capability"),
-            )
-        else:
-            info.update(
-                kind="cpu",
-                name="CPU",
-                threads=tf.config.threading.get_intra_op_parallelism_threads() or usable_cpus(),
-                bf16=cpu_has_bf16(),
-            )
-    elif backend == "jax":
-        import jax
-
-        _persistent_jax_cache()
-        gpus = [d for d in jax.devices() if d.platform == "gpu"] if device != "cpu" else []
-        if device == "gpu" and not gpus:
-            raise MpxEvalError("--device gpu: JAX sees no GPU (install a CUDA build of jax)")
-        if gpus:
-            info.update(kind="gpu", name=gpus[0].device_kind)
-        else:
-            info.update(
-                kind="cpu", name="CPU", threads=threads or usable_cpus(), bf16=cpu_has_bf16()
-            )
-    else:
-        if device == "gpu":
-            raise MpxEvalError(f"--device gpu is supported with TensorFlow and JAX, not {backend}")
-        info.update(kind="cpu", name="CPU (backend default)", threads=usable_cpus())
-    return info
-
-
-def _persistent_jax_cache() -> None:
-    """Keep JAX's compiled programs in the user cache folder (``jax/`` under mpx_eval's),
-    so that a second run of the same models does not compile them again. An unwritable
-    folder only costs the compilation."""
-    import jax
-
-    from .demo import cache_root
-
-    folder = cache_root() / "jax"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return
-    jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
-def precision_policy(precision: str, device_info: dict) -> str:
-    """The Keras dtype policy for ``--precision``.
-
-    ``auto`` is bfloat16 compute with float32 weights (``mixed_bfloat16``) for TensorFlow on
-    a CPU with bfloat16 instructions, where it trained T4 about 1.5 times as fast with
-    accuracy within fold-to-fold noise; float32 everywhere else. ``mixed`` is bfloat16 on
-    CPUs and recent GPUs, float16 on GPUs older than compute capability 8.0.
-    """
-    if precision == "float32":
-        return "float32"
-    if precision == "auto":
-        fast_bf16 = (
-            device_info.get("kind") == "cpu"
-            and device_info.get("backend") == "tensorflow"
-            and device_info.get("bf16", False)
-        )
-        return "mixed_bfloat16" if fast_bf16 else "float32"
-    capability = device_info.get("compute_capability")
-    if device_info.get("kind") == "gpu" and capability and tuple(capability) < (8, 0):
-        return "mixed_float16"
-    return "mixed_bfloat16"
 
 
 @dataclass

@@ -27,9 +27,16 @@ def fail_flag(tmp_path_factory):
     os.environ.pop("MPX_EVAL_TEST_FAIL_FLAG", None)
 
 
-def test_ray_run_equals_local_run(tmp_path, fail_flag):
+def test_ray_run_equals_local_run(tmp_path, fail_flag, monkeypatch):
+    from mpx_eval import models
+
     local, remote = tmp_path / "local", tmp_path / "ray"
     assert main(["run", *TINY, "--out", str(local)]) == 0
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the driver of a Ray run built a model")
+
+    monkeypatch.setattr(models, "build", refuse)  # the workers are other processes
     assert main(["run", *TINY, "--executor", "ray", "--out", str(remote)]) == 0
     assert ray.is_initialized() and ray.cluster_resources()["CPU"] >= 1
     units = sorted(p.name for p in (local / "units").iterdir())
@@ -45,7 +52,7 @@ def test_ray_run_equals_local_run(tmp_path, fail_flag):
         assert np.array_equal(ray_cams["heatmaps"], local_cams["heatmaps"]), u
     # the tasks train with the local run's thread count, so nothing differs, not even the
     # last bit of a probability
-    for name in ("predictions.csv", "history.csv", "metrics.json"):
+    for name in ("predictions.csv", "history.csv", "metrics.json", "models.json"):
         assert (remote / name).read_bytes() == (local / name).read_bytes(), name
     threads = {
         json.loads((out / "units" / u / "unit.json").read_text())["threads"]
@@ -98,3 +105,12 @@ def test_resume_with_the_other_executor(tmp_path, fail_flag):
     first = {p: p.read_bytes() for p in (out / "units").rglob("*") if p.is_file()}
     assert main(["run", *TINY, "--models", "t4", "--executor", "ray", "--out", str(out)]) == 0
     assert {p: p.read_bytes() for p in (out / "units").rglob("*") if p.is_file()} == first
+
+
+def test_a_model_that_does_not_build_on_ray_stops_the_run_in_one_line(tmp_path, fail_flag, capsys):
+    out = tmp_path / "out"
+    argv = ["run", *TINY, "--folds", "0", "--executor", "ray", "--out", str(out)]
+    assert main([*argv, "--models", "tests.helpers.user_models:not_a_model"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "returned str, not a keras.Model" in err and len(err.splitlines()) == 1
+    assert not (out / "models.json").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mpx_eval import backend
 from mpx_eval.cli import main
 
 train = pytest.importorskip("mpx_eval.train")
@@ -25,7 +26,7 @@ models = pytest.importorskip("mpx_eval.models")
     ],
 )
 def test_precision_policy(precision, device, expected):
-    assert train.precision_policy(precision, device) == expected
+    assert backend.precision_policy(precision, device) == expected
 
 
 def _tiny_unit(policy: str, seed: int = 3):
@@ -91,7 +92,7 @@ def test_resume_refuses_units_of_another_precision(tmp_path, monkeypatch, capsys
     assert main(argv) == 0
     unit = json.loads((out / "units" / "t4-seed-0" / "unit.json").read_text())
     other = "float32" if unit["precision_policy"] != "float32" else "mixed_bfloat16"
-    monkeypatch.setattr(train, "precision_policy", lambda precision, info: other)
+    monkeypatch.setattr(backend, "precision_policy", lambda precision, info: other)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"means {other} on this machine" in err and "--precision explicitly" in err

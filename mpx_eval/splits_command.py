@@ -1,0 +1,59 @@
+"""The ``splits`` command: write a config's split plan and its leakage audit, and print how
+the images fall into the splits. Nothing is trained; no Keras import.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from . import outdir
+from .audit import summary_lines
+from .config import RunConfig
+from .data import ImageSet
+from .errors import MpxEvalError
+from .grouping import family_summary_lines
+from .inputs import load_for, plan_and_audit
+from .results import write_csv, write_json
+from .splits import plan_frame
+
+
+def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
+    """``mpx_eval splits``: write the plan and its audit, print a summary."""
+    out_csv = Path(out_csv)
+    if out_csv.is_dir():
+        raise MpxEvalError(
+            f"splits --out {out_csv} is a folder; give a file name, e.g. {out_csv / 'splits.csv'}"
+        )
+    outdir.check_writable(out_csv.parent if str(out_csv.parent) else Path("."))
+    outdir.refuse_inside_data(out_csv, None if cfg.demo else Path(cfg.data_dir))
+    images, notes = load_for(cfg, ())
+    plan, found = plan_and_audit(cfg, images)
+    print("\n".join(notes), file=sys.stderr)
+    frame = plan_frame(images, plan)
+    write_csv(frame, out_csv)
+    audit_path = out_csv.with_name(out_csv.stem + ".audit.json")
+    write_json(audit_path, found)
+    grouped = _grouping_text(cfg, images)
+    print(f"Split plan ({grouped}, seed {cfg.seed}):")
+    counts = frame.groupby(["scheme", "fold", "role"], sort=False).size()
+    for split in plan:
+        roles = counts.loc[(split.scheme, split.fold)]
+        parts = ", ".join(
+            f"{role} {roles[role]}" for role in ("train", "val", "test") if role in roles
+        )
+        print(f"  {split.name}: {parts}")
+    for line in [*summary_lines(found), *family_summary_lines(found)]:
+        print(line, file=sys.stderr if "!" in line else sys.stdout)
+    print(f"Wrote {out_csv} and {audit_path}")
+    return 0
+
+
+def _grouping_text(cfg: RunConfig, images: ImageSet) -> str:
+    """How the cv folds are grouped, for the plan's heading."""
+    if not images.grouped():
+        return "ungrouped: no image shares a group"
+    by = ["image families"] if cfg.families else []
+    by += [repr(cfg.group_pattern)] if cfg.group_pattern else []
+    return "grouped by " + " and ".join(by)
