@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .columns import HISTORY_COLUMNS, PREDICTION_KEYS
 from .errors import MpxEvalError
 from .results import (
     json_text,
@@ -80,24 +81,6 @@ UNIT_FILES = (
 UNIT_DIR = re.compile(r"^[\w.-]+-(seed|cv)-\d+(\.damaged-\d{8}T\d{6}Z(-\d+)?)?$")
 #: What an interrupted atomic write leaves behind (see results.atomic_open).
 _TEMPORARY = re.compile(r"^\..+\.tmp$")
-
-#: Columns of history.csv (a unit's and the run's), in their order.
-HISTORY_COLUMNS = (
-    "model",
-    "scheme",
-    "fold",
-    "epoch",
-    "loss",
-    "accuracy",
-    "val_loss",
-    "val_accuracy",
-    "test_loss",
-    "test_accuracy",
-)
-#: The columns of predictions.csv before its ``prob_<class>`` columns.
-PREDICTION_KEYS = ("model", "scheme", "fold", "checkpoint", "path", "label", "group")
-#: Columns of splits.csv: one row per image and split, with the image's role in it.
-SPLIT_COLUMNS = ("path", "label", "group", "scheme", "fold", "role")
 
 #: The class a run reports sensitivity, PPV, ... of when the data set has it; the metrics
 #: library has no domain default, so a run names it (else the second of two classes).

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from .columns import SPLIT_COLUMNS
 from .config import check_folds
 from .data import ImageSet
 from .errors import MpxEvalError
-from .outdir import SPLIT_COLUMNS
 
 
 @dataclass(frozen=True)

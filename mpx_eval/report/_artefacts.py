@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from .. import outdir
+from ..columns import HISTORY_COLUMNS, PREDICTION_KEYS, SPLIT_COLUMNS
 from ..config import tomllib
 from ..errors import MpxEvalError
-from ..outdir import HISTORY_COLUMNS, PREDICTION_KEYS, SPLIT_COLUMNS, finished_units
+from ..outdir import finished_units
 from ..results import read_csv, read_json
 
 

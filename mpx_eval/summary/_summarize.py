@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from ..columns import PREDICTION_KEYS
 from ..metrics import (
     bootstrap_prediction_metrics,
     confusion_matrix,
@@ -41,7 +42,6 @@ from ..metrics.validation import (
     resolve_classes,
     resolve_positive,
 )
-from ..outdir import PREDICTION_KEYS
 from .layout import (
     AUCDeLong,
     ClassScore,
