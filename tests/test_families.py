@@ -13,7 +13,14 @@ import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
 from mpx_eval.data import FAMILY_SIZE, load_image_set
-from mpx_eval.families import GUARD_LINKS, Families, Link, _join, find_families
+from mpx_eval.families import (
+    GUARD_LINKS,
+    SURE_INLIERS,
+    Families,
+    Link,
+    _join,
+    find_families,
+)
 
 
 def _photo(seed: int, size: int = 160) -> Image.Image:
@@ -168,9 +175,49 @@ def test_guard_refuses_a_hub_image_that_links_two_families():
     """One image matching many members of another family is not several independent links."""
     paths = [f"x{i}.jpg" for i in range(8)]
     inside = [Link(i, i + 1, "geometric", 40.0) for i in (0, 1, 2, 4, 5, 6)]
-    hub = [Link(3, 4 + k, "geometric", 15.0) for k in range(4)]
+    hub = [Link(3, 4 + k, "geometric", float(SURE_INLIERS)) for k in range(4)]
     parts, _, notes = _join(8, [*inside, *hub], paths)
     assert parts.root(0) != parts.root(7) and len(notes) == 1
+
+
+def test_a_weak_link_adds_a_lone_image_but_does_not_join_two_families():
+    paths = [f"x{i}.jpg" for i in range(6)]
+    pairs = [Link(0, 1, "geometric", 40.0), Link(2, 3, "geometric", 40.0)]
+    weak = float(SURE_INLIERS - 1)
+    parts, used, notes = _join(6, [*pairs, Link(1, 2, "geometric", weak)], paths)
+    assert parts.root(0) != parts.root(3) and len(used) == 2
+    assert notes == []  # weak evidence between like-labelled pieces: nothing to look at
+    parts, used, _ = _join(6, [*pairs, Link(3, 4, "geometric", weak)], paths)
+    assert parts.root(2) == parts.root(4) and len(used) == 3
+    # two links through distinct images on both sides are independent support
+    support = [Link(1, 2, "geometric", weak), Link(0, 3, "geometric", weak)]
+    parts, _, _ = _join(6, [*pairs, *support], paths)
+    assert parts.root(0) == parts.root(3)
+
+
+def test_a_label_conflict_needs_a_sure_link_or_independent_support():
+    """On the demo's drawings one fit of 11 inliers joined a Monkeypox image to a family of
+    Others images: a false label conflict."""
+    paths = ["A/m.jpg", "B/o1.jpg", "B/o2.jpg", "B/o3.jpg"]
+    labels = np.array([0, 1, 1, 1])
+    family = [Link(1, 2, "geometric", 70.0), Link(1, 3, "geometric", 70.0)]
+    weak = [Link(0, 1, "geometric", 11.0)]
+    parts, _, notes = _join(4, [*family, *weak], paths, labels=labels)
+    assert parts.root(0) != parts.root(1)
+    (note,) = notes
+    assert "A/m.jpg" in note and "label conflict" in note
+    # without labels (or with one label) the same link adds the lone image
+    parts, _, notes = _join(4, [*family, *weak], paths)
+    assert parts.root(0) == parts.root(1) and notes == []
+    # a sure fit makes the conflict: it is reported, not hidden
+    sure = [Link(0, 1, "geometric", float(SURE_INLIERS))]
+    parts, _, notes = _join(4, [*family, *sure], paths, labels=labels)
+    assert parts.root(0) == parts.root(1) and notes == []
+    # a lone image has one image on its side, so weak links (a hash match is weak too) to
+    # two members are still no independent support
+    near = [Link(0, 1, "near", 4.0), Link(0, 2, "geometric", 9.0)]
+    parts, _, _ = _join(4, [*family, *near], paths, labels=labels)
+    assert parts.root(0) != parts.root(1)
 
 
 def test_exact_duplicates_always_join():
