@@ -54,7 +54,8 @@ RANSAC_PIXELS = 4.0
 #: Lowe's ratio: a direct match counts when it is this much closer than the second best.
 RATIO = 0.8
 #: RANSAC inliers from which a geometric link is sure evidence; a weaker link (or a hash
-#: match) joins differently labelled images only with independent support (``_held``).
+#: match) joins two pieces of several images, or differently labelled ones, only with
+#: independent support (``_held``).
 SURE_INLIERS = 16
 #: Images with a side shorter than this (in the file) are too small to compare by keypoints.
 MIN_SIDE = 32
@@ -515,14 +516,16 @@ def _geometric_links(
 
 
 def _rescue(points: _Keypoints, matches: _Matches, parts: _Components, workers: int) -> list[Link]:
-    """A second look for images that the first pass left in a piece smaller than
-    ``GUARD_SIZE`` while the index matched them to a larger piece: the image's votes are
-    summed over each larger piece's members, and the image is checked against the
-    ``RESCUE_MEMBERS`` best-voted members of its ``RESCUE_PIECES`` best pieces with all
-    mutual best descriptor matches (``_pair_score``), not the index's few nearest
-    neighbours. Among many copies of one photo the index returns a keypoint's neighbours
-    from a few of them only, which left about 3 % of copies alone (MSLD benchmark); a set
-    of distinct photos has no large pieces, so this costs it nothing."""
+    """A second look for images that the first pass left in a piece of under
+    ``RESCUE_SIZE`` while the index matched them to a piece of ``GUARD_SIZE`` or more, and
+    larger than their own: the image's votes are summed over each such piece's members, and
+    the image is checked against the ``RESCUE_MEMBERS`` best-voted members of its
+    ``RESCUE_PIECES`` best pieces with direct, ratio-tested descriptor matches
+    (``_pair_score``), not the index's few nearest neighbours. Among many copies of one
+    photo the index returns a keypoint's neighbours from a few of them only, which left
+    about 2 % of copies alone (MSLD benchmark); a set of distinct photos has few pieces of
+    several images, so there the second look costs little. Its links go through the same
+    guards as the others."""
     n = len(points.counts)
     start = np.r_[0, np.cumsum(points.counts)[:-1]]
     roots = np.array([parts.root(i) for i in range(n)], dtype=np.int64)
@@ -584,8 +587,10 @@ def find_families(
     ``progress(done, total)`` is called as work proceeds (total: three steps per image, to
     describe it, to look up its matches and to check its candidate pairs). Images too small
     or too uniform to have keypoints join a family only as exact or near duplicates, and a
-    note says so; so does a note for every join the chaining guard refused and for a family
-    that holds most of the set.
+    note says so; so does a note for every join the guards refused (``_held``; refused
+    weak links between like-labelled pieces go unmentioned) and for a family that holds
+    most of the set. ``images.labels`` only decides how much evidence a join across labels
+    needs.
     """
     # audit imports this module to report families, so its duplicate finder loads late
     from .audit import find_duplicates
