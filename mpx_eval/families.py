@@ -160,12 +160,10 @@ def _root_sift(raw: np.ndarray) -> np.ndarray:
     return np.sqrt(desc / np.maximum(desc.sum(axis=1, keepdims=True), 1e-7))
 
 
-def _search(
-    points: _Keypoints, workers: int, tick: Callable[[int], None]
-) -> tuple[np.ndarray, ...]:
+def _search(points: _Keypoints, workers: int, tick: Callable[[int], None]) -> np.ndarray:
     """Descriptor matches across the whole set from one pooled index of upright keypoints,
-    queried with upright and mirrored descriptors: arrays (query image, orientation, query
-    keypoint, matched image, matched keypoint), one row per match under ``MAX_DISTANCE``.
+    queried with upright and mirrored descriptors: the sorted distinct codes (``_code``) of
+    the matches under ``MAX_DISTANCE``, each found from either image of its pair.
 
     Descriptors are projected on their ``DIMS`` principal axes (fitted on a sample), which
     keeps the index small and the kd-tree search fast.
@@ -186,7 +184,7 @@ def _search(
     k = min(NEIGHBOURS + 1, len(points.raw))
     bounds = np.searchsorted(points.owner, np.arange(0, n + _CHUNK, _CHUNK).clip(max=n))
 
-    def run(chunk: int, orientation: int) -> tuple[np.ndarray, ...]:
+    def run(chunk: int, orientation: int) -> np.ndarray:
         rows = np.arange(bounds[chunk], bounds[chunk + 1])
         raw = points.raw[rows]
         queries = (_root_sift(raw[:, _MIRROR] if orientation else raw) - mean) @ basis
@@ -195,13 +193,7 @@ def _search(
         qi, qk = np.repeat(points.owner[rows], k), np.repeat(points.local[rows], k)
         nj = points.owner[nearest]
         keep = (nj != qi) & (dist < MAX_DISTANCE**2)  # FLANN reports squared distances
-        return (
-            qi[keep],
-            np.full(int(keep.sum()), orientation),
-            qk[keep],
-            nj[keep],
-            points.local[nearest[keep]],
-        )
+        return _code(qi[keep], qk[keep], nj[keep], points.local[nearest[keep]], orientation, n)
 
     found = []
     jobs = [(c, o) for c in range(len(bounds) - 1) for o in (0, 1) if bounds[c + 1] > bounds[c]]
@@ -210,14 +202,26 @@ def _search(
             found.append(part)
             if orientation:
                 tick(min(_CHUNK, n - chunk * _CHUNK))
-    return tuple(np.concatenate(parts) for parts in zip(*found, strict=True))
+    return np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
+
+
+def _code(i, ki, j, kj, orientation: int, n: int) -> np.ndarray:
+    """One int64 per match of keypoint ``ki`` of image ``i`` and ``kj`` of ``j``: the pair
+    (lower row first) and orientation, then the two keypoint numbers, so that sorting the
+    codes groups the matches by pair and the same match found from both images is one code
+    (eight bytes a match: the matches are the detector's largest array)."""
+    swap = i > j
+    a, b = np.where(swap, j, i), np.where(swap, i, j)
+    ka, kb = np.where(swap, kj, ki), np.where(swap, ki, kj)
+    return (((a * n + b) * 2 + orientation) * FEATURES + ka) * FEATURES + kb
 
 
 @dataclass
 class _Matches:
     """Descriptor matches grouped by image pair and orientation: group ``g`` pairs rows
-    ``a[g] < b[g]`` (``b`` mirrored when ``orient[g]``), with ``votes[g]`` distinct matched
-    keypoints of ``a``, listed in ``ka[starts[g]:ends[g]]`` against ``kb[...]``."""
+    ``a[g] < b[g]`` (one mirrored against the other when ``orient[g]``), with ``votes[g]``
+    distinct matched keypoints of ``a``, listed in ``ka[starts[g]:ends[g]]`` against
+    ``kb[...]``."""
 
     a: np.ndarray
     b: np.ndarray
@@ -229,19 +233,13 @@ class _Matches:
     kb: np.ndarray
 
 
-def _pairs(qi, orient, qk, nj, nk, n: int) -> _Matches:
-    """The matches of ``_search`` grouped by image pair. Matches found from either image of
-    a pair count for it: the index returns only the nearest neighbours, so with many copies
-    of one photo in the set either direction alone holds only part of them."""
-    swap = qi > nj
-    a, b = np.where(swap, nj, qi), np.where(swap, qi, nj)
-    ka, kb = np.where(swap, nk, qk), np.where(swap, qk, nk)
-    key = (a * n + b) * 2 + orient
-    order = np.lexsort((kb, ka, key))
-    key, ka, kb = key[order], ka[order], kb[order]
-    # one row per distinct keypoint match (both directions may find the same one)
-    fresh = np.r_[True, (key[1:] != key[:-1]) | (ka[1:] != ka[:-1]) | (kb[1:] != kb[:-1])]
-    key, ka, kb = key[fresh], ka[fresh], kb[fresh]
+def _pairs(codes: np.ndarray, n: int) -> _Matches:
+    """The matches of ``_search`` grouped by image pair and orientation. Matches found from
+    either image of a pair count for it: the index returns only the nearest neighbours, so
+    with many copies of one photo in the set either direction alone holds only part of
+    them."""
+    kb, ka = codes % FEATURES, (codes // FEATURES) % FEATURES
+    key = codes // (FEATURES * FEATURES)
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else key
     new_a = np.r_[True, (key[1:] != key[:-1]) | (ka[1:] != ka[:-1])]
     votes = np.add.reduceat(new_a.astype(np.int64), starts) if len(starts) else starts
@@ -494,7 +492,7 @@ def _geometric_links(
     the index's matches, for a second look (``_rescue``)."""
     n = len(points.counts)
     start = np.r_[0, np.cumsum(points.counts)[:-1]]
-    matches = _pairs(*_search(points, workers, tick), n)
+    matches = _pairs(_search(points, workers, tick), n)
     groups = _candidates(matches)
 
     def check(g: int) -> Link | None:
