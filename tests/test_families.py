@@ -13,12 +13,17 @@ import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
 from mpx_eval.data import FAMILY_SIZE, load_image_set
+from mpx_eval.demo import demo_dataset
 from mpx_eval.families import (
     GUARD_LINKS,
     SURE_INLIERS,
     Families,
     Link,
+    _Components,
     _join,
+    _keypoints,
+    _Matches,
+    _rescue,
     find_families,
 )
 
@@ -297,3 +302,48 @@ def test_sets_without_a_working_copy_use_the_decoded_arrays(tmp_path):
     assert images.family_view.shape == (3, FAMILY_SIZE, FAMILY_SIZE)
     found = find_families(dataclasses.replace(images, family_view=None))
     assert found.family.tolist() == [0, 0, 1]
+
+
+def test_second_look_links_a_copy_that_the_index_matched_too_thinly(tmp_path):
+    """Among many copies of one photo the index returns each keypoint's neighbours from a
+    few copies only; an image left alone is checked directly against the best-voted members
+    of the larger piece its votes point to."""
+    original = _photo(11)
+    upright = ("shift", "blur", "hue", "contrast")
+    files = {f"A/c{k}.png": TRANSFORMS[t](original) for k, t in enumerate(upright)}
+    files["A/lone.png"] = TRANSFORMS["mix"](original)  # mirrored, turned, recoloured
+    files["B/other.png"] = _photo(12)
+    images = load_image_set(_tree(tmp_path, files))
+    points = _keypoints(images, 1, lambda steps: None)
+    lone, other = images.paths.index("A/lone.png"), images.paths.index("B/other.png")
+    members = [i for i in range(len(images)) if i not in (lone, other)]
+    parts = _Components(len(images))
+    for i in members[1:]:
+        parts.join(members[0], i)
+    # a few index votes from the lone copy (as a mirror image) and the other photo to the family
+    pairs = [(min(lone, j), max(lone, j), 1) for j in members]
+    pairs += [(min(other, j), max(other, j), o) for j in members for o in (0, 1)]
+    a, b, orient = (np.array(column) for column in zip(*pairs, strict=True))
+    none = np.zeros(len(pairs), dtype=np.int64)
+    matches = _Matches(a, b, orient, np.full(len(pairs), 4), none, none, none[:0], none[:0])
+    links = _rescue(points, matches, parts, 1)
+    assert links and all(lone in (link.a, link.b) for link in links)
+    assert all(link.kind == "geometric" and link.score >= 8 for link in links)
+    assert len(links) <= 3  # RESCUE_MEMBERS of the one larger piece
+    # nothing to look at when no piece of several images was found
+    assert _rescue(points, matches, _Components(len(images)), 1) == []
+
+
+def test_the_demo_drawings_make_no_false_label_conflict(tmp_path):
+    """Single weak fits between drawings of like spots joined Monkeypox/M25_1.jpg to the
+    family of Others/O20_1-3 and chained unrelated drawings."""
+    images = load_image_set(demo_dataset(root=tmp_path))
+    found = find_families(images)
+    family = _family_of(found, images.paths)
+    assert family["Monkeypox/M25_1.jpg"] != family["Others/O20_1.jpg"]
+    for rows in found.members():
+        assert len(set(images.labels[rows].tolist())) == 1, [images.paths[i] for i in rows]
+    assert max(len(rows) for rows in found.members()) <= 6
+    # the planted copies are still found
+    assert family["Others/O03_1.jpg"] == family["Others/O90_1.jpg"]
+    assert family["Monkeypox/M02_1.jpg"] == family["Monkeypox/M90_1.jpg"]
