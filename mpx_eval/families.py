@@ -553,7 +553,7 @@ def _rescue(points: _Keypoints, matches: _Matches, parts: _Components, workers: 
 
     def check(job: tuple[int, int, int]) -> Link | None:
         i, j, o = job
-        # the orientation is that of the pair's first row: mirror that one
+        # a mirror relation holds both ways: the lower row's descriptors are the ones mirrored
         a, b = min(i, j), max(i, j)
         score = _pair_score(points, start, a, b, (o,))
         return Link(a, b, "geometric", float(score)) if score else None
