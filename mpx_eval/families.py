@@ -3,8 +3,10 @@ under flips, turns, rotation, zoom, shear, colour changes, blur, noise and resiz
 
 Local features (SIFT keypoints on each image and on its mirror image) are pooled in one
 approximate nearest-neighbour index; image pairs that share many descriptor matches become
-candidates, and only candidates are checked geometrically (a RANSAC affine fit). Families are
-the connected pieces of the checked links, joined under a guard against chaining.
+candidates, and only candidates are checked geometrically (a RANSAC affine fit); images left
+in small pieces get a second, direct check against the larger pieces their matches point to.
+Families are the connected pieces of the checked links, joined under guards against chaining
+and against weak evidence.
 """
 
 from __future__ import annotations
