@@ -3,8 +3,10 @@ under flips, turns, rotation, zoom, shear, colour changes, blur, noise and resiz
 
 Local features (SIFT keypoints on each image and on its mirror image) are pooled in one
 approximate nearest-neighbour index; image pairs that share many descriptor matches become
-candidates, and only candidates are checked geometrically (a RANSAC affine fit). Families are
-the connected pieces of the checked links, joined under a guard against chaining.
+candidates, and only candidates are checked geometrically (a RANSAC affine fit); images left
+in small pieces get a second, direct check against the larger pieces their matches point to.
+Families are the connected pieces of the checked links, joined under guards against chaining
+and against weak evidence.
 """
 
 from __future__ import annotations
@@ -42,10 +44,21 @@ MAX_DISTANCE = 0.4
 MIN_VOTES = 6
 #: Candidate partners per image, most matches first, that get the geometric check.
 CANDIDATES = 12
+#: Pieces smaller than this get a second look (``_rescue``) against larger ones: their
+#: images are checked against the best-voted members of their best-voted larger pieces.
+RESCUE_SIZE = 5
+RESCUE_PIECES = 2
+RESCUE_MEMBERS = 3
 #: RANSAC inliers (distinct keypoints on both sides) an affine fit needs to link two images.
 MIN_INLIERS = 8
 #: Reprojection error, in pixels of the working copy, under which a match is an inlier.
 RANSAC_PIXELS = 4.0
+#: Lowe's ratio: a direct match counts when it is this much closer than the second best.
+RATIO = 0.8
+#: RANSAC inliers from which a geometric link is sure evidence; a weaker link (or a hash
+#: match) joins two pieces of several images, or differently labelled ones, only with
+#: independent support (``_held``).
+SURE_INLIERS = 16
 #: Images with a side shorter than this (in the file) are too small to compare by keypoints.
 MIN_SIDE = 32
 #: Families at least this large join another as large only on several independent links.
@@ -149,12 +162,10 @@ def _root_sift(raw: np.ndarray) -> np.ndarray:
     return np.sqrt(desc / np.maximum(desc.sum(axis=1, keepdims=True), 1e-7))
 
 
-def _search(
-    points: _Keypoints, workers: int, tick: Callable[[int], None]
-) -> tuple[np.ndarray, ...]:
+def _search(points: _Keypoints, workers: int, tick: Callable[[int], None]) -> np.ndarray:
     """Descriptor matches across the whole set from one pooled index of upright keypoints,
-    queried with upright and mirrored descriptors: arrays (query image, orientation, query
-    keypoint, matched image, matched keypoint), one row per match under ``MAX_DISTANCE``.
+    queried with upright and mirrored descriptors: the sorted distinct codes (``_code``) of
+    the matches under ``MAX_DISTANCE``, each found from either image of its pair.
 
     Descriptors are projected on their ``DIMS`` principal axes (fitted on a sample), which
     keeps the index small and the kd-tree search fast.
@@ -175,7 +186,7 @@ def _search(
     k = min(NEIGHBOURS + 1, len(points.raw))
     bounds = np.searchsorted(points.owner, np.arange(0, n + _CHUNK, _CHUNK).clip(max=n))
 
-    def run(chunk: int, orientation: int) -> tuple[np.ndarray, ...]:
+    def run(chunk: int, orientation: int) -> np.ndarray:
         rows = np.arange(bounds[chunk], bounds[chunk + 1])
         raw = points.raw[rows]
         queries = (_root_sift(raw[:, _MIRROR] if orientation else raw) - mean) @ basis
@@ -184,13 +195,7 @@ def _search(
         qi, qk = np.repeat(points.owner[rows], k), np.repeat(points.local[rows], k)
         nj = points.owner[nearest]
         keep = (nj != qi) & (dist < MAX_DISTANCE**2)  # FLANN reports squared distances
-        return (
-            qi[keep],
-            np.full(int(keep.sum()), orientation),
-            qk[keep],
-            nj[keep],
-            points.local[nearest[keep]],
-        )
+        return _code(qi[keep], qk[keep], nj[keep], points.local[nearest[keep]], orientation, n)
 
     found = []
     jobs = [(c, o) for c in range(len(bounds) - 1) for o in (0, 1) if bounds[c + 1] > bounds[c]]
@@ -199,40 +204,78 @@ def _search(
             found.append(part)
             if orientation:
                 tick(min(_CHUNK, n - chunk * _CHUNK))
-    return tuple(np.concatenate(parts) for parts in zip(*found, strict=True))
+    return np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
 
 
-def _candidates(qi, orient, qk, nj, n: int) -> list[tuple[int, int, int, np.ndarray]]:
-    """Pairs worth a geometric check: for each image its ``CANDIDATES`` partners with the
-    most matched keypoints (at least ``MIN_VOTES``), each unordered pair once, in the
-    direction and orientation with the most matches; with the rows of those matches."""
-    key = (qi * n + nj) * 2 + orient
-    order = np.lexsort((qk, key))
-    key_sorted, qk_sorted = key[order], qk[order]
-    starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]])
-    ends = np.r_[starts[1:], len(key_sorted)]
-    fresh = np.r_[True, (key_sorted[1:] != key_sorted[:-1]) | (qk_sorted[1:] != qk_sorted[:-1])]
-    votes = np.add.reduceat(fresh.astype(np.int64), starts) if len(starts) else starts
-    keys = key_sorted[starts]
-    strong = np.flatnonzero(votes >= MIN_VOTES)
-    # per query image: its best partners first
-    by_image = strong[np.lexsort((-votes[strong], keys[strong] // (2 * n)))]
-    best: dict[tuple[int, int], tuple[int, int]] = {}
+def _code(i, ki, j, kj, orientation: int, n: int) -> np.ndarray:
+    """One int64 per match of keypoint ``ki`` of image ``i`` and ``kj`` of ``j``: the pair
+    (lower row first) and orientation, then the two keypoint numbers, so that sorting the
+    codes groups the matches by pair and the same match found from both images is one code
+    (eight bytes a match: the matches are the detector's largest array)."""
+    swap = i > j
+    a, b = np.where(swap, j, i), np.where(swap, i, j)
+    ka, kb = np.where(swap, kj, ki), np.where(swap, ki, kj)
+    return (((a * n + b) * 2 + orientation) * FEATURES + ka) * FEATURES + kb
+
+
+@dataclass
+class _Matches:
+    """Descriptor matches grouped by image pair and orientation: group ``g`` pairs rows
+    ``a[g] < b[g]`` (one mirrored against the other when ``orient[g]``), with ``votes[g]``
+    distinct matched keypoints of ``a``, listed in ``ka[starts[g]:ends[g]]`` against
+    ``kb[...]``."""
+
+    a: np.ndarray
+    b: np.ndarray
+    orient: np.ndarray
+    votes: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    ka: np.ndarray
+    kb: np.ndarray
+
+
+def _pairs(codes: np.ndarray, n: int) -> _Matches:
+    """The matches of ``_search`` grouped by image pair and orientation. Matches found from
+    either image of a pair count for it: the index returns only the nearest neighbours, so
+    with many copies of one photo in the set either direction alone holds only part of
+    them."""
+    kb, ka = codes % FEATURES, (codes // FEATURES) % FEATURES
+    key = codes // (FEATURES * FEATURES)
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else key
+    new_a = np.r_[True, (key[1:] != key[:-1]) | (ka[1:] != ka[:-1])]
+    votes = np.add.reduceat(new_a.astype(np.int64), starts) if len(starts) else starts
+    keys = key[starts]
+    return _Matches(
+        a=keys // (2 * n),
+        b=(keys // 2) % n,
+        orient=keys % 2,
+        votes=votes,
+        starts=starts,
+        ends=np.r_[starts[1:], len(key)].astype(np.int64),
+        ka=ka,
+        kb=kb,
+    )
+
+
+def _candidates(matches: _Matches) -> list[int]:
+    """Groups of ``matches`` worth a geometric check: for each image (on either side of a
+    pair) its ``CANDIDATES`` partners with the most matched keypoints (at least
+    ``MIN_VOTES``), each pair once, in the orientation with the most matches."""
+    strong = np.flatnonzero(matches.votes >= MIN_VOTES)
+    image = np.r_[matches.a[strong], matches.b[strong]]
+    group = np.r_[strong, strong]
+    ranked = np.lexsort((-matches.votes[group], image))
+    best: dict[tuple[int, int], int] = {}
     taken: dict[int, int] = defaultdict(int)
-    for g in by_image.tolist():
-        i, rest = divmod(int(keys[g]), 2 * n)
-        j = rest // 2
+    for i, g in zip(image[ranked].tolist(), group[ranked].tolist(), strict=True):
         if taken[i] >= CANDIDATES:
             continue
         taken[i] += 1
-        pair = (min(i, j), max(i, j))
-        if pair not in best or votes[g] > best[pair][0]:
-            best[pair] = (int(votes[g]), g)
-    out = []
-    for g in sorted(g for _, g in best.values()):
-        i, rest = divmod(int(keys[g]), 2 * n)
-        out.append((i, rest // 2, rest % 2, order[starts[g] : ends[g]]))
-    return out
+        pair = (int(matches.a[g]), int(matches.b[g]))
+        if pair not in best or matches.votes[g] > matches.votes[best[pair]]:
+            best[pair] = g
+    return sorted(best.values())
 
 
 def _verify(src: np.ndarray, dst: np.ndarray, qk: np.ndarray, nk: np.ndarray) -> int:
@@ -266,15 +309,21 @@ def _verify(src: np.ndarray, dst: np.ndarray, qk: np.ndarray, nk: np.ndarray) ->
     return count
 
 
-def _pair_score(points: _Keypoints, start: np.ndarray, a: int, b: int) -> int:
+def _pair_score(
+    points: _Keypoints, start: np.ndarray, a: int, b: int, orientations: tuple[int, ...] = (0, 1)
+) -> int:
     """``_verify`` on the mutual best descriptor matches of two images, the first taken
-    upright and mirrored (for pairs that did not come from the index)."""
+    upright and/or mirrored (for pairs whose index matches are too few or missing)."""
     rows_a = np.arange(start[a], start[a] + points.counts[a])
     rows_b = np.arange(start[b], start[b] + points.counts[b])
     target = _root_sift(points.raw[rows_b])
     best = 0
-    for raw in (points.raw[rows_a], points.raw[rows_a][:, _MIRROR]):
-        matches = cv2.BFMatcher(cv2.NORM_L2, crossCheck=True).match(_root_sift(raw), target)
+    for orientation in orientations:
+        raw = points.raw[rows_a][:, _MIRROR] if orientation else points.raw[rows_a]
+        pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(_root_sift(raw), target, k=2)
+        # Lowe's ratio test: a keypoint on a repeated pattern (a rash of like spots) has
+        # several near-equal matches, and chance affine fits among them linked drawings
+        matches = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
         qk = np.array([m.queryIdx for m in matches], dtype=np.int64)
         nk = np.array([m.trainIdx for m in matches], dtype=np.int64)
         if len(qk):
@@ -283,11 +332,13 @@ def _pair_score(points: _Keypoints, start: np.ndarray, a: int, b: int) -> int:
 
 
 class _Components:
-    """Union-find over rows, with the sizes of the pieces."""
+    """Union-find over rows, with the sizes of the pieces and the labels each piece holds."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, labels: np.ndarray | None = None) -> None:
         self.parent = np.arange(n)
         self.size = np.ones(n, dtype=np.int64)
+        given = labels if labels is not None else np.zeros(n, dtype=np.int64)
+        self.labels = [frozenset([int(v)]) for v in given]
 
     def root(self, i: int) -> int:
         while self.parent[i] != i:
@@ -301,29 +352,32 @@ class _Components:
             a, b = b, a
         self.parent[b] = a
         self.size[a] += self.size[b]
+        self.labels[a] = self.labels[a] | self.labels[b]
 
 
-def _join(n: int, links: list[Link], paths: list[str]) -> tuple[_Components, list[Link], list[str]]:  # noqa: C901
-    """Connected pieces of the links, strongest first, with the chaining guard: a link between
-    two pieces of ``GUARD_SIZE`` images or more is held back, and the two pieces join only
-    when ``GUARD_LINKS`` links with distinct images on both sides support it. Exact
-    duplicates always join. Returns the pieces, the links used, and a note per refusal."""
-    # hash matches last: on augmented sets a few copies of distinct photos share a hash, and
-    # by then the guard weighs them against the families the checked links have built
-    order = {"exact": 0, "geometric": 1, "near": 2}
-    ranked = sorted(links, key=lambda k: (order[k.kind], k.score if k.kind == "near" else -k.score))
-    parts = _Components(n)
-    used: list[Link] = []
-    held: list[Link] = []
-    for link in ranked:
-        ra, rb = parts.root(link.a), parts.root(link.b)
-        if ra == rb:
-            continue
-        if link.kind != "exact" and min(parts.size[ra], parts.size[rb]) >= GUARD_SIZE:
-            held.append(link)
-            continue
-        parts.join(ra, rb)
-        used.append(link)
+def _weak(link: Link) -> bool:
+    """A link with little evidence: a hash match, or a geometric fit under ``SURE_INLIERS``."""
+    return link.kind == "near" or (link.kind == "geometric" and link.score < SURE_INLIERS)
+
+
+def _held(parts: _Components, link: Link, ra: int, rb: int) -> bool:
+    """Whether a link must wait for independent support (``_supported``). A link joining
+    two pieces of ``GUARD_SIZE`` images or more could chain unrelated photos. A weak link
+    may add a lone image to a piece, but joining two pieces of several images, or putting
+    differently labelled images in one family (a label conflict is a strong claim), needs
+    more: on the demo's drawings of like spots, fits of 8 to 11 inliers chained unrelated
+    images and joined a Monkeypox image to an Others family."""
+    if link.kind == "exact":
+        return False
+    smaller = min(parts.size[ra], parts.size[rb])
+    if not _weak(link):
+        return smaller >= GUARD_SIZE
+    return smaller >= 2 or parts.labels[ra] != parts.labels[rb]
+
+
+def _supported(parts: _Components, held: list[Link], used: list[Link]) -> list[Link]:
+    """Joins the pieces that held links connect through ``GUARD_LINKS`` links or more with
+    distinct images on both sides, round after round; returns the links still refused."""
     changed = True
     while changed and held:
         changed = False
@@ -345,22 +399,61 @@ def _join(n: int, links: list[Link], paths: list[str]) -> tuple[_Components, lis
                 changed = True
             else:
                 held.extend(group)
-    notes = []
+    return held
+
+
+def _refusal_notes(parts: _Components, held: list[Link], paths: list[str]) -> list[str]:
+    """One line per pair of pieces that held links connect but did not join."""
     refused: dict[tuple[int, int], list[Link]] = defaultdict(list)
     for link in held:
         ra, rb = parts.root(link.a), parts.root(link.b)
         if ra != rb:
             refused[(min(ra, rb), max(ra, rb))].append(link)
-    for group in refused.values():
+    notes = []
+    for (ra, rb), group in refused.items():
         link = max(group, key=lambda k: k.score)
+        conflict = parts.labels[ra] != parts.labels[rb]
+        if _weak(link) and not conflict:
+            continue  # weak evidence between like-labelled pieces: nothing to look at
         size_a, size_b = parts.size[parts.root(link.a)], parts.size[parts.root(link.b)]
+        why = "too few distinct images on both sides"
+        if conflict:
+            why += f" for a label conflict on fits under {SURE_INLIERS} inliers"
         notes.append(
             f"not joined: the family of {paths[link.a]} ({size_a} images) and that of "
-            f"{paths[link.b]} ({size_b} images) share {len(group)} checked link(s), too few "
-            f"distinct images on both sides (best: {link.kind}, score {link.score:g}); look at "
-            "them if they are copies of one photo"
+            f"{paths[link.b]} ({size_b} images) share {len(group)} checked link(s), {why} "
+            f"(best: {link.kind}, score {link.score:g}); look at them if they are copies of "
+            "one photo"
         )
-    return parts, used, notes
+    return notes
+
+
+def _join(
+    n: int, links: list[Link], paths: list[str], *, labels: np.ndarray | None = None
+) -> tuple[_Components, list[Link], list[str]]:
+    """Connected pieces of the links, strongest first, with two guards (``_held``): a link
+    between two pieces of ``GUARD_SIZE`` images or more, or a weak link between differently
+    labelled pieces, is held back, and the two pieces join only when ``GUARD_LINKS`` links
+    with distinct images on both sides support it. Exact duplicates always join. Returns
+    the pieces, the links used, and a note per refusal."""
+    # hash matches last: on augmented sets a few copies of distinct photos share a hash, and
+    # by then the guard weighs them against the families the checked links have built
+    order = {"exact": 0, "geometric": 1, "near": 2}
+    ranked = sorted(links, key=lambda k: (order[k.kind], k.score if k.kind == "near" else -k.score))
+    parts = _Components(n, labels)
+    used: list[Link] = []
+    held: list[Link] = []
+    for link in ranked:
+        ra, rb = parts.root(link.a), parts.root(link.b)
+        if ra == rb:
+            continue
+        if _held(parts, link, ra, rb):
+            held.append(link)
+            continue
+        parts.join(ra, rb)
+        used.append(link)
+    held = _supported(parts, held, used)
+    return parts, used, _refusal_notes(parts, held, paths)
 
 
 def _numbered(parts: _Components, n: int) -> np.ndarray:
@@ -394,28 +487,81 @@ def _keypoints(images: ImageSet, workers: int, tick: Callable[[int], None]) -> _
     )
 
 
-def _geometric_links(points: _Keypoints, workers: int, tick: Callable[[int], None]) -> list[Link]:
-    """Candidate pairs from the pooled index, each checked by a RANSAC affine fit."""
+def _geometric_links(
+    points: _Keypoints, workers: int, tick: Callable[[int], None]
+) -> tuple[list[Link], _Matches]:
+    """Candidate pairs from the pooled index, each checked by a RANSAC affine fit; with
+    the index's matches, for a second look (``_rescue``)."""
     n = len(points.counts)
     start = np.r_[0, np.cumsum(points.counts)[:-1]]
-    qi, orient, qk, nj, nk = _search(points, workers, tick)
-    pairs = _candidates(qi, orient, qk, nj, n)
+    matches = _pairs(_search(points, workers, tick), n)
+    groups = _candidates(matches)
 
-    def check(pair: tuple[int, int, int, np.ndarray]) -> Link | None:
-        i, j, _, rows = pair
-        src, dst = points.xy[start[i] + qk[rows]], points.xy[start[j] + nk[rows]]
-        score = _verify(src, dst, qk[rows], nk[rows])
-        return Link(min(i, j), max(i, j), "geometric", float(score)) if score else None
+    def check(g: int) -> Link | None:
+        i, j = int(matches.a[g]), int(matches.b[g])
+        rows = slice(matches.starts[g], matches.ends[g])
+        ki, kj = matches.ka[rows], matches.kb[rows]
+        score = _verify(points.xy[start[i] + ki], points.xy[start[j] + kj], ki, kj)
+        return Link(i, j, "geometric", float(score)) if score else None
 
     links = []
-    per_step = max(1, len(pairs) // max(n, 1))
+    per_step = max(1, len(groups) // max(n, 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for k, link in enumerate(pool.map(check, pairs, chunksize=64), start=1):
+        for k, link in enumerate(pool.map(check, groups, chunksize=64), start=1):
             if link is not None:
                 links.append(link)
             if k % per_step == 0 and k // per_step <= n:
                 tick(1)
-    return links
+    return links, matches
+
+
+def _rescue(points: _Keypoints, matches: _Matches, parts: _Components, workers: int) -> list[Link]:
+    """A second look for images that the first pass left in a piece of under
+    ``RESCUE_SIZE`` while the index matched them to a piece of ``GUARD_SIZE`` or more, and
+    larger than their own: the image's votes are summed over each such piece's members, and
+    the image is checked against the ``RESCUE_MEMBERS`` best-voted members of its
+    ``RESCUE_PIECES`` best pieces with direct, ratio-tested descriptor matches
+    (``_pair_score``), not the index's few nearest neighbours. Among many copies of one
+    photo the index returns a keypoint's neighbours from a few of them only, which left
+    about 2 % of copies alone (MSLD benchmark); a set of distinct photos has few pieces of
+    several images, so there the second look costs little. Its links go through the same
+    guards as the others."""
+    n = len(points.counts)
+    start = np.r_[0, np.cumsum(points.counts)[:-1]]
+    roots = np.array([parts.root(i) for i in range(n)], dtype=np.int64)
+    size = parts.size[roots]
+    image = np.r_[matches.a, matches.b]
+    other = np.r_[matches.b, matches.a]
+    votes = np.r_[matches.votes, matches.votes]
+    orient = np.r_[matches.orient, matches.orient]
+    keep = np.flatnonzero(
+        (size[image] < RESCUE_SIZE) & (size[other] >= GUARD_SIZE) & (size[other] > size[image])
+    )
+    by_image: dict[int, dict[int, list[tuple[int, int, int]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for k in keep.tolist():
+        by_image[int(image[k])][int(roots[other[k]])].append(
+            (int(votes[k]), int(other[k]), int(orient[k]))
+        )
+    checks = []
+    for i, pieces in by_image.items():
+        totals = sorted(pieces, key=lambda r: -sum(v for v, _, _ in pieces[r]))
+        for root in totals[:RESCUE_PIECES]:
+            if sum(v for v, _, _ in pieces[root]) < MIN_VOTES:
+                continue
+            for _, j, o in sorted(pieces[root], reverse=True)[:RESCUE_MEMBERS]:
+                checks.append((i, j, o))
+
+    def check(job: tuple[int, int, int]) -> Link | None:
+        i, j, o = job
+        # a mirror relation holds both ways: the lower row's descriptors are the ones mirrored
+        a, b = min(i, j), max(i, j)
+        score = _pair_score(points, start, a, b, (o,))
+        return Link(a, b, "geometric", float(score)) if score else None
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return [link for link in pool.map(check, checks, chunksize=16) if link is not None]
 
 
 def _giant_family_note(family: np.ndarray, paths: list[str]) -> list[str]:
@@ -441,8 +587,10 @@ def find_families(
     ``progress(done, total)`` is called as work proceeds (total: three steps per image, to
     describe it, to look up its matches and to check its candidate pairs). Images too small
     or too uniform to have keypoints join a family only as exact or near duplicates, and a
-    note says so; so does a note for every join the chaining guard refused and for a family
-    that holds most of the set.
+    note says so; so does a note for every join the guards refused (``_held``; refused
+    weak links between like-labelled pieces go unmentioned) and for a family that holds
+    most of the set. ``images.labels`` only decides how much evidence a join across labels
+    needs.
     """
     # audit imports this module to report families, so its duplicate finder loads late
     from .audit import find_duplicates
@@ -472,11 +620,18 @@ def find_families(
     # perceptual hash within the near-duplicate distance; a hash match links two images
     # only when their keypoints agree too, or when one has too few keypoints to tell.
     for a, b, d in near:
-        if min(counts[a], counts[b]) < MIN_INLIERS or _pair_score(points, start, a, b):
+        few_points = min(counts[a], counts[b]) < MIN_INLIERS
+        inliers = 0 if few_points else _pair_score(points, start, a, b)
+        if few_points or inliers:
             links.append(Link(a, b, "near", float(d)))
+        if inliers >= SURE_INLIERS:  # the guards weigh a hash match as weak: say it is sure
+            links.append(Link(a, b, "geometric", float(inliers)))
     if counts.sum() > NEIGHBOURS:
-        links += _geometric_links(points, workers, tick)
-    parts, used, refused = _join(n, links, images.paths)
+        found, matches = _geometric_links(points, workers, tick)
+        links += found
+        parts, _, _ = _join(n, links, images.paths, labels=images.labels)
+        links += _rescue(points, matches, parts, workers)
+    parts, used, refused = _join(n, links, images.paths, labels=images.labels)
     family = _numbered(parts, n)
     notes += refused + _giant_family_note(family, images.paths)
     if progress is not None and done < total:
