@@ -26,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        raise MpxEvalError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise MpxEvalError(f"{message} (see {self.prog} --help)")
 
 
 def _on_off(value: str) -> bool:

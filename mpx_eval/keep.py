@@ -1,6 +1,6 @@
 """What a unit keeps of its chosen checkpoint while the model is in memory: the model as a
 ``.keras`` file (as bytes, so a Ray task can return it) and Grad-CAM heatmaps. Plain data
-out; the runner writes it (mpx_eval.keptfiles).
+out; the run folder's owner writes it (mpx_eval.outdir, through mpx_eval.keptfiles).
 """
 
 from __future__ import annotations
