@@ -235,15 +235,16 @@ def _train(out: Path, ready: _Prepared, units, done: dict, *, epochs: int, quiet
 
 
 def _input_sizes(cfg: RunConfig, models_mod) -> tuple[dict, dict[str, int]]:
-    """Each model's input size, and the specs of the user models resolved for it."""
-    specs = {}
-    sizes: dict[str, int] = {}
-    for name in cfg.models:
-        if name in BUILTIN_MODELS:
-            sizes[name] = cfg.image_size or BUILTIN_MODELS[name]
-        else:
-            specs[name] = models_mod.resolve_model(name)
-            sizes[name] = cfg.image_size or specs[name].default_size
+    """Each model's input size (``--image-size``, else the model's own), and the specs of
+    the user models resolved for it (a built-in model's size needs no Keras import)."""
+    specs = {
+        name: models_mod.resolve_model(name) for name in cfg.models if name not in BUILTIN_MODELS
+    }
+    sizes = {
+        name: cfg.image_size
+        or (specs[name].default_size if name in specs else BUILTIN_MODELS[name])
+        for name in cfg.models
+    }
     return specs, sizes
 
 
