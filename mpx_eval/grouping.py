@@ -56,10 +56,18 @@ def split_groups(patient_groups: np.ndarray, family: np.ndarray) -> np.ndarray:
 
 
 class DetectionProgress:
-    """One line while families are detected: images done, elapsed, ETA. Redrawn in place
-    on a terminal; in a log only the final line is written."""
+    """One line while families are detected: share of the work done (three steps per
+    image: describe, look up, check), elapsed, ETA. Redrawn in place on a terminal; in a log
+    only the final line is written."""
 
-    def __init__(self, *, stream: TextIO | None = None, label: str = "Finding image families"):
+    def __init__(
+        self,
+        n_images: int,
+        *,
+        stream: TextIO | None = None,
+        label: str = "Finding image families",
+    ):
+        self.n_images = n_images
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.label = label
@@ -73,7 +81,11 @@ class DetectionProgress:
             return
         self._last = now
         elapsed = now - self.started
-        line = f"{self.label}: {done}/{total} images | elapsed {format_seconds(elapsed)}"
+        share = done / total if total else 1.0
+        line = (
+            f"{self.label} among {self.n_images} images: {share:.0%} | "
+            f"elapsed {format_seconds(elapsed)}"
+        )
         if done < total:
             eta = elapsed / done * (total - done) if done else None
             line += f" | ETA {format_seconds(eta)}" if eta is not None else " | ETA estimating"
@@ -96,7 +108,7 @@ def apply_families(images: ImageSet, *, enabled: bool, quiet: bool = False) -> F
     try:
         if not enabled or len(images) == 0:
             return None
-        progress = None if quiet else DetectionProgress()
+        progress = None if quiet else DetectionProgress(len(images))
         families = find_families(images, progress=progress)
         images.groups = split_groups(images.groups, families.family)
         return families

@@ -295,19 +295,19 @@ class _Terminal(io.StringIO):
 
 def test_detection_progress_redraws_on_a_terminal_and_logs_one_line():
     terminal = _Terminal()
-    progress = DetectionProgress(stream=terminal)
+    progress = DetectionProgress(100, stream=terminal)
     progress(0, 300)
     progress._last = -1.0  # as if the redraw interval had passed
     progress(100, 300)
     progress(300, 300)
     drawn = terminal.getvalue()
     assert drawn.count("\r") == 3 and drawn.endswith("\n")
-    assert "Finding image families: 100/300 images" in drawn and "ETA" in drawn
-    assert "300/300 images | elapsed" in drawn
+    assert "Finding image families among 100 images: 33% | elapsed" in drawn and "ETA" in drawn
+    assert "100 images: 100% | elapsed" in drawn
 
     log = io.StringIO()
-    progress = DetectionProgress(stream=log)
+    progress = DetectionProgress(100, stream=log)
     for done in (0, 100, 300):
         progress(done, 300)
-    assert log.getvalue().startswith("Finding image families: 300/300 images")
+    assert log.getvalue().startswith("Finding image families among 100 images: 100%")
     assert log.getvalue().count("\n") == 1
