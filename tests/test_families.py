@@ -350,13 +350,13 @@ def test_second_look_weighs_pieces_by_their_best_matched_members(tmp_path):
     decoys = RESCUE_PIECES  # as many large pieces of other photos as the second look takes
     for d in range(decoys):
         for k in range(6):
-            files[f"A/d{d}_{k}.png"] = _photo(100 + 6 * d + k)
+            files[f"B/d{d}_{k}.png"] = _photo(100 + 6 * d + k)
     images = load_image_set(_tree(tmp_path, files))
     points = _keypoints(images, 1, lambda steps: None)
     row = {path: i for i, path in enumerate(images.paths)}
     lone = row["A/lone.png"]
     family = [row[f"A/c{k}.png"] for k in range(len(upright))]
-    pieces = [[row[f"A/d{d}_{k}.png"] for k in range(6)] for d in range(decoys)]
+    pieces = [[row[f"B/d{d}_{k}.png"] for k in range(6)] for d in range(decoys)]
     parts = _Components(len(images))
     for piece in [family, *pieces]:
         for i in piece[1:]:
