@@ -54,7 +54,7 @@ CANDIDATES = 12
 #: images are checked against the best-voted members of their best-voted larger pieces
 #: (more members for an image still alone, whose index matches are thinnest).
 RESCUE_SIZE = 5
-RESCUE_PIECES = 3
+RESCUE_PIECES = 6
 RESCUE_MEMBERS = 3
 RESCUE_LONE_MEMBERS = 8
 #: RANSAC inliers (distinct keypoints on both sides) an affine fit needs to link two images.
