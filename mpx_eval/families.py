@@ -32,6 +32,12 @@ WORK = FAMILY_SIZE
 #: few strong corners, and the default threshold (0.04) left many copies with under a dozen.
 FEATURES = 200
 CONTRAST = 0.015
+#: Images with fewer keypoints than this are described again at the lower contrast
+#: threshold ``CONTRAST_LOW``: smooth, low-texture photos (their copies had 16 to 60
+#: keypoints) get two to three times as many, enough for a fit to verify; textured photos,
+#: most of the set, keep their strongest corners and cost nothing more.
+FEW_KEYPOINTS = 120
+CONTRAST_LOW = 0.008
 #: Dimensions the RootSIFT descriptors are projected to (PCA over the set) for the index.
 DIMS = 48
 #: Nearest neighbours looked up per descriptor in the pooled index, and the search effort.
@@ -45,10 +51,12 @@ MIN_VOTES = 6
 #: Candidate partners per image, most matches first, that get the geometric check.
 CANDIDATES = 12
 #: Pieces smaller than this get a second look (``_rescue``) against larger ones: their
-#: images are checked against the best-voted members of their best-voted larger pieces.
+#: images are checked against the best-voted members of their best-voted larger pieces
+#: (more members for an image still alone, whose index matches are thinnest).
 RESCUE_SIZE = 5
-RESCUE_PIECES = 2
+RESCUE_PIECES = 6
 RESCUE_MEMBERS = 3
+RESCUE_LONE_MEMBERS = 8
 #: RANSAC inliers (distinct keypoints on both sides) an affine fit needs to link two images.
 MIN_INLIERS = 8
 #: Reprojection error, in pixels of the working copy, under which a match is an inlier.
@@ -149,7 +157,11 @@ def _describe(view: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         view = cv2.resize(view, (WORK, WORK), interpolation=cv2.INTER_AREA)
     sift = cv2.SIFT_create(nfeatures=FEATURES, contrastThreshold=CONTRAST)
     clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4))
-    keypoints, desc = sift.detectAndCompute(clahe.apply(view), _flat_mask(view))
+    equalised, mask = clahe.apply(view), _flat_mask(view)
+    keypoints, desc = sift.detectAndCompute(equalised, mask)
+    if len(keypoints) < FEW_KEYPOINTS:
+        low = cv2.SIFT_create(nfeatures=FEATURES, contrastThreshold=CONTRAST_LOW)
+        keypoints, desc = low.detectAndCompute(equalised, mask)
     if desc is None or not keypoints:
         return np.empty((0, 2), np.float32), np.empty((0, 128), np.uint8)
     xy = np.array([k.pt for k in keypoints[:FEATURES]], dtype=np.float32)
@@ -518,9 +530,10 @@ def _geometric_links(
 def _rescue(points: _Keypoints, matches: _Matches, parts: _Components, workers: int) -> list[Link]:
     """A second look for images that the first pass left in a piece of under
     ``RESCUE_SIZE`` while the index matched them to a piece of ``GUARD_SIZE`` or more, and
-    larger than their own: the image's votes are summed over each such piece's members, and
-    the image is checked against the ``RESCUE_MEMBERS`` best-voted members of its
-    ``RESCUE_PIECES`` best pieces with direct, ratio-tested descriptor matches
+    larger than their own: the image's votes are summed over the best-voted members of
+    each such piece, and it is checked against the ``RESCUE_MEMBERS`` best-voted members
+    (an image still alone: ``RESCUE_LONE_MEMBERS``) of its ``RESCUE_PIECES`` best pieces
+    with direct, ratio-tested descriptor matches
     (``_pair_score``), not the index's few nearest neighbours. Among many copies of one
     photo the index returns a keypoint's neighbours from a few of them only, which left
     about 2 % of copies alone (MSLD benchmark); a set of distinct photos has few pieces of
@@ -546,11 +559,18 @@ def _rescue(points: _Keypoints, matches: _Matches, parts: _Components, workers: 
         )
     checks = []
     for i, pieces in by_image.items():
-        totals = sorted(pieces, key=lambda r: -sum(v for v, _, _ in pieces[r]))
+        # a piece weighs by its best-voted members, not by all of them: summed over all,
+        # the few chance votes of a large family outweighed the true family of a lone copy
+        weight = {
+            r: sum(sorted((v for v, _, _ in m), reverse=True)[:RESCUE_MEMBERS])
+            for r, m in pieces.items()
+        }
+        totals = sorted(pieces, key=lambda r: -weight[r])
         for root in totals[:RESCUE_PIECES]:
-            if sum(v for v, _, _ in pieces[root]) < MIN_VOTES:
+            if weight[root] < MIN_VOTES:
                 continue
-            for _, j, o in sorted(pieces[root], reverse=True)[:RESCUE_MEMBERS]:
+            members = RESCUE_LONE_MEMBERS if size[i] == 1 else RESCUE_MEMBERS
+            for _, j, o in sorted(pieces[root], reverse=True)[:members]:
                 checks.append((i, j, o))
 
     def check(job: tuple[int, int, int]) -> Link | None:

@@ -12,14 +12,19 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
+from mpx_eval import families
 from mpx_eval.data import FAMILY_SIZE, load_image_set
 from mpx_eval.demo import demo_dataset
 from mpx_eval.families import (
+    FEW_KEYPOINTS,
     GUARD_LINKS,
+    RESCUE_LONE_MEMBERS,
+    RESCUE_PIECES,
     SURE_INLIERS,
     Families,
     Link,
     _Components,
+    _describe,
     _join,
     _keypoints,
     _Matches,
@@ -329,9 +334,64 @@ def test_second_look_links_a_copy_that_the_index_matched_too_thinly(tmp_path):
     links = _rescue(points, matches, parts, 1)
     assert links and all(lone in (link.a, link.b) for link in links)
     assert all(link.kind == "geometric" and link.score >= 8 for link in links)
-    assert len(links) <= 3  # RESCUE_MEMBERS of the one larger piece
+    assert len(links) <= min(len(members), RESCUE_LONE_MEMBERS)  # of the one larger piece
     # nothing to look at when no piece of several images was found
     assert _rescue(points, matches, _Components(len(images)), 1) == []
+
+
+def test_second_look_weighs_pieces_by_their_best_matched_members(tmp_path):
+    """A large family collects a few chance votes from many of its members; summed over all
+    members they outweighed the lone copy's own, smaller family, which was then never
+    checked. Pieces are ranked by their best-voted members."""
+    original = _photo(11)
+    upright = ("shift", "blur", "hue", "contrast")
+    files = {f"A/c{k}.png": TRANSFORMS[t](original) for k, t in enumerate(upright)}
+    files["A/lone.png"] = TRANSFORMS["mix"](original)
+    decoys = RESCUE_PIECES  # as many large pieces of other photos as the second look takes
+    for d in range(decoys):
+        for k in range(6):
+            files[f"B/d{d}_{k}.png"] = _photo(100 + 6 * d + k)
+    images = load_image_set(_tree(tmp_path, files))
+    points = _keypoints(images, 1, lambda steps: None)
+    row = {path: i for i, path in enumerate(images.paths)}
+    lone = row["A/lone.png"]
+    family = [row[f"A/c{k}.png"] for k in range(len(upright))]
+    pieces = [[row[f"B/d{d}_{k}.png"] for k in range(6)] for d in range(decoys)]
+    parts = _Components(len(images))
+    for piece in [family, *pieces]:
+        for i in piece[1:]:
+            parts.join(piece[0], i)
+    # the family: two members with 5 votes, two with 1 (12 in all, 11 for the best three);
+    # each decoy piece: 3 votes from each of 6 members (18 in all, 9 for the best three)
+    votes = {j: v for j, v in zip(family, (5, 5, 1, 1), strict=True)}
+    votes.update({j: 3 for piece in pieces for j in piece})
+    pairs = [(min(lone, j), max(lone, j), 1, v) for j, v in votes.items()]
+    a, b, orient, v = (np.array(column) for column in zip(*pairs, strict=True))
+    none = np.zeros(len(pairs), dtype=np.int64)
+    matches = _Matches(a, b, orient, v, none, none, none[:0], none[:0])
+    links = _rescue(points, matches, parts, 1)
+    assert any({link.a, link.b} & set(family) for link in links)
+    assert all(lone in (link.a, link.b) for link in links)
+    assert not any({link.a, link.b} & set(itertools.chain(*pieces)) for link in links)
+
+
+def test_smooth_photos_are_described_again_at_a_lower_contrast_threshold(monkeypatch):
+    """A smooth, low-contrast photo has few keypoints at the usual threshold, too few for
+    its copies to be verified; it is described again at a lower one. A textured photo
+    keeps the keypoints it had."""
+    smooth = ImageEnhance.Contrast(_photo(7).filter(ImageFilter.GaussianBlur(2))).enhance(0.2)
+    textured = _photo(8)
+    view = {
+        name: np.asarray(img.convert("L").resize((FAMILY_SIZE, FAMILY_SIZE)))
+        for name, img in (("smooth", smooth), ("textured", textured))
+    }
+    adaptive = {name: _describe(v)[0] for name, v in view.items()}
+    monkeypatch.setattr(families, "FEW_KEYPOINTS", 0)
+    single = {name: _describe(v)[0] for name, v in view.items()}
+    assert len(single["smooth"]) < FEW_KEYPOINTS
+    assert len(adaptive["smooth"]) > len(single["smooth"])
+    assert len(single["textured"]) >= FEW_KEYPOINTS
+    np.testing.assert_array_equal(adaptive["textured"], single["textured"])
 
 
 def test_the_demo_drawings_make_no_false_label_conflict(tmp_path):
