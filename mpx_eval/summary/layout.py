@@ -35,21 +35,9 @@ class Interval(TypedDict):
     n_dropped: int  # bootstrap resamples where the metric was undefined; 0 for the others
 
 
-class _FoldKeys(TypedDict):
-    fold: int
-    n_test: int
-    n_train: int  # n - n_test
-    # First epoch with the highest val_accuracy in the history, None without history.
-    best_epoch: int | None
-
-
-class Fold(_FoldKeys, total=False):
-    """One cv fold at checkpoint ``"best"``: its sizes, chosen epoch and every metric.
-
-    The metric keys are those of :func:`mpx_eval.metrics.metric_names` (the four binary
-    rates with two classes only); a metric undefined in the fold (e.g. ``roc_auc`` when the
-    fold's test rows hold one class) is ``None``.
-    """
+class _Metrics(TypedDict, total=False):
+    """Every metric of :func:`mpx_eval.metrics.metric_names`, each a key of its own (the
+    four binary rates with two classes only)."""
 
     accuracy: float | None
     balanced_accuracy: float | None
@@ -65,6 +53,23 @@ class Fold(_FoldKeys, total=False):
     specificity: float | None
     ppv: float | None
     npv: float | None
+
+
+class _FoldKeys(TypedDict):
+    fold: int
+    n_test: int
+    n_train: int  # n - n_test
+    # First epoch with the highest val_accuracy in the history, None without history.
+    best_epoch: int | None
+
+
+class Fold(_FoldKeys, _Metrics):
+    """One cv fold at checkpoint ``"best"``: its sizes, chosen epoch and every metric.
+
+    The metric keys are those of :func:`mpx_eval.metrics.metric_names` (the four binary
+    rates with two classes only); a metric undefined in the fold (e.g. ``roc_auc`` when the
+    fold's test rows hold one class) is ``None``.
+    """
 
 
 class AUCDeLong(TypedDict):
@@ -161,24 +166,7 @@ class _SeedSplitKeys(TypedDict):
     val_accuracy_source: Literal["history", "predictions"]
 
 
-class _SeedSplitMetrics(_SeedSplitKeys, total=False):
-    accuracy: float | None
-    balanced_accuracy: float | None
-    f1: float | None
-    f1_macro: float | None
-    mcc: float | None
-    kappa: float | None
-    roc_auc: float | None
-    average_precision: float | None
-    brier: float | None
-    ece: float | None
-    sensitivity: float | None
-    specificity: float | None
-    ppv: float | None
-    npv: float | None
-
-
-class SeedSplit(_SeedSplitMetrics):
+class SeedSplit(_SeedSplitKeys, _Metrics):
     """The single seeded split, measured on its validation part (checkpoint "best").
 
     After the keys above, every metric of :func:`mpx_eval.metrics.metric_names` as a key of
