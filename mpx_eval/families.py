@@ -4,7 +4,8 @@ under flips, turns, rotation, zoom, shear, colour changes, blur, noise and resiz
 Local features (SIFT keypoints on each image and on its mirror image) are pooled in one
 approximate nearest-neighbour index; image pairs that share many descriptor matches become
 candidates, and only candidates are checked geometrically (a RANSAC affine fit); images left
-in small pieces get a second, direct check against the larger pieces their matches point to.
+in small pieces get a second, direct check against the larger pieces their matches point to,
+and images still alone a last one with finer descriptions.
 Families are the connected pieces of the checked links, joined under guards against chaining
 and against weak evidence.
 """
@@ -57,6 +58,16 @@ RESCUE_SIZE = 5
 RESCUE_PIECES = 6
 RESCUE_MEMBERS = 3
 RESCUE_LONE_MEMBERS = 8
+#: Images still alone after the second look get a last one (``_last_look``) with finer
+#: descriptions: SIFT at contrast threshold ``FINE_CONTRAST`` keeping up to ``FINE_FEATURES``
+#: keypoints, on the working copy and on it enlarged to ``FINE_SIDE``. On the MSLD benchmark
+#: the copies still alone were smooth photos heavily recoloured, noised or turned, whose
+#: usual keypoints gave no fit with 8 inliers to any copy of their photo; each setting alone
+#: linked five of nine, the two together six, and the finer settings linked no distinct
+#: photos among 19,000 checks of other images against the pieces their votes point to.
+FINE_CONTRAST = 0.004
+FINE_FEATURES = 400
+FINE_SIDE = 192
 #: RANSAC inliers (distinct keypoints on both sides) an affine fit needs to link two images.
 MIN_INLIERS = 8
 #: Reprojection error, in pixels of the working copy, under which a match is an inlier.
@@ -147,25 +158,45 @@ class _Keypoints:
 _MIRROR = np.arange(128).reshape(4, 4, 8)[::-1][:, :, (-np.arange(8)) % 8].ravel()
 
 
-def _describe(view: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Keypoint positions and SIFT descriptors of one grey image.
+def _sift(view: np.ndarray, contrast: float, features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoint positions and SIFT descriptors of a grey image, at most ``features`` of them.
 
     Local contrast is equalised first (CLAHE), so brightness and contrast changes move
     few keypoints, and flat areas are masked (see ``_flat_mask``).
     """
-    if view.shape[0] != WORK:
-        view = cv2.resize(view, (WORK, WORK), interpolation=cv2.INTER_AREA)
-    sift = cv2.SIFT_create(nfeatures=FEATURES, contrastThreshold=CONTRAST)
+    sift = cv2.SIFT_create(nfeatures=features, contrastThreshold=contrast)
     clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4))
-    equalised, mask = clahe.apply(view), _flat_mask(view)
-    keypoints, desc = sift.detectAndCompute(equalised, mask)
-    if len(keypoints) < FEW_KEYPOINTS:
-        low = cv2.SIFT_create(nfeatures=FEATURES, contrastThreshold=CONTRAST_LOW)
-        keypoints, desc = low.detectAndCompute(equalised, mask)
+    keypoints, desc = sift.detectAndCompute(clahe.apply(view), _flat_mask(view))
     if desc is None or not keypoints:
         return np.empty((0, 2), np.float32), np.empty((0, 128), np.uint8)
-    xy = np.array([k.pt for k in keypoints[:FEATURES]], dtype=np.float32)
-    return xy, np.clip(np.rint(desc[:FEATURES]), 0, 255).astype(np.uint8)
+    xy = np.array([k.pt for k in keypoints[:features]], dtype=np.float32)
+    return xy, np.clip(np.rint(desc[:features]), 0, 255).astype(np.uint8)
+
+
+def _describe(view: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints of one working copy (``_sift``): the strongest ``FEATURES`` at ``CONTRAST``,
+    or at ``CONTRAST_LOW`` for a smooth photo with fewer than ``FEW_KEYPOINTS``."""
+    if view.shape[0] != WORK:
+        view = cv2.resize(view, (WORK, WORK), interpolation=cv2.INTER_AREA)
+    xy, desc = _sift(view, CONTRAST, FEATURES)
+    if len(xy) < FEW_KEYPOINTS:
+        xy, desc = _sift(view, CONTRAST_LOW, FEATURES)
+    return xy, desc
+
+
+def _describe_finely(view: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Finer keypoints of one working copy for the last look: at ``FINE_CONTRAST``, on the
+    copy and on it enlarged to ``FINE_SIDE`` (positions given in the copy's pixels)."""
+    if view.shape[0] != WORK:
+        view = cv2.resize(view, (WORK, WORK), interpolation=cv2.INTER_AREA)
+    found = []
+    for side in (WORK, FINE_SIDE):
+        big = (
+            view if side == WORK else cv2.resize(view, (side, side), interpolation=cv2.INTER_CUBIC)
+        )
+        xy, desc = _sift(big, FINE_CONTRAST, FINE_FEATURES)
+        found.append((xy * np.float32(WORK / side), desc))
+    return found
 
 
 def _root_sift(raw: np.ndarray) -> np.ndarray:
@@ -321,17 +352,17 @@ def _verify(src: np.ndarray, dst: np.ndarray, qk: np.ndarray, nk: np.ndarray) ->
     return count
 
 
-def _pair_score(
-    points: _Keypoints, start: np.ndarray, a: int, b: int, orientations: tuple[int, ...] = (0, 1)
+def _match_score(
+    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], orientations=(0, 1)
 ) -> int:
-    """``_verify`` on the mutual best descriptor matches of two images, the first taken
-    upright and/or mirrored (for pairs whose index matches are too few or missing)."""
-    rows_a = np.arange(start[a], start[a] + points.counts[a])
-    rows_b = np.arange(start[b], start[b] + points.counts[b])
-    target = _root_sift(points.raw[rows_b])
+    """``_verify`` on the ratio-tested best descriptor matches of two images, each given as
+    (keypoint positions, SIFT descriptors), the first taken upright and/or mirrored."""
+    if len(a[1]) < 2 or len(b[1]) < 2:
+        return 0
+    target = _root_sift(b[1])
     best = 0
     for orientation in orientations:
-        raw = points.raw[rows_a][:, _MIRROR] if orientation else points.raw[rows_a]
+        raw = a[1][:, _MIRROR] if orientation else a[1]
         pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(_root_sift(raw), target, k=2)
         # Lowe's ratio test: a keypoint on a repeated pattern (a rash of like spots) has
         # several near-equal matches, and chance affine fits among them linked drawings
@@ -339,8 +370,22 @@ def _pair_score(
         qk = np.array([m.queryIdx for m in matches], dtype=np.int64)
         nk = np.array([m.trainIdx for m in matches], dtype=np.int64)
         if len(qk):
-            best = max(best, _verify(points.xy[rows_a[qk]], points.xy[rows_b[nk]], qk, nk))
+            best = max(best, _verify(a[0][qk], b[0][nk], qk, nk))
     return best
+
+
+def _pair_score(
+    points: _Keypoints, start: np.ndarray, a: int, b: int, orientations: tuple[int, ...] = (0, 1)
+) -> int:
+    """``_match_score`` of two images of the set (for pairs whose index matches are too few
+    or missing)."""
+    rows_a = slice(start[a], start[a] + points.counts[a])
+    rows_b = slice(start[b], start[b] + points.counts[b])
+    return _match_score(
+        (points.xy[rows_a], points.raw[rows_a]),
+        (points.xy[rows_b], points.raw[rows_b]),
+        orientations,
+    )
 
 
 class _Components:
@@ -477,11 +522,13 @@ def _numbered(parts: _Components, n: int) -> np.ndarray:
     return out
 
 
-def _keypoints(images: ImageSet, workers: int, tick: Callable[[int], None]) -> _Keypoints:
+def _keypoints(
+    images: ImageSet, workers: int, tick: Callable[[int], None], views: np.ndarray | None = None
+) -> _Keypoints:
     """Describe every image (one progress step each); images too small to compare get none."""
     xy, raw = [], []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for found_xy, found_raw in pool.map(_describe, _views(images)):
+        for found_xy, found_raw in pool.map(_describe, _views(images) if views is None else views):
             xy.append(found_xy)
             raw.append(found_raw)
             tick(1)
@@ -527,20 +574,15 @@ def _geometric_links(
     return links, matches
 
 
-def _rescue(points: _Keypoints, matches: _Matches, parts: _Components, workers: int) -> list[Link]:
-    """A second look for images that the first pass left in a piece of under
-    ``RESCUE_SIZE`` while the index matched them to a piece of ``GUARD_SIZE`` or more, and
-    larger than their own: the image's votes are summed over the best-voted members of
-    each such piece, and it is checked against the ``RESCUE_MEMBERS`` best-voted members
-    (an image still alone: ``RESCUE_LONE_MEMBERS``) of its ``RESCUE_PIECES`` best pieces
-    with direct, ratio-tested descriptor matches
-    (``_pair_score``), not the index's few nearest neighbours. Among many copies of one
-    photo the index returns a keypoint's neighbours from a few of them only, which left
-    about 2 % of copies alone (MSLD benchmark); a set of distinct photos has few pieces of
-    several images, so there the second look costs little. Its links go through the same
-    guards as the others."""
-    n = len(points.counts)
-    start = np.r_[0, np.cumsum(points.counts)[:-1]]
+def _second_look_checks(
+    matches: _Matches, parts: _Components, smaller_than: int
+) -> list[tuple[int, int, int]]:
+    """The pairs (lower row, higher row, orientation) that a second look checks: for each
+    image in a piece of under ``smaller_than`` that the index matched to a piece of
+    ``GUARD_SIZE`` or more, and larger than its own, the ``RESCUE_MEMBERS`` best-voted
+    members (an image still alone: ``RESCUE_LONE_MEMBERS``) of its ``RESCUE_PIECES``
+    best pieces, a piece weighed by the votes of its best-voted members."""
+    n = len(parts.parent)
     roots = np.array([parts.root(i) for i in range(n)], dtype=np.int64)
     size = parts.size[roots]
     image = np.r_[matches.a, matches.b]
@@ -548,7 +590,7 @@ def _rescue(points: _Keypoints, matches: _Matches, parts: _Components, workers: 
     votes = np.r_[matches.votes, matches.votes]
     orient = np.r_[matches.orient, matches.orient]
     keep = np.flatnonzero(
-        (size[image] < RESCUE_SIZE) & (size[other] >= GUARD_SIZE) & (size[other] > size[image])
+        (size[image] < smaller_than) & (size[other] >= GUARD_SIZE) & (size[other] > size[image])
     )
     by_image: dict[int, dict[int, list[tuple[int, int, int]]]] = defaultdict(
         lambda: defaultdict(list)
@@ -570,14 +612,50 @@ def _rescue(points: _Keypoints, matches: _Matches, parts: _Components, workers: 
             if weight[root] < MIN_VOTES:
                 continue
             members = RESCUE_LONE_MEMBERS if size[i] == 1 else RESCUE_MEMBERS
-            for _, j, o in sorted(pieces[root], reverse=True)[:members]:
-                checks.append((i, j, o))
+            # a mirror relation holds both ways: the lower row's descriptors are mirrored
+            checks += [
+                (min(i, j), max(i, j), o)
+                for _, j, o in sorted(pieces[root], reverse=True)[:members]
+            ]
+    return checks
+
+
+def _rescue(points: _Keypoints, matches: _Matches, parts: _Components, workers: int) -> list[Link]:
+    """A second look for images that the first pass left in a piece of under
+    ``RESCUE_SIZE`` while the index matched them to a larger piece of several images
+    (``_second_look_checks``): direct, ratio-tested descriptor matches (``_pair_score``),
+    not the index's few nearest neighbours. Among many copies of one photo the index
+    returns a keypoint's neighbours from a few of them only, which left about 2 % of
+    copies alone (MSLD benchmark); a set of distinct photos has few pieces of several
+    images, so there the second look costs little. Its links go through the same guards
+    as the others."""
+    start = np.r_[0, np.cumsum(points.counts)[:-1]]
 
     def check(job: tuple[int, int, int]) -> Link | None:
-        i, j, o = job
-        # a mirror relation holds both ways: the lower row's descriptors are the ones mirrored
-        a, b = min(i, j), max(i, j)
+        a, b, o = job
         score = _pair_score(points, start, a, b, (o,))
+        return Link(a, b, "geometric", float(score)) if score else None
+
+    checks = _second_look_checks(matches, parts, RESCUE_SIZE)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return [link for link in pool.map(check, checks, chunksize=16) if link is not None]
+
+
+def _last_look(
+    views: np.ndarray, matches: _Matches, parts: _Components, workers: int
+) -> list[Link]:
+    """The second look again for images still alone, with finer descriptions of both
+    images (``_describe_finely``: more, weaker keypoints, and the copy enlarged), the
+    better of the two fits counting. Only the images concerned are described again, so
+    its cost follows the number of copies the other passes missed."""
+    checks = _second_look_checks(matches, parts, 2)
+    rows = sorted({i for a, b, _ in checks for i in (a, b)})
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        fine = dict(zip(rows, pool.map(lambda i: _describe_finely(views[i]), rows), strict=True))
+
+    def check(job: tuple[int, int, int]) -> Link | None:
+        a, b, o = job
+        score = max(_match_score(x, y, (o,)) for x, y in zip(fine[a], fine[b], strict=True))
         return Link(a, b, "geometric", float(score)) if score else None
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -627,7 +705,8 @@ def find_families(
     workers = max(1, usable_cpus())
     exact, near = find_duplicates(images)
     links = [Link(a, b, "exact", 1.0) for m in exact for a, b in itertools.pairwise(m)]
-    points = _keypoints(images, workers, tick)
+    views = _views(images)
+    points = _keypoints(images, workers, tick, views)
     counts, start = points.counts, np.r_[0, np.cumsum(points.counts)[:-1]]
     notes = []
     few = np.flatnonzero(counts < MIN_INLIERS)
@@ -651,6 +730,8 @@ def find_families(
         links += found
         parts, _, _ = _join(n, links, images.paths, labels=images.labels)
         links += _rescue(points, matches, parts, workers)
+        parts, _, _ = _join(n, links, images.paths, labels=images.labels)
+        links += _last_look(views, matches, parts, workers)
     parts, used, refused = _join(n, links, images.paths, labels=images.labels)
     family = _numbered(parts, n)
     notes += refused + _giant_family_note(family, images.paths)

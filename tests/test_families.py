@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
 from mpx_eval import families
-from mpx_eval.data import FAMILY_SIZE, load_image_set
+from mpx_eval.data import FAMILY_SIZE, family_view, load_image_set
 from mpx_eval.demo import demo_dataset
 from mpx_eval.families import (
     FEW_KEYPOINTS,
@@ -25,8 +25,10 @@ from mpx_eval.families import (
     Link,
     _Components,
     _describe,
+    _describe_finely,
     _join,
     _keypoints,
+    _last_look,
     _Matches,
     _rescue,
     find_families,
@@ -294,6 +296,48 @@ def test_msld_photos_and_their_copies(msld_dir, tmp_path):
             == family[f"{path.parent.name}/copy{k}.png"]
         ), path.name
     assert len(found.members()) == 6
+
+
+def _dark_turned(img: Image.Image) -> Image.Image:
+    return ImageEnhance.Brightness(_affine(img, angle=35, zoom=1.3)).enhance(0.6)
+
+
+def test_last_look_describes_a_copy_still_alone_more_finely(msld_dir, tmp_path):
+    """A smooth MSLD photo darkened and turned: its usual keypoints give no fit with the
+    other copies, so the second look leaves it alone; the last look's finer descriptions
+    (more, weaker keypoints, on the enlarged copy) link it to its family."""
+    photo = Image.open(msld_dir / "Others" / "80_1.jpg").convert("RGB")
+    views = {
+        name: family_view(img) for name, img in (("photo", photo), ("dark", _dark_turned(photo)))
+    }
+    assert families._match_score(_describe(views["photo"]), _describe(views["dark"])) == 0
+    fine = zip(_describe_finely(views["photo"]), _describe_finely(views["dark"]), strict=True)
+    assert max(families._match_score(a, b) for a, b in fine) >= 2 * families.MIN_INLIERS
+
+    easy = ("brightness", "contrast", "shear")  # copies with no usual fit to the dark one
+    files = {"Others/dark.png": _dark_turned(photo)}
+    files.update({f"Others/{name}.png": TRANSFORMS[name](photo) for name in easy})
+    files["Monkeypox/other.png"] = Image.open(msld_dir / "Monkeypox" / "P9_1.jpg").convert("RGB")
+    images = load_image_set(_tree(tmp_path, files))
+    row = {path: i for i, path in enumerate(images.paths)}
+    dark, other = row["Others/dark.png"], row["Monkeypox/other.png"]
+    family = [row[f"Others/{name}.png"] for name in easy]
+    parts = _Components(len(images))
+    for i in family[1:]:
+        parts.join(family[0], i)
+    # index votes from the dark copy and from another photo to every member of the family
+    pairs = [(min(k, j), max(k, j), 0) for k in (dark, other) for j in family]
+    a, b, orient = (np.array(column) for column in zip(*pairs, strict=True))
+    none = np.zeros(len(pairs), dtype=np.int64)
+    matches = _Matches(a, b, orient, np.full(len(pairs), 8), none, none, none[:0], none[:0])
+    points = _keypoints(images, 1, lambda steps: None)
+    assert _rescue(points, matches, parts, 1) == []  # the usual keypoints give no fit
+    links = _last_look(images.family_view, matches, parts, 1)
+    assert links and all(dark in (link.a, link.b) for link in links)
+    assert all(link.kind == "geometric" and link.score >= 8 for link in links)
+    # a piece of two is not alone: the last look leaves it to the earlier passes
+    parts.join(dark, other)
+    assert _last_look(images.family_view, matches, parts, 1) == []
 
 
 def test_sets_without_a_working_copy_use_the_decoded_arrays(tmp_path):
