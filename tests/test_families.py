@@ -18,11 +18,13 @@ from mpx_eval.demo import demo_dataset
 from mpx_eval.families import (
     FEW_KEYPOINTS,
     GUARD_LINKS,
+    PARTNER_PAIRS,
     RESCUE_LONE_MEMBERS,
     RESCUE_PIECES,
     SURE_INLIERS,
     Families,
     Link,
+    _between_families,
     _Components,
     _describe,
     _describe_finely,
@@ -302,7 +304,7 @@ def _dark_turned(img: Image.Image) -> Image.Image:
     return ImageEnhance.Brightness(_affine(img, angle=35, zoom=1.3)).enhance(0.6)
 
 
-def test_last_look_describes_a_copy_still_alone_more_finely(msld_dir, tmp_path):
+def test_last_look_describes_a_copy_still_alone_more_finely(msld_dir, tmp_path, monkeypatch):
     """A smooth MSLD photo darkened and turned: its usual keypoints give no fit with the
     other copies, so the second look leaves it alone; the last look's finer descriptions
     (more, weaker keypoints, on the enlarged copy) link it to its family."""
@@ -335,9 +337,55 @@ def test_last_look_describes_a_copy_still_alone_more_finely(msld_dir, tmp_path):
     links = _last_look(images.family_view, matches, parts, 1)
     assert links and all(dark in (link.a, link.b) for link in links)
     assert all(link.kind == "geometric" and link.score >= 8 for link in links)
+    # a budget of described images: the dark copy and two members fit, no more
+    described = []
+    monkeypatch.setattr(families, "LAST_BUDGET_MIN", 3)
+    monkeypatch.setattr(families, "LAST_BUDGET_SHARE", len(images))
+    monkeypatch.setattr(families, "_describe_finely", lambda view: described.append(view) or [])
+    _last_look(images.family_view, matches, parts, 1)
+    assert len(described) == 3
     # a piece of two is not alone: the last look leaves it to the earlier passes
     parts.join(dark, other)
-    assert _last_look(images.family_view, matches, parts, 1) == []
+    described.clear()
+    assert _last_look(images.family_view, matches, parts, 1) == [] and described == []
+
+
+def test_families_of_one_photo_are_checked_against_each_other(tmp_path):
+    """A photo published twice, each version with copies of its own: every image's
+    candidates are its own version's copies, so the two families meet only when they are
+    checked against each other; they join on independent links, a family of another photo
+    that the votes also point to does not."""
+    photo = _photo(21)
+    crop = _affine(photo, zoom=1.2, shift=(0.05, 0.0))  # the photo published again, cropped
+    kinds = ("shift", "blur", "hue", "flip-horizontal")
+    files = {f"A/p{k}.png": TRANSFORMS[t](photo) for k, t in enumerate(kinds)}
+    files.update({f"A/c{k}.png": TRANSFORMS[t](crop) for k, t in enumerate(kinds)})
+    files.update({f"B/d{k}.png": TRANSFORMS[t](_photo(22)) for k, t in enumerate(kinds)})
+    images = load_image_set(_tree(tmp_path, files))
+    row = {path: i for i, path in enumerate(images.paths)}
+    pieces = [[row[f"{c}/{x}{k}.png"] for k in range(len(kinds))] for c, x in ("Ap", "Ac", "Bd")]
+    parts = _Components(len(images))
+    for piece in pieces:
+        for i in piece[1:]:
+            parts.join(piece[0], i)
+    # index votes from the first family to every member of the two others, upright
+    pairs = [(min(i, j), max(i, j)) for i in pieces[0] for j in pieces[1] + pieces[2]]
+    a, b = (np.array(column) for column in zip(*pairs, strict=True))
+    none = np.zeros(len(pairs), dtype=np.int64)
+    matches = _Matches(a, b, none, np.full(len(pairs), 7), none, none, none[:0], none[:0])
+    points = _keypoints(images, 1, lambda steps: None)
+    links = _between_families(points, matches, parts, 1)
+    assert len(links) <= 2 * PARTNER_PAIRS  # two partner families, their best pairs only
+    assert not any({link.a, link.b} & set(pieces[2]) for link in links)
+    side_a = {link.a if link.a in pieces[0] else link.b for link in links}
+    side_b = {link.b if link.b in pieces[1] else link.a for link in links}
+    assert min(len(side_a), len(side_b)) >= GUARD_LINKS
+    within = [Link(p[0], i, "exact", 1.0) for p in pieces for i in p[1:]]
+    joined, _, _ = _join(len(images), within + links, images.paths)
+    assert joined.root(pieces[0][0]) == joined.root(pieces[1][0])
+    assert joined.root(pieces[0][0]) != joined.root(pieces[2][0])
+    # no families of several images: nothing to look at
+    assert _between_families(points, matches, _Components(len(images)), 1) == []
 
 
 def test_sets_without_a_working_copy_use_the_decoded_arrays(tmp_path):
