@@ -85,6 +85,10 @@ ONE_PHOTOGRAPH = (
     ("Others/29.jpg", "Others/34.jpg"),
     ("Others/12.jpg", "Others/4.jpg"),
     ("Others/15.jpg", "Others/16.jpg"),
+    # crops of one photo that overlap in a narrow strip (both palms; a shoulder, the same
+    # lesions shifted by half the width): looked at when the 10,000-image set joined them
+    ("Monkeypox/P8_1.jpg", "Monkeypox/P8_2.jpg"),
+    ("Monkeypox/P4_1.jpg", "Monkeypox/P4_2.jpg"),
 )
 
 

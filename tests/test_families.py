@@ -344,6 +344,12 @@ def test_last_look_describes_a_copy_still_alone_more_finely(msld_dir, tmp_path, 
     monkeypatch.setattr(families, "_describe_finely", lambda view: described.append(view) or [])
     _last_look(images.family_view, matches, parts, 1)
     assert len(described) == 3
+    # a set mostly of lone images (3 of 5 in families here) is no augmented set: no look
+    described.clear()
+    share = families.LAST_LOOK_SHARE
+    monkeypatch.setattr(families, "LAST_LOOK_SHARE", 0.7)
+    assert _last_look(images.family_view, matches, parts, 1) == [] and described == []
+    monkeypatch.setattr(families, "LAST_LOOK_SHARE", share)
     # a piece of two is not alone: the last look leaves it to the earlier passes
     parts.join(dark, other)
     described.clear()
