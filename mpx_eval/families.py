@@ -60,11 +60,13 @@ RESCUE_MEMBERS = 3
 RESCUE_LONE_MEMBERS = 8
 #: Images still alone after the second look get a last one (``_last_look``) with finer
 #: descriptions: SIFT at contrast threshold ``FINE_CONTRAST`` keeping up to ``FINE_FEATURES``
-#: keypoints, on the working copy and on it enlarged to ``FINE_SIDE``. On the MSLD benchmark
-#: the copies still alone were smooth photos heavily recoloured, noised or turned, whose
-#: usual keypoints gave no fit with 8 inliers to any copy of their photo; each setting alone
-#: linked five of nine, the two together six, and the finer settings linked no distinct
-#: photos among 19,000 checks of other images against the pieces their votes point to.
+#: keypoints, on the working copy, on it enlarged to ``FINE_SIDE`` and on it smoothed by a
+#: Gaussian of ``FINE_SMOOTH`` px. On the MSLD benchmark the copies still alone were smooth
+#: photos heavily recoloured, noised or turned, whose usual keypoints gave no fit with 8
+#: inliers to any copy of their photo; each description alone linked five of nine, the
+#: three together seven, and in 23,884 checks of other images against the pieces their
+#: votes point to they linked no two distinct photos (only crops of one photo, and the
+#: two photos of one hand that the usual keypoints link too).
 FINE_CONTRAST = 0.004
 FINE_FEATURES = 400
 FINE_SIDE = 192
@@ -599,10 +601,11 @@ def _second_look_checks(
     smaller_than: int,
     best: int = RESCUE_PIECES,
     lone_members: int = RESCUE_LONE_MEMBERS,
+    target: int = GUARD_SIZE,
 ) -> list[tuple[int, int, int]]:
     """The pairs (lower row, higher row, orientation) that a second look checks: for each
     image in a piece of under ``smaller_than`` that the index matched to a piece of
-    ``GUARD_SIZE`` or more, and larger than its own, the ``RESCUE_MEMBERS`` best-voted
+    ``target`` images or more, and larger than its own, the ``RESCUE_MEMBERS`` best-voted
     members (an image still alone: ``lone_members``) of its ``best`` best-voted
     pieces, a piece weighed by the votes of its best-voted members; the images whose
     best piece weighs most come first."""
@@ -614,7 +617,7 @@ def _second_look_checks(
     votes = np.r_[matches.votes, matches.votes]
     orient = np.r_[matches.orient, matches.orient]
     keep = np.flatnonzero(
-        (size[image] < smaller_than) & (size[other] >= GUARD_SIZE) & (size[other] > size[image])
+        (size[image] < smaller_than) & (size[other] >= target) & (size[other] > size[image])
     )
     by_image: dict[int, dict[int, list[tuple[int, int, int]]]] = defaultdict(
         lambda: defaultdict(list)
@@ -669,7 +672,8 @@ def _last_look(
     views: np.ndarray, matches: _Matches, parts: _Components, workers: int
 ) -> list[Link]:
     """The second look again for images still alone, against their ``LAST_PIECES``
-    best-voted pieces, with finer descriptions of both images (``_describe_finely``: more,
+    best-voted pieces (of two images or more: families of augmented sets with few copies
+    per photo are small), with finer descriptions of both images (``_describe_finely``: more,
     weaker keypoints on the copy as it is, enlarged and smoothed), the best of the three
     fits counting. It looks only where a lone image is likely a missed copy, in a set
     with at least ``LAST_LOOK_SHARE`` of its images in families of ``GUARD_SIZE`` or more
@@ -683,7 +687,7 @@ def _last_look(
         return []
     checks, rows = [], set()
     budget = max(LAST_BUDGET_MIN, len(views) // LAST_BUDGET_SHARE)
-    for a, b, o in _second_look_checks(matches, parts, 2, LAST_PIECES, LAST_MEMBERS):
+    for a, b, o in _second_look_checks(matches, parts, 2, LAST_PIECES, LAST_MEMBERS, 2):
         if len(rows | {a, b}) > budget:
             break
         rows |= {a, b}
