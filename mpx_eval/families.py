@@ -194,11 +194,17 @@ def _sift(view: np.ndarray, contrast: float, features: int) -> tuple[np.ndarray,
     return xy, np.clip(np.rint(desc[:features]), 0, 255).astype(np.uint8)
 
 
+def _working(view: np.ndarray) -> np.ndarray:
+    """``view`` at the working size (the set's own working copies already are)."""
+    if view.shape[0] == WORK:
+        return view
+    return cv2.resize(view, (WORK, WORK), interpolation=cv2.INTER_AREA)
+
+
 def _describe(view: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Keypoints of one working copy (``_sift``): the strongest ``FEATURES`` at ``CONTRAST``,
     or at ``CONTRAST_LOW`` for a smooth photo with fewer than ``FEW_KEYPOINTS``."""
-    if view.shape[0] != WORK:
-        view = cv2.resize(view, (WORK, WORK), interpolation=cv2.INTER_AREA)
+    view = _working(view)
     xy, desc = _sift(view, CONTRAST, FEATURES)
     if len(xy) < FEW_KEYPOINTS:
         xy, desc = _sift(view, CONTRAST_LOW, FEATURES)
@@ -209,8 +215,7 @@ def _describe_finely(view: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """Finer keypoints of one working copy for the last look, at ``FINE_CONTRAST``: on the
     copy, on it enlarged to ``FINE_SIDE``, and on it smoothed (a Gaussian of
     ``FINE_SMOOTH`` px, against noise); positions in the copy's pixels."""
-    if view.shape[0] != WORK:
-        view = cv2.resize(view, (WORK, WORK), interpolation=cv2.INTER_AREA)
+    view = _working(view)
     enlarged = cv2.resize(view, (FINE_SIDE, FINE_SIDE), interpolation=cv2.INTER_CUBIC)
     smoothed = cv2.GaussianBlur(view, (0, 0), FINE_SMOOTH)
     found = []
@@ -682,12 +687,15 @@ def _last_look(
     piece first: in a set of distinct photos, or where many stand alone beside families
     of copies, describing all their candidates would cost more than the rest of the
     detection."""
-    sizes = parts.size[[parts.root(i) for i in range(len(parts.parent))]]
-    if np.mean(sizes >= GUARD_SIZE) < LAST_LOOK_SHARE:
+    whole = parts.size[parts.parent == np.arange(len(parts.parent))]  # one per piece
+    if whole[whole >= GUARD_SIZE].sum() < LAST_LOOK_SHARE * len(parts.parent):
         return []
     checks, rows = [], set()
     budget = max(LAST_BUDGET_MIN, len(views) // LAST_BUDGET_SHARE)
-    for a, b, o in _second_look_checks(matches, parts, 2, LAST_PIECES, LAST_MEMBERS, 2):
+    pairs = _second_look_checks(
+        matches, parts, 2, best=LAST_PIECES, lone_members=LAST_MEMBERS, target=2
+    )
+    for a, b, o in pairs:
         if len(rows | {a, b}) > budget:
             break
         rows |= {a, b}
@@ -830,12 +838,13 @@ def find_families(
     if counts.sum() > NEIGHBOURS:
         found, matches = _geometric_links(points, workers, tick)
         links += found
-        parts, _, _ = _join(n, links, images.paths, labels=images.labels)
-        links += _rescue(points, matches, parts, workers)
-        parts, _, _ = _join(n, links, images.paths, labels=images.labels)
-        links += _last_look(views, matches, parts, workers)
-        parts, _, _ = _join(n, links, images.paths, labels=images.labels)
-        links += _between_families(points, matches, parts, workers)
+
+        def pieces() -> _Components:  # each look works on the pieces the links so far make
+            return _join(n, links, images.paths, labels=images.labels)[0]
+
+        links += _rescue(points, matches, pieces(), workers)
+        links += _last_look(views, matches, pieces(), workers)
+        links += _between_families(points, matches, pieces(), workers)
     parts, used, refused = _join(n, links, images.paths, labels=images.labels)
     family = _numbered(parts, n)
     notes += refused + _giant_family_note(family, images.paths)
