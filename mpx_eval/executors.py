@@ -93,10 +93,7 @@ class LocalExecutor:
         except (KeyboardInterrupt, MemoryError):
             raise
         except Exception as exc:  # the batch's own failure; the other models still run
-            reason = _short_reason(exc)
-            for unit in batch:
-                self.failures[unit.name] = reason
-                progress.unit_failed(unit, reason)
+            _record_failure(self.failures, batch, _short_reason(exc), progress)
             return
         for unit, result in zip(batch, results, strict=True):
             yield unit, result, self._extra()
@@ -114,8 +111,7 @@ class LocalExecutor:
             reason = (
                 usercode.describe(exc) if isinstance(exc, usercode.ESCAPES) else _short_reason(exc)
             )
-            self.failures[unit.name] = reason
-            progress.unit_failed(unit, reason)
+            _record_failure(self.failures, [unit], reason, progress)
             return
         yield unit, result, self._extra()
 
@@ -284,10 +280,7 @@ class RayExecutor:
                 try:
                     results, extra = self.ray.get(ready[0])
                 except (self.ray.exceptions.RayError, MpxEvalError) as exc:
-                    reason = _short_reason(exc)
-                    for unit in batch:
-                        self.failures[unit.name] = reason
-                        progress.unit_failed(unit, reason)
+                    _record_failure(self.failures, batch, _short_reason(exc), progress)
                     continue
                 for unit, result in zip(batch, results, strict=True):
                     yield unit, result, dict(extra)
@@ -346,6 +339,13 @@ class RayExecutor:
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _KERAS_FRAME = ("Exception encountered when calling", "Arguments received by", "•")
+
+
+def _record_failure(failures: dict[str, str], units, reason: str, progress) -> None:
+    """Each of ``units`` failed for ``reason``: kept for the run's summary and reported."""
+    for unit in units:
+        failures[unit.name] = reason
+        progress.unit_failed(unit, reason)
 
 
 def _short_reason(exc: BaseException) -> str:
