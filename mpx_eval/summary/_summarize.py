@@ -125,15 +125,19 @@ def _check_predictions(predictions, classes: list) -> pd.DataFrame:
     _check_keys(frame)
     encode("predictions['label']", frame["label"].to_numpy(), np.asarray(classes, dtype=object))
     _check_probabilities(frame, classes)
-    key = ["model", "scheme", "fold", "checkpoint", "path"]
-    duplicated = frame.duplicated(key)
-    if duplicated.any():
-        row = frame.loc[duplicated].iloc[0]
+    row = _first_repeat(frame, ["model", "scheme", "fold", "checkpoint", "path"])
+    if row is not None:
         raise ValueError(
             f"predictions lists path {row['path']!r} more than once for model {row['model']!r}, "
             f"scheme {row['scheme']!r}, fold {row['fold']}, checkpoint {row['checkpoint']!r}"
         )
     return frame
+
+
+def _first_repeat(frame: pd.DataFrame, key: list[str]) -> pd.Series | None:
+    """The first row whose ``key`` columns repeat an earlier row's, or None."""
+    repeated = frame.duplicated(key)
+    return frame.loc[repeated].iloc[0] if repeated.any() else None
 
 
 def _check_keys(frame: pd.DataFrame) -> None:
@@ -192,9 +196,8 @@ def _check_history(history) -> pd.DataFrame:
         raise ValueError("history has epoch values below 1; epochs are counted from 1")
     for column in ("val_accuracy", "test_accuracy"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    duplicated = frame.duplicated(["model", "scheme", "fold", "epoch"])
-    if duplicated.any():
-        row = frame.loc[duplicated].iloc[0]
+    row = _first_repeat(frame, ["model", "scheme", "fold", "epoch"])
+    if row is not None:
         raise ValueError(
             f"history lists epoch {row['epoch']} more than once for model {row['model']!r}, "
             f"scheme {row['scheme']!r}, fold {row['fold']}"
