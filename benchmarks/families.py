@@ -293,8 +293,9 @@ def run_detection(folder: Path, args: argparse.Namespace) -> dict:
 
 def negative_control(originals: Path, folder: Path, args: argparse.Namespace) -> dict[str, str]:
     """Detection on the originals alone, its links listed so that a reader can look at them
-    (a link between originals not in ``ONE_PHOTOGRAPH`` is marked). Returns the photograph
-    each original shows, from ``ONE_PHOTOGRAPH`` alone."""
+    (a link between originals that ``ONE_PHOTOGRAPH`` does not make one photograph, directly
+    or through others, is marked). Returns the photograph each original shows, from
+    ``ONE_PHOTOGRAPH`` alone."""
     build_set(originals, folder, 0, seed=args.seed)
     result = run_detection(folder, args)
     with open(folder / "truth.csv", newline="") as fh:
@@ -307,11 +308,11 @@ def negative_control(originals: Path, folder: Path, args: argparse.Namespace) ->
         f"in {sum(c > 1 for c in sizes.values())} multi-image families "
         f"({result['detect_s']:.1f} s); links {result['kinds']}:"
     )
-    checked = {frozenset(pair) for pair in ONE_PHOTOGRAPH}
+    photo = photographs(sorted(paths))
     for a, b, kind, link_score in result["links"]:
-        mark = "" if frozenset((paths[a], paths[b])) in checked else "  <- not one photograph"
+        mark = "" if photo[paths[a]] == photo[paths[b]] else "  <- not one photograph"
         print(f"  {paths[a]} ~ {paths[b]} ({kind}, {link_score:g}){mark}")
-    return photographs(sorted(paths))
+    return photo
 
 
 def photographs(originals: list[str]) -> dict[str, str]:
