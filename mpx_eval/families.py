@@ -60,20 +60,28 @@ RESCUE_MEMBERS = 3
 RESCUE_LONE_MEMBERS = 8
 #: Images still alone after the second look get a last one (``_last_look``) with finer
 #: descriptions: SIFT at contrast threshold ``FINE_CONTRAST`` keeping up to ``FINE_FEATURES``
-#: keypoints, on the working copy, on it enlarged to ``FINE_SIDE`` and on it smoothed by a
-#: Gaussian of ``FINE_SMOOTH`` px. On the MSLD benchmark the copies still alone were smooth
-#: photos heavily recoloured, noised or turned, whose usual keypoints gave no fit with 8
-#: inliers to any copy of their photo; each description alone linked five of nine, the
-#: three together seven, and in 23,884 checks of other images against the pieces their
-#: votes point to they linked no two distinct photos (only crops of one photo, and the
-#: two photos of one hand that the usual keypoints link too).
+#: keypoints, on the working copy stretched between its ``FINE_STRETCH`` percentiles, on
+#: it enlarged to ``FINE_SIDE`` and on it smoothed by a Gaussian of ``FINE_SMOOTH`` px. On
+#: the MSLD benchmark the copies still alone were smooth photos heavily recoloured,
+#: brightened, noised or turned, whose usual keypoints gave no fit with 8 inliers to any
+#: copy of their photo; each description gave a few true matches where none gave 8, so
+#: their matches are pooled into one fit (``_pooled_score``), inliers counted once per
+#: ``POOL_CELL``-pixel square. Among all 25,878 pairs of distinct MSLD photographs such
+#: pooled fits linked only a4_1/a4_2 (73 inliers), P9_2/P9_4 (27) and P37_3 with P38_1
+#: and P38_2 (12): two photos of one scene, or one photograph, each pair.
 FINE_CONTRAST = 0.004
 FINE_FEATURES = 400
 FINE_SIDE = 192
 FINE_SMOOTH = 1.0
+FINE_STRETCH = (1, 99)
+POOL_CELL = 2.0
 #: Best-voted pieces the last look checks an image against, and members of each.
 LAST_PIECES = 10
 LAST_MEMBERS = 4
+#: ... and members of the best-voted piece. The members its votes prefer are not always
+#: the ones that fit: one copy of a photo brightened nearly to white had one or two votes
+#: for each of 13 copies of its photo, and fits to two it had one vote for.
+LAST_LEAD_MEMBERS = 14
 #: The last look describes at most one image in ``LAST_BUDGET_SHARE`` again (at least
 #: ``LAST_BUDGET_MIN``): a description there costs about five usual ones.
 LAST_BUDGET_SHARE = 8
@@ -213,13 +221,18 @@ def _describe(view: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _describe_finely(view: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """Finer keypoints of one working copy for the last look, at ``FINE_CONTRAST``: on the
-    copy, on it enlarged to ``FINE_SIDE``, and on it smoothed (a Gaussian of
-    ``FINE_SMOOTH`` px, against noise); positions in the copy's pixels."""
+    copy stretched to its full range (its ``FINE_STRETCH`` percentiles made black and
+    white: a copy brightened nearly to white keeps its detail in a few grey levels, and a
+    photo that spans the grey scale is left about as it is), on the copy enlarged to
+    ``FINE_SIDE`` and on it smoothed (a Gaussian of ``FINE_SMOOTH`` px, against noise);
+    positions in the copy's pixels."""
     view = _working(view)
+    low, high = np.percentile(view, FINE_STRETCH)
+    stretched = np.clip((view - low) * (255 / max(high - low, 1)), 0, 255).astype(np.uint8)
     enlarged = cv2.resize(view, (FINE_SIDE, FINE_SIDE), interpolation=cv2.INTER_CUBIC)
     smoothed = cv2.GaussianBlur(view, (0, 0), FINE_SMOOTH)
     found = []
-    for copy in (view, enlarged, smoothed):
+    for copy in (stretched, enlarged, smoothed):
         xy, desc = _sift(copy, FINE_CONTRAST, FINE_FEATURES)
         found.append((xy * np.float32(WORK / len(copy)), desc))
     return found
@@ -378,26 +391,59 @@ def _verify(src: np.ndarray, dst: np.ndarray, qk: np.ndarray, nk: np.ndarray) ->
     return count
 
 
+def _ratio_matches(
+    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], orientation: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoint numbers (in ``a``, in ``b``) of the ratio-tested best descriptor matches of
+    two images, each given as (keypoint positions, SIFT descriptors), the first taken upright
+    (``orientation`` 0) or mirrored (1)."""
+    if len(a[1]) < 2 or len(b[1]) < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    raw = a[1][:, _MIRROR] if orientation else a[1]
+    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(_root_sift(raw), _root_sift(b[1]), k=2)
+    # Lowe's ratio test: a keypoint on a repeated pattern (a rash of like spots) has
+    # several near-equal matches, and chance affine fits among them linked drawings
+    matches = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
+    qk = np.array([m.queryIdx for m in matches], dtype=np.int64)
+    nk = np.array([m.trainIdx for m in matches], dtype=np.int64)
+    return qk, nk
+
+
 def _match_score(
     a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], orientations=(0, 1)
 ) -> int:
     """``_verify`` on the ratio-tested best descriptor matches of two images, each given as
     (keypoint positions, SIFT descriptors), the first taken upright and/or mirrored."""
-    if len(a[1]) < 2 or len(b[1]) < 2:
-        return 0
-    target = _root_sift(b[1])
     best = 0
     for orientation in orientations:
-        raw = a[1][:, _MIRROR] if orientation else a[1]
-        pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(_root_sift(raw), target, k=2)
-        # Lowe's ratio test: a keypoint on a repeated pattern (a rash of like spots) has
-        # several near-equal matches, and chance affine fits among them linked drawings
-        matches = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
-        qk = np.array([m.queryIdx for m in matches], dtype=np.int64)
-        nk = np.array([m.trainIdx for m in matches], dtype=np.int64)
+        qk, nk = _ratio_matches(a, b, orientation)
         if len(qk):
             best = max(best, _verify(a[0][qk], b[0][nk], qk, nk))
     return best
+
+
+def _cells(xy: np.ndarray) -> np.ndarray:
+    """One number per ``POOL_CELL``-pixel square of the working copy that ``xy`` lies in."""
+    cell = np.floor(xy / POOL_CELL).astype(np.int64)
+    return cell[:, 0] * (WORK + 1) + cell[:, 1]
+
+
+def _pooled_score(
+    a: list[tuple[np.ndarray, np.ndarray]], b: list[tuple[np.ndarray, np.ndarray]], orientation: int
+) -> int:
+    """``_verify`` on the ratio-tested matches of several descriptions of two images (each
+    description of ``a`` matched to the like one of ``b``), pooled into one fit. A keypoint
+    found in several descriptions counts once: inliers are counted as distinct
+    ``POOL_CELL``-pixel squares on both sides."""
+    src, dst = [], []
+    for x, y in zip(a, b, strict=True):
+        qk, nk = _ratio_matches(x, y, orientation)
+        src.append(x[0][qk])
+        dst.append(y[0][nk])
+    if not src:
+        return 0
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    return _verify(src, dst, _cells(src), _cells(dst))
 
 
 def _pair_score(
@@ -607,13 +653,16 @@ def _second_look_checks(
     best: int = RESCUE_PIECES,
     lone_members: int = RESCUE_LONE_MEMBERS,
     target: int = GUARD_SIZE,
+    lead_members: int = 0,
+    skip: int = 0,
 ) -> list[tuple[int, int, int]]:
     """The pairs (lower row, higher row, orientation) that a second look checks: for each
     image in a piece of under ``smaller_than`` that the index matched to a piece of
     ``target`` images or more, and larger than its own, the ``RESCUE_MEMBERS`` best-voted
-    members (an image still alone: ``lone_members``) of its ``best`` best-voted
-    pieces, a piece weighed by the votes of its best-voted members; the images whose
-    best piece weighs most come first."""
+    members (an image still alone: ``lone_members``, or in its best piece ``lead_members``
+    when that is more) of its ``best`` best-voted pieces after the ``skip`` best, a piece
+    weighed by the votes of its best-voted members; the images whose best piece weighs
+    most come first."""
     n = len(parts.parent)
     roots = np.array([parts.root(i) for i in range(n)], dtype=np.int64)
     size = parts.size[roots]
@@ -640,12 +689,14 @@ def _second_look_checks(
             for r, m in pieces.items()
         }
         members = lone_members if size[i] == 1 else RESCUE_MEMBERS
+        lead = max(members, lead_members) if size[i] == 1 else members
+        chosen = sorted(pieces, key=lambda r: -weight[r])[skip : skip + best]
         # a mirror relation holds both ways: the lower row's descriptors are mirrored
         mine = [
             (min(i, j), max(i, j), o)
-            for root in sorted(pieces, key=lambda r: -weight[r])[:best]
+            for rank, root in enumerate(chosen, start=skip)
             if weight[root] >= MIN_VOTES
-            for _, j, o in sorted(pieces[root], reverse=True)[:members]
+            for _, j, o in sorted(pieces[root], reverse=True)[: lead if rank == 0 else members]
         ]
         ranked.append((-max(weight.values()), i, mine))
     checks = [check for *_, mine in sorted(ranked) for check in mine]
@@ -678,40 +729,57 @@ def _last_look(
 ) -> list[Link]:
     """The second look again for images still alone, against their ``LAST_PIECES``
     best-voted pieces (of two images or more: families of augmented sets with few copies
-    per photo are small), with finer descriptions of both images (``_describe_finely``: more,
-    weaker keypoints on the copy as it is, enlarged and smoothed), the best of the three
-    fits counting. It looks only where a lone image is likely a missed copy, in a set
-    with at least ``LAST_LOOK_SHARE`` of its images in families of ``GUARD_SIZE`` or more
-    (an augmented set), and describes at most one image in ``LAST_BUDGET_SHARE`` of the
-    set again (at least ``LAST_BUDGET_MIN``), the images with the strongest votes for a
-    piece first: in a set of distinct photos, or where many stand alone beside families
-    of copies, describing all their candidates would cost more than the rest of the
-    detection."""
+    per photo are small; of the best piece, ``LAST_LEAD_MEMBERS`` members), with finer
+    descriptions of both images (``_describe_finely``: more, weaker keypoints on the copy
+    stretched to its full range, enlarged and smoothed), their matches pooled into one fit
+    (``_pooled_score``). A second round checks the images the first left alone against
+    their next ``LAST_PIECES`` pieces. It looks only where a lone image is likely a missed
+    copy, in a set with at least ``LAST_LOOK_SHARE`` of its images in families of
+    ``GUARD_SIZE`` or more (an augmented set), and describes at most one image in
+    ``LAST_BUDGET_SHARE`` of the set again (at least ``LAST_BUDGET_MIN``, over both rounds),
+    the images with the strongest votes for a piece first: in a set of distinct photos, or
+    where many stand alone beside families of copies, describing all their candidates
+    would cost more than the rest of the detection."""
     whole = parts.size[parts.parent == np.arange(len(parts.parent))]  # one per piece
     if whole[whole >= GUARD_SIZE].sum() < LAST_LOOK_SHARE * len(parts.parent):
         return []
-    checks, rows = [], set()
     budget = max(LAST_BUDGET_MIN, len(views) // LAST_BUDGET_SHARE)
-    pairs = _second_look_checks(
-        matches, parts, 2, best=LAST_PIECES, lone_members=LAST_MEMBERS, target=2
-    )
-    for a, b, o in pairs:
-        if len(rows | {a, b}) > budget:
-            break
-        rows |= {a, b}
-        checks.append((a, b, o))
-    rows = sorted(rows)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        fine = dict(zip(rows, pool.map(lambda i: _describe_finely(views[i]), rows), strict=True))
+    fine: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
 
     def check(job: tuple[int, int, int]) -> Link | None:
         a, b, o = job
-        fits = [_match_score(x, y, (o,)) for x, y in zip(fine[a], fine[b], strict=True)]
-        score = max(fits, default=0)
+        score = _pooled_score(fine[a], fine[b], o)
         return Link(a, b, "geometric", float(score)) if score else None
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [link for link in pool.map(check, checks, chunksize=16) if link is not None]
+    found: list[Link] = []
+    # a second round, further down the votes, for the images the first left alone: the
+    # votes of a smooth photo are few, and chance votes (from the fill edges of turned
+    # copies, say) can outweigh those for its own family
+    for skip in (0, LAST_PIECES):
+        pairs = _second_look_checks(
+            matches,
+            parts,
+            2,
+            best=LAST_PIECES,
+            lone_members=LAST_MEMBERS,
+            target=2,
+            lead_members=LAST_LEAD_MEMBERS,
+            skip=skip,
+        )
+        linked = {r for link in found for r in (link.a, link.b) if parts.size[parts.root(r)] == 1}
+        checks, rows = [], set(fine)
+        for a, b, o in pairs:
+            if linked & {a, b}:
+                continue
+            if len(rows | {a, b}) > budget:
+                break
+            rows |= {a, b}
+            checks.append((a, b, o))
+        new = sorted(rows - fine.keys())
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            fine.update(zip(new, pool.map(lambda i: _describe_finely(views[i]), new), strict=True))
+            found += [link for link in pool.map(check, checks, chunksize=16) if link is not None]
+    return found
 
 
 def _rank_within(sorted_keys: np.ndarray) -> np.ndarray:

@@ -356,6 +356,53 @@ def test_last_look_describes_a_copy_still_alone_more_finely(msld_dir, tmp_path, 
     assert _last_look(images.family_view, matches, parts, 1) == [] and described == []
 
 
+def test_last_look_pools_the_descriptions_of_a_copy_brightened_nearly_to_white(
+    msld_dir, tmp_path, monkeypatch
+):
+    """A smooth MSLD photo brightened by 30 % is white in almost all its working copy. No
+    single description fits it to a copy of its photo, but each finds a few true matches,
+    and pooled they make one fit; stretched to its full range it has nearly twice the keypoints.
+    Only some copies fit, and not the ones the votes prefer: the last look checks every
+    member of an image's best-voted piece."""
+    photo = Image.open(msld_dir / "Monkeypox" / "P9_1.jpg").convert("RGB")
+    white = ImageEnhance.Brightness(photo).enhance(1.3)
+    contrast = TRANSFORMS["contrast"](photo)
+    views = {name: family_view(img) for name, img in (("white", white), ("contrast", contrast))}
+    assert (views["white"] >= 250).mean() > 0.9
+    usual = families._match_score(_describe(views["white"]), _describe(views["contrast"]))
+    fine = [_describe_finely(views[name]) for name in ("white", "contrast")]
+    single = max(families._match_score(a, b) for a, b in zip(*fine, strict=True))
+    assert usual == 0 and single == 0
+    assert families._pooled_score(*fine, 0) >= families.MIN_INLIERS
+    plain = families._sift(views["white"], families.FINE_CONTRAST, families.FINE_FEATURES)
+    assert len(fine[0][0][0]) > 1.5 * len(plain[0])  # the stretched description
+
+    unfit = ("shift", "noise", "shear", "zoom-70-percent")
+    fit = ("contrast", "hue", "jpeg-quality-30")  # some of these fit
+    files = {"Monkeypox/white.png": white}
+    files.update({f"Monkeypox/{name}.png": TRANSFORMS[name](photo) for name in unfit + fit})
+    files["Others/other.png"] = Image.open(msld_dir / "Others" / "80_1.jpg").convert("RGB")
+    images = load_image_set(_tree(tmp_path, files))
+    row = {path: i for i, path in enumerate(images.paths)}
+    lone = row["Monkeypox/white.png"]
+    family = [row[f"Monkeypox/{name}.png"] for name in unfit + fit]
+    parts = _Components(len(images))
+    for i in family[1:]:
+        parts.join(family[0], i)
+    votes = [3] * len(unfit) + [1] * len(fit)  # the copies that fit have the fewest votes
+    pairs = [(min(lone, j), max(lone, j), 0, v) for j, v in zip(family, votes, strict=True)]
+    a, b, orient, v = (np.array(column) for column in zip(*pairs, strict=True))
+    none = np.zeros(len(pairs), dtype=np.int64)
+    matches = _Matches(a, b, orient, v, none, none, none[:0], none[:0])
+    links = _last_look(images.family_view, matches, parts, 1)
+    fitting = {row[f"Monkeypox/{name}.png"] for name in fit}
+    assert links and all({link.a, link.b} - {lone} <= fitting for link in links)
+    # the four best-voted members alone: no fit
+    assert all(link.score >= families.MIN_INLIERS for link in links)
+    monkeypatch.setattr(families, "LAST_LEAD_MEMBERS", families.LAST_MEMBERS)
+    assert _last_look(images.family_view, matches, parts, 1) == []
+
+
 def test_families_of_one_photo_are_checked_against_each_other(tmp_path):
     """A photo published twice, each version with copies of its own: every image's
     candidates are its own version's copies, so the two families meet only when they are
@@ -471,6 +518,50 @@ def test_second_look_weighs_pieces_by_their_best_matched_members(tmp_path):
     assert any({link.a, link.b} & set(family) for link in links)
     assert all(lone in (link.a, link.b) for link in links)
     assert not any({link.a, link.b} & set(itertools.chain(*pieces)) for link in links)
+
+
+def test_last_look_goes_further_down_the_votes_for_images_still_alone(tmp_path, monkeypatch):
+    """Chance votes (from the fill edges of turned copies, say) can outweigh a smooth
+    photo's few votes for its own family: a second round checks the images the first left
+    alone against the pieces ranked after the first ``LAST_PIECES``, and no others again."""
+    original = _photo(11)
+    upright = ("shift", "blur", "hue")
+    files = {f"A/c{k}.png": TRANSFORMS[t](original) for k, t in enumerate(upright)}
+    files["A/lone.png"] = TRANSFORMS["mix"](original)
+    for d in range(2):  # two pieces of other photos with more votes than the family
+        for k in range(3):
+            files[f"B/d{d}_{k}.png"] = _photo(100 + 3 * d + k)
+    images = load_image_set(_tree(tmp_path, files))
+    row = {path: i for i, path in enumerate(images.paths)}
+    lone = row["A/lone.png"]
+    family = [row[f"A/c{k}.png"] for k in range(len(upright))]
+    pieces = [[row[f"B/d{d}_{k}.png"] for k in range(3)] for d in range(2)]
+    parts = _Components(len(images))
+    for piece in [family, *pieces]:
+        for i in piece[1:]:
+            parts.join(piece[0], i)
+
+    def voted(votes: dict[int, int]) -> _Matches:
+        pairs = [(min(lone, j), max(lone, j), 1, v) for j, v in votes.items()]
+        a, b, orient, v = (np.array(column) for column in zip(*pairs, strict=True))
+        none = np.zeros(len(pairs), dtype=np.int64)
+        return _Matches(a, b, orient, v, none, none, none[:0], none[:0])
+
+    decoys = {j: 9 for piece in pieces for j in piece}
+    monkeypatch.setattr(families, "LAST_PIECES", 2)  # the two decoy pieces fill the first round
+    described = []
+    describe = families._describe_finely
+    monkeypatch.setattr(
+        families, "_describe_finely", lambda view: described.append(1) or describe(view)
+    )
+    links = _last_look(images.family_view, voted({j: 3 for j in family} | decoys), parts, 1)
+    assert links and all(lone in (link.a, link.b) for link in links)
+    assert all({link.a, link.b} - {lone} <= set(family) for link in links)
+    assert len(described) == len(images)  # each image described once over both rounds
+    # with its family among the first pieces, a linked image is not looked at again
+    described.clear()
+    assert _last_look(images.family_view, voted({j: 20 for j in family} | decoys), parts, 1)
+    assert len(described) == 1 + len(family) + 3  # the lone copy, its family, one decoy piece
 
 
 def test_smooth_photos_are_described_again_at_a_lower_contrast_threshold(monkeypatch):
