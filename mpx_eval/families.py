@@ -548,9 +548,11 @@ def _refusal_notes(parts: _Components, held: list[Link], paths: list[str]) -> li
         why = "too few distinct images on both sides"
         if conflict:
             why += f" for a label conflict on fits under {SURE_INLIERS} inliers"
+        images_a = f"{size_a} image{'s' if size_a != 1 else ''}"
+        images_b = f"{size_b} image{'s' if size_b != 1 else ''}"
         notes.append(
-            f"not joined: the family of {paths[link.a]} ({size_a} images) and that of "
-            f"{paths[link.b]} ({size_b} images) share {len(group)} checked link(s), {why} "
+            f"not joined: the family of {paths[link.a]} ({images_a}) and that of "
+            f"{paths[link.b]} ({images_b}) share {len(group)} checked link(s), {why} "
             f"(best: {link.kind}, score {link.score:g}); look at them if they are copies of "
             "one photo"
         )
