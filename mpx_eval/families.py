@@ -475,6 +475,10 @@ class _Components:
             i = self.parent[i]
         return int(i)
 
+    def roots(self) -> np.ndarray:
+        """Every row's root: the piece it is in."""
+        return np.array([self.root(i) for i in range(len(self.parent))], dtype=np.int64)
+
     def join(self, a: int, b: int) -> None:
         a, b = self.root(a), self.root(b)
         if self.size[a] < self.size[b]:
@@ -665,8 +669,7 @@ def _second_look_checks(
     when that is more) of its ``best`` best-voted pieces after the ``skip`` best, a piece
     weighed by the votes of its best-voted members; the images whose best piece weighs
     most come first."""
-    n = len(parts.parent)
-    roots = np.array([parts.root(i) for i in range(n)], dtype=np.int64)
+    roots = parts.roots()
     size = parts.size[roots]
     image = np.r_[matches.a, matches.b]
     other = np.r_[matches.b, matches.a]
@@ -773,9 +776,10 @@ def _last_look(
         for a, b, o in pairs:
             if linked & {a, b}:
                 continue
-            if len(rows | {a, b}) > budget:
+            wanted = {a, b} - rows
+            if len(rows) + len(wanted) > budget:
                 break
-            rows |= {a, b}
+            rows |= wanted
             checks.append((a, b, o))
         new = sorted(rows - fine.keys())
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -805,7 +809,7 @@ def _between_families(
     families that were one photograph published twice, and no two distinct photos among
     500 pairs checked (3,000 direct checks, under 2 s)."""
     n = len(parts.parent)
-    roots = np.array([parts.root(i) for i in range(n)], dtype=np.int64)
+    roots = parts.roots()
     large = parts.size[roots] >= GUARD_SIZE
     ra, rb = roots[matches.a], roots[matches.b]
     groups = np.flatnonzero(large[matches.a] & large[matches.b] & (ra != rb))
