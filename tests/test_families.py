@@ -126,6 +126,24 @@ def _family_of(found: Families, paths: list[str]) -> dict[str, int]:
     return dict(zip(paths, found.family.tolist(), strict=True))
 
 
+def _pieces(n: int, *groups: list[int]) -> _Components:
+    """Pieces of ``n`` rows: each of ``groups`` joined into one."""
+    parts = _Components(n)
+    for group in groups:
+        for i in group[1:]:
+            parts.join(group[0], i)
+    return parts
+
+
+def _votes(pairs: list[tuple[int, int, int, int]]) -> _Matches:
+    """Index votes for the looks to start from: (row, row, orientation, votes) per pair of
+    images, with no keypoint matches behind them."""
+    i, j, orient, votes = (np.array(column) for column in zip(*pairs, strict=True))
+    none = np.zeros(len(pairs), dtype=np.int64)
+    a, b = np.minimum(i, j), np.maximum(i, j)
+    return _Matches(a, b, orient, votes, none, none, none[:0], none[:0])
+
+
 @pytest.mark.parametrize("name", sorted(TRANSFORMS))
 def test_each_transform_is_found(tmp_path, name):
     original = _photo(0)
@@ -324,14 +342,9 @@ def test_last_look_describes_a_copy_still_alone_more_finely(msld_dir, tmp_path, 
     row = {path: i for i, path in enumerate(images.paths)}
     dark, other = row["Others/dark.png"], row["Monkeypox/other.png"]
     family = [row[f"Others/{name}.png"] for name in easy]
-    parts = _Components(len(images))
-    for i in family[1:]:
-        parts.join(family[0], i)
+    parts = _pieces(len(images), family)
     # index votes from the dark copy and from another photo to every member of the family
-    pairs = [(min(k, j), max(k, j), 0) for k in (dark, other) for j in family]
-    a, b, orient = (np.array(column) for column in zip(*pairs, strict=True))
-    none = np.zeros(len(pairs), dtype=np.int64)
-    matches = _Matches(a, b, orient, np.full(len(pairs), 8), none, none, none[:0], none[:0])
+    matches = _votes([(k, j, 0, 8) for k in (dark, other) for j in family])
     points = _keypoints(images, 1, lambda steps: None)
     assert _rescue(points, matches, parts, 1) == []  # the usual keypoints give no fit
     links = _last_look(images.family_view, matches, parts, 1)
@@ -386,14 +399,9 @@ def test_last_look_pools_the_descriptions_of_a_copy_brightened_nearly_to_white(
     row = {path: i for i, path in enumerate(images.paths)}
     lone = row["Monkeypox/white.png"]
     family = [row[f"Monkeypox/{name}.png"] for name in unfit + fit]
-    parts = _Components(len(images))
-    for i in family[1:]:
-        parts.join(family[0], i)
+    parts = _pieces(len(images), family)
     votes = [3] * len(unfit) + [1] * len(fit)  # the copies that fit have the fewest votes
-    pairs = [(min(lone, j), max(lone, j), 0, v) for j, v in zip(family, votes, strict=True)]
-    a, b, orient, v = (np.array(column) for column in zip(*pairs, strict=True))
-    none = np.zeros(len(pairs), dtype=np.int64)
-    matches = _Matches(a, b, orient, v, none, none, none[:0], none[:0])
+    matches = _votes([(lone, j, 0, v) for j, v in zip(family, votes, strict=True)])
     links = _last_look(images.family_view, matches, parts, 1)
     fitting = {row[f"Monkeypox/{name}.png"] for name in fit}
     assert links and all({link.a, link.b} - {lone} <= fitting for link in links)
@@ -417,15 +425,9 @@ def test_families_of_one_photo_are_checked_against_each_other(tmp_path):
     images = load_image_set(_tree(tmp_path, files))
     row = {path: i for i, path in enumerate(images.paths)}
     pieces = [[row[f"{c}/{x}{k}.png"] for k in range(len(kinds))] for c, x in ("Ap", "Ac", "Bd")]
-    parts = _Components(len(images))
-    for piece in pieces:
-        for i in piece[1:]:
-            parts.join(piece[0], i)
+    parts = _pieces(len(images), *pieces)
     # index votes from the first family to every member of the two others, upright
-    pairs = [(min(i, j), max(i, j)) for i in pieces[0] for j in pieces[1] + pieces[2]]
-    a, b = (np.array(column) for column in zip(*pairs, strict=True))
-    none = np.zeros(len(pairs), dtype=np.int64)
-    matches = _Matches(a, b, none, np.full(len(pairs), 7), none, none, none[:0], none[:0])
+    matches = _votes([(i, j, 0, 7) for i in pieces[0] for j in pieces[1] + pieces[2]])
     points = _keypoints(images, 1, lambda steps: None)
     links = _between_families(points, matches, parts, 1)
     assert len(links) <= 2 * PARTNER_PAIRS  # two partner families, their best pairs only
@@ -467,15 +469,11 @@ def test_second_look_links_a_copy_that_the_index_matched_too_thinly(tmp_path):
     points = _keypoints(images, 1, lambda steps: None)
     lone, other = images.paths.index("A/lone.png"), images.paths.index("B/other.png")
     members = [i for i in range(len(images)) if i not in (lone, other)]
-    parts = _Components(len(images))
-    for i in members[1:]:
-        parts.join(members[0], i)
+    parts = _pieces(len(images), members)
     # a few index votes from the lone copy (as a mirror image) and the other photo to the family
-    pairs = [(min(lone, j), max(lone, j), 1) for j in members]
-    pairs += [(min(other, j), max(other, j), o) for j in members for o in (0, 1)]
-    a, b, orient = (np.array(column) for column in zip(*pairs, strict=True))
-    none = np.zeros(len(pairs), dtype=np.int64)
-    matches = _Matches(a, b, orient, np.full(len(pairs), 4), none, none, none[:0], none[:0])
+    pairs = [(lone, j, 1, 4) for j in members]
+    pairs += [(other, j, o, 4) for j in members for o in (0, 1)]
+    matches = _votes(pairs)
     links = _rescue(points, matches, parts, 1)
     assert links and all(lone in (link.a, link.b) for link in links)
     assert all(link.kind == "geometric" and link.score >= 8 for link in links)
@@ -502,18 +500,12 @@ def test_second_look_weighs_pieces_by_their_best_matched_members(tmp_path):
     lone = row["A/lone.png"]
     family = [row[f"A/c{k}.png"] for k in range(len(upright))]
     pieces = [[row[f"B/d{d}_{k}.png"] for k in range(6)] for d in range(decoys)]
-    parts = _Components(len(images))
-    for piece in [family, *pieces]:
-        for i in piece[1:]:
-            parts.join(piece[0], i)
+    parts = _pieces(len(images), family, *pieces)
     # the family: two members with 5 votes, two with 1 (12 in all, 11 for the best three);
     # each decoy piece: 3 votes from each of 6 members (18 in all, 9 for the best three)
     votes = {j: v for j, v in zip(family, (5, 5, 1, 1), strict=True)}
     votes.update({j: 3 for piece in pieces for j in piece})
-    pairs = [(min(lone, j), max(lone, j), 1, v) for j, v in votes.items()]
-    a, b, orient, v = (np.array(column) for column in zip(*pairs, strict=True))
-    none = np.zeros(len(pairs), dtype=np.int64)
-    matches = _Matches(a, b, orient, v, none, none, none[:0], none[:0])
+    matches = _votes([(lone, j, 1, v) for j, v in votes.items()])
     links = _rescue(points, matches, parts, 1)
     assert any({link.a, link.b} & set(family) for link in links)
     assert all(lone in (link.a, link.b) for link in links)
@@ -536,16 +528,10 @@ def test_last_look_goes_further_down_the_votes_for_images_still_alone(tmp_path, 
     lone = row["A/lone.png"]
     family = [row[f"A/c{k}.png"] for k in range(len(upright))]
     pieces = [[row[f"B/d{d}_{k}.png"] for k in range(3)] for d in range(2)]
-    parts = _Components(len(images))
-    for piece in [family, *pieces]:
-        for i in piece[1:]:
-            parts.join(piece[0], i)
+    parts = _pieces(len(images), family, *pieces)
 
     def voted(votes: dict[int, int]) -> _Matches:
-        pairs = [(min(lone, j), max(lone, j), 1, v) for j, v in votes.items()]
-        a, b, orient, v = (np.array(column) for column in zip(*pairs, strict=True))
-        none = np.zeros(len(pairs), dtype=np.int64)
-        return _Matches(a, b, orient, v, none, none, none[:0], none[:0])
+        return _votes([(lone, j, 1, v) for j, v in votes.items()])
 
     decoys = {j: 9 for piece in pieces for j in piece}
     monkeypatch.setattr(families, "LAST_PIECES", 2)  # the two decoy pieces fill the first round
