@@ -224,9 +224,9 @@ def detect(folder: Path, folds: int) -> dict:
     """Load ``folder`` with mpx_eval and find its families (run in a child process)."""
     import dataclasses
 
-    from mpx_eval.data import load_image_set
-    from mpx_eval.families import find_families
-    from mpx_eval.splits import make_plan
+    from mpx_eval.data.families import find_families
+    from mpx_eval.data.images import load_image_set
+    from mpx_eval.data.splits import make_plan
 
     started = time.perf_counter()
     images = load_image_set(folder)

@@ -27,9 +27,9 @@ from _common import child_env, mpx_eval_run, synthetic_set
 def throughput(data: Path, precision: str, epochs: int = 4) -> tuple[float, dict]:
     """Images per second of T4 training at 224 px, batch 32 (first epoch, which compiles,
     excluded)."""
-    from mpx_eval.backend import load_training, precision_policy
-    from mpx_eval.data import load_image_set
-    from mpx_eval.splits import make_plan
+    from mpx_eval.data.images import load_image_set
+    from mpx_eval.data.splits import make_plan
+    from mpx_eval.training.backend import load_training, precision_policy
 
     train_mod, models_mod, info = load_training("auto")
     images = load_image_set(data, sizes=(224,))
@@ -58,9 +58,9 @@ def fit_throughput(data: Path, epochs: int = 4) -> float:
     """The same T4 training through plain ``model.fit`` on the arrays, for reference."""
     import keras
 
-    from mpx_eval.data import load_image_set
-    from mpx_eval.models import build, resolve_model
-    from mpx_eval.splits import make_plan
+    from mpx_eval.data.images import load_image_set
+    from mpx_eval.data.splits import make_plan
+    from mpx_eval.training.models import build, resolve_model
 
     images = load_image_set(data, sizes=(224,))
     split = make_plan(images, folds=0)[0]

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .errors import MpxEvalError
-from .usercode import watching_ctrl_c
+from .training.usercode import watching_ctrl_c
 
 
 class _Parser(argparse.ArgumentParser):
@@ -257,8 +257,8 @@ def _overrides(args: argparse.Namespace, *, skip: Sequence[str] = ()) -> dict[st
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .commands.run import run
     from .config import resolve
-    from .runner import run
 
     cfg = resolve(config_file=args.config, overrides=_overrides(args))
     argv = getattr(args, "argv", None)
@@ -272,8 +272,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_splits(args: argparse.Namespace) -> int:
+    from .commands.splits import split_command
     from .config import resolve
-    from .splits_command import split_command
 
     cfg = resolve(config_file=args.config, overrides=_overrides(args, skip=("out",)))
     return split_command(cfg, args.out)
@@ -301,10 +301,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         models, images = models[:cut], models[cut:]
     if not models:
         raise MpxEvalError(f"--model {args.model[0]} is not a unit folder or a .keras file")
-    from .backend import load_training
+    from .training.backend import load_training
 
     load_training("auto")  # TensorFlow's start-up notices stay hidden, as in a run
-    from .predict import predict_command
+    from .training.predict import predict_command
 
     return predict_command(models, images, out=args.out)
 

@@ -1,4 +1,4 @@
-"""Baselines, alarms, counted folds, intervals and departures (mpx_eval.assessment)."""
+"""Baselines, alarms, counted folds, intervals and departures (mpx_eval.assessment.headline)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mpx_eval import assessment as A
+from mpx_eval.assessment import headline as A
 from mpx_eval.config import RunConfig, config_from_toml_text, dump_toml, resolve
 from mpx_eval.summary import summarize_predictions
 

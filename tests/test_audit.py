@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from mpx_eval.audit import audit, hamming_matrix, summary_lines
-from mpx_eval.data import load_image_set
-from mpx_eval.splits import make_plan
+from mpx_eval.data.audit import audit, hamming_matrix, summary_lines
+from mpx_eval.data.images import load_image_set
+from mpx_eval.data.splits import make_plan
 
 
 def _paths(entry):

@@ -14,7 +14,7 @@ from mpx_eval.errors import MpxEvalError
 
 from .conftest import REPO
 
-batched = pytest.importorskip("mpx_eval.batched")
+batched = pytest.importorskip("mpx_eval.training.batched")
 
 needs_jax = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install jax)"
@@ -26,7 +26,7 @@ needs_jax = pytest.mark.skipif(
 _COMPARE = """
 import json, numpy as np
 from mpx_eval import batched, train
-from mpx_eval.models import resolve_model
+from mpx_eval.training.models import resolve_model
 rng = np.random.default_rng(0)
 x = rng.integers(0, 256, (72, 32, 32, 3), dtype=np.uint8)
 y = np.repeat([0, 1], 36)
@@ -183,7 +183,7 @@ def test_engine_must_be_known():
 
 
 def test_chunks_fit_the_free_memory():
-    models = pytest.importorskip("mpx_eval.models")
+    models = pytest.importorskip("mpx_eval.training.models")
     model = models.build(models.resolve_model("t4"), 32, 2)
     per_unit = batched._per_unit_bytes(model, 16)
     weights = model.count_params() * 4 * 4  # weights, gradients and two Adam moments

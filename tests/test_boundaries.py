@@ -11,13 +11,13 @@ from .conftest import REPO
 
 KERAS_MODULES = {"keras", "tensorflow", "jax", "torch"}
 ALLOWED = {
-    "mpx_eval/backend.py",
-    "mpx_eval/models.py",
-    "mpx_eval/train.py",
-    "mpx_eval/keep.py",
-    "mpx_eval/gradcam.py",
-    "mpx_eval/predict.py",
-    "mpx_eval/batched.py",
+    "mpx_eval/training/backend.py",
+    "mpx_eval/training/models.py",
+    "mpx_eval/training/train.py",
+    "mpx_eval/training/keep.py",
+    "mpx_eval/training/gradcam.py",
+    "mpx_eval/training/predict.py",
+    "mpx_eval/training/batched.py",
 }
 
 
@@ -44,7 +44,7 @@ def test_only_models_train_and_saved_model_modules_import_keras():
 def test_cli_help_does_not_load_tensorflow():
     code = (
         "import sys; from mpx_eval.cli import build_parser; build_parser(); "
-        "import mpx_eval.runner, mpx_eval.splits, mpx_eval.audit; "
+        "import mpx_eval.commands.run, mpx_eval.data.splits, mpx_eval.data.audit; "
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

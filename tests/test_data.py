@@ -1,4 +1,4 @@
-"""Scanning and decoding image folders (mpx_eval.data)."""
+"""Scanning and decoding image folders (mpx_eval.data.images)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mpx_eval.data import group_ids, load_image_set, scan_directory
+from mpx_eval.data.images import group_ids, load_image_set, scan_directory
 from mpx_eval.errors import MpxEvalError
 
 

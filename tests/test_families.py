@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
-from mpx_eval import families
-from mpx_eval.data import FAMILY_SIZE, family_view, load_image_set
-from mpx_eval.demo import demo_dataset
-from mpx_eval.families import (
+from mpx_eval.data import families
+from mpx_eval.data.demo import demo_dataset
+from mpx_eval.data.families import (
     FEW_KEYPOINTS,
     GUARD_LINKS,
     PARTNER_PAIRS,
@@ -35,6 +34,7 @@ from mpx_eval.families import (
     _rescue,
     find_families,
 )
+from mpx_eval.data.images import FAMILY_SIZE, family_view, load_image_set
 
 
 def _photo(seed: int, size: int = 160) -> Image.Image:

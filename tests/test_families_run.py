@@ -16,7 +16,7 @@ from PIL import Image, ImageEnhance
 
 from mpx_eval.cli import main
 from mpx_eval.config import tomllib
-from mpx_eval.grouping import DetectionProgress, split_groups
+from mpx_eval.data.grouping import DetectionProgress, split_groups
 
 #: Copies per original photo, in turn: 1, 2, 3 or 4 images per family, so the seed split's
 #: validation part holds images with and without a copy in training.

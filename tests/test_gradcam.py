@@ -13,8 +13,8 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from mpx_eval.errors import MpxEvalError  # noqa: E402
-from mpx_eval.gradcam import gradcam, last_conv_layer  # noqa: E402
-from mpx_eval.models import t3, t4  # noqa: E402
+from mpx_eval.training.gradcam import gradcam, last_conv_layer  # noqa: E402
+from mpx_eval.training.models import t3, t4  # noqa: E402
 
 from .conftest import REPO, random_image  # noqa: E402
 
@@ -70,7 +70,7 @@ def test_a_model_without_convolution_or_a_missing_layer_is_named():
 
 JAX_SCRIPT = """
 import sys, numpy as np, keras
-from mpx_eval.gradcam import gradcam
+from mpx_eval.training.gradcam import gradcam
 assert keras.backend.backend() == "jax"
 model = keras.saving.load_model(sys.argv[1], compile=False)
 np.save(sys.argv[3], gradcam(model, np.load(sys.argv[2]), class_index=0))

@@ -76,7 +76,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_imports_inside_functions():
     graph = _graph()
-    assert "mpx_eval.report" in graph["mpx_eval.runner"]  # imported inside _finish
+    assert "mpx_eval.report" in graph["mpx_eval.commands.run"]  # imported inside _finish
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
@@ -85,6 +85,10 @@ def test_no_import_circle():
 
 
 def test_runner_and_executors_import_first_in_a_fresh_interpreter():
-    for module in ("mpx_eval.executors", "mpx_eval.runner", "mpx_eval.splits_command"):
+    for module in (
+        "mpx_eval.training.executors",
+        "mpx_eval.commands.run",
+        "mpx_eval.commands.splits",
+    ):
         code = f"import {module}"
         subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=120)

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from mpx_eval.cli import main
-from mpx_eval.demo import demo_dataset
-from mpx_eval.keptfiles import gradcam_rows, read_gradcam, saves_model
+from mpx_eval.data.demo import demo_dataset
+from mpx_eval.rundir.kept import gradcam_rows, read_gradcam, saves_model
 
 USER = "tests.helpers.user_models:softmax_head"
 TINY = ["--demo", "--folds", "2", "--epochs", "2", "--image-size", "48", "--quiet"]
@@ -51,7 +51,7 @@ def test_every_unit_keeps_its_model_and_heatmaps(kept_run):
 def test_saved_model_reloads_without_mpx_eval_and_reproduces_the_run(kept_run):
     import keras
 
-    from mpx_eval.data import decode_file
+    from mpx_eval.data.images import decode_file
 
     unit = "t4-cv-1"
     expected = _unit_predictions(kept_run, unit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mpx_eval.leakage import seed_leakage_metrics
+from mpx_eval.assessment.leakage import seed_leakage_metrics
 
 CLASSES = ["Monkeypox", "Others"]
 

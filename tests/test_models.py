@@ -6,7 +6,7 @@ import pytest
 
 from mpx_eval.errors import MpxEvalError
 
-models = pytest.importorskip("mpx_eval.models")
+models = pytest.importorskip("mpx_eval.training.models")
 
 
 def test_t4_parameter_count_matches_the_blog():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mpx_eval.cli import main
-from mpx_eval.keptfiles import read_gradcam
+from mpx_eval.rundir.kept import read_gradcam
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'mpx-eval[ray]'")
 
@@ -28,7 +28,7 @@ def fail_flag(tmp_path_factory):
 
 
 def test_ray_run_equals_local_run(tmp_path, fail_flag, monkeypatch):
-    from mpx_eval import models
+    from mpx_eval.training import models
 
     local, remote = tmp_path / "local", tmp_path / "ray"
     assert main(["run", *TINY, "--out", str(local)]) == 0

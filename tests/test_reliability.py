@@ -241,7 +241,7 @@ def case_unit_folders_collide(tmp):
 
 
 def case_class_missing_from_training(tmp):
-    from mpx_eval.splits import keras_validation_mask
+    from mpx_eval.data.splits import keras_validation_mask
 
     # a seed that puts the one "Rare" image (scanned last) into the seed split's validation
     seed = next(s for s in range(200) if keras_validation_mask(7, np.arange(7), seed=s)[6])

@@ -10,7 +10,7 @@ import pytest
 
 from mpx_eval.cli import main
 from mpx_eval.config import tomllib
-from mpx_eval.outdir import HISTORY_COLUMNS, PREDICTION_KEYS
+from mpx_eval.rundir.folder import HISTORY_COLUMNS, PREDICTION_KEYS
 
 TINY = ["--demo", "--folds", "2", "--epochs", "2", "--image-size", "48", "--quiet"]
 
@@ -131,7 +131,7 @@ def test_config_and_runinfo(tiny_run):
 
 
 def test_same_command_again_trains_nothing(tiny_run, monkeypatch, capsys):
-    from mpx_eval import train
+    from mpx_eval.training import train
 
     before = {p: p.read_bytes() for p in (tiny_run / "units").rglob("*") if p.is_file()}
 
@@ -261,7 +261,8 @@ def test_metrics_json_agrees_with_an_independent_recomputation(tiny_run):
 def test_decoded_images_are_given_back_before_the_report(tmp_path, monkeypatch):
     """Thumbnails once in thumbnails.zip, the arrays once training is over: the report (and
     its figures) should not draw on top of 0.5 GB of images nobody reads any more."""
-    from mpx_eval import outdir, report
+    from mpx_eval import report
+    from mpx_eval.rundir import folder as outdir
 
     seen = {}
     write_thumbnails, render_run = outdir.write_thumbnails, report.render_run

@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mpx_eval import outdir
 from mpx_eval.cli import main
 from mpx_eval.errors import MpxEvalError
-from mpx_eval.models import outputs_probabilities
+from mpx_eval.rundir import folder as outdir
+from mpx_eval.training.models import outputs_probabilities
 
 from .conftest import REPO
 from .test_reliability import tree
@@ -100,7 +100,7 @@ def test_a_placeholder_does_not_make_a_folder_foreign(tmp_path):
 HOLDER = """
 import sys, time
 from pathlib import Path
-from mpx_eval.outdir import locked
+from mpx_eval.rundir.folder import locked
 with locked(Path(sys.argv[1]), command=["holder", "of", "the", "lock"]):
     print("locked", flush=True)
     time.sleep(600)

@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from mpx_eval.data import load_image_set
+from mpx_eval.data.images import load_image_set
+from mpx_eval.data.splits import make_plan, plan_frame
 from mpx_eval.errors import MpxEvalError
-from mpx_eval.splits import make_plan, plan_frame
 
 
 def keras_validation_files(root, seed: int = 123) -> set[str]:
@@ -92,7 +92,7 @@ def test_grouped_folds_on_msld(msld_dir):
 
 
 def test_plan_is_deterministic_and_seeded(make_tree, tmp_path):
-    from mpx_eval.results import write_csv
+    from mpx_eval.atomic import write_csv
 
     images = load_image_set(make_tree({"A": 15, "B": 15}, patients=2), group_pattern="^(.+)_")
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"

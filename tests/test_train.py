@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mpx_eval import backend
 from mpx_eval.cli import main
+from mpx_eval.training import backend
 
-train = pytest.importorskip("mpx_eval.train")
-models = pytest.importorskip("mpx_eval.models")
+train = pytest.importorskip("mpx_eval.training.train")
+models = pytest.importorskip("mpx_eval.training.models")
 
 
 @pytest.mark.parametrize(

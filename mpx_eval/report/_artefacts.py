@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import outdir
-from ..columns import HISTORY_COLUMNS, PREDICTION_KEYS, SPLIT_COLUMNS
+from ..atomic import read_csv, read_json
 from ..config import tomllib
 from ..errors import MpxEvalError
-from ..outdir import finished_units
-from ..results import read_csv, read_json
+from ..rundir import folder as outdir
+from ..rundir.folder import finished_units
+from ..rundir.layout import HISTORY_COLUMNS, PREDICTION_KEYS, SPLIT_COLUMNS
 
 
 def _fail(path: Path, message: str) -> MpxEvalError:
@@ -324,7 +324,8 @@ def check_sources(out: Path) -> tuple[dict, dict]:
 
 def aggregates_usable(out: Path) -> bool:
     """The run-level history.csv, predictions.csv and metrics.json are current (see
-    :func:`mpx_eval.outdir.aggregates_current`) and metrics.json has what the report reads."""
+    :func:`mpx_eval.rundir.folder.aggregates_current`) and metrics.json has what the report
+    reads."""
     if not outdir.aggregates_current(out):
         return False
     try:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import assessment as A
+from ..assessment import headline as A
 from . import _compute as C
 from . import _figures as F
 from . import _text as T

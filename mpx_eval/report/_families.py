@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from ..leakage import MIN_GROUPS_FOR_INTERVAL
+from ..assessment.leakage import MIN_GROUPS_FOR_INTERVAL
 from . import _text as T
 from ._artefacts import Run
 

@@ -1,6 +1,6 @@
 """The report's "where the models looked" part: each model's Grad-CAM heatmaps beside the
 thumbnails of its most confident mistakes and of a few right answers, and the saved models
-with their sizes. Reads what the units kept (mpx_eval.keptfiles); draws the overlays.
+with their sizes. Reads what the units kept (mpx_eval.rundir.kept); draws the overlays.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import io
 
 import numpy as np
 
-from ..keptfiles import read_gradcam
+from ..rundir.kept import read_gradcam
 from . import _compute as C
 from . import _text as T
 from ._artefacts import Run

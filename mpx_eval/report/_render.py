@@ -1,7 +1,7 @@
 """Render a run folder: check the artefacts, draw the figures, fill the template.
 
 Rendering reads the run folder and writes only index.html and figures/; the aggregates are
-rebuilt (by :mod:`mpx_eval.outdir`) only when they are missing, damaged or behind the units.
+rebuilt (by :mod:`mpx_eval.rundir.folder`) only when they are missing, damaged or behind the units.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from .. import outdir
-from ..results import write_bytes, write_text
+from ..atomic import write_bytes, write_text
+from ..rundir import folder as outdir
 from . import _figures as F
 from ._artefacts import Run, aggregates_usable, check_sources, load_run, read_run
 from ._context import FigureSpec, build_context

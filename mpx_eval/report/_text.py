@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from ..assessment import ALPHA, PRIMARY_TEST, usable
+from ..assessment.headline import ALPHA, PRIMARY_TEST, usable
 
 _LABELS = {
     "accuracy": "Accuracy",

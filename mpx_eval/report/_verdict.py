@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 
-from .. import assessment as A
+from ..assessment import headline as A
 from . import _text as T
 from ._artefacts import Run
 

@@ -15,7 +15,6 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..columns import PREDICTION_KEYS
 from ..metrics import (
     bootstrap_prediction_metrics,
     confusion_matrix,
@@ -42,6 +41,7 @@ from ..metrics.validation import (
     resolve_classes,
     resolve_positive,
 )
+from ..rundir.layout import PREDICTION_KEYS
 from .layout import (
     AUCDeLong,
     ClassScore,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mpx_eval import outdir
+from mpx_eval.rundir import folder as outdir
 
 
 def snapshot(out: Path) -> dict[str, tuple[bytes, int]]:

@@ -1,7 +1,7 @@
 """A complete run folder written without training: every artefact the report reads.
 
 The numbers are plausible (probabilities that favour the true class, curves that rise) and
-deterministic for a given ``seed``; every file is written through ``mpx_eval.outdir``, the
+deterministic for a given ``seed``; every file is written through ``mpx_eval.rundir.folder``, the
 owner of the run folder's layout, and aggregated by it as a finished run is.
 """
 
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from mpx_eval import outdir
 from mpx_eval.config import RunConfig
+from mpx_eval.rundir import folder as outdir
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -206,7 +206,7 @@ def _models_info(models, sizes: dict[str, int], n_classes: int) -> dict:
     for name in models:
         layers = _layers(name, sizes[name], n_classes)
         info[name] = {
-            "builder": name if ":" in name else f"mpx_eval.models:{name}",
+            "builder": name if ":" in name else f"mpx_eval.training.models:{name}",
             "input_shape": [sizes[name], sizes[name], 3],
             "params": int(sum(layer["params"] for layer in layers)),
             "layers": layers,

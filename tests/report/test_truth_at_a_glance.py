@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mpx_eval.assessment import summary_lines
+from mpx_eval.assessment.headline import summary_lines
 from mpx_eval.report import _compute as C
 from mpx_eval.report import _figures as F
 

@@ -145,7 +145,7 @@ def test_the_summary_uses_only_public_names_of_the_metrics():
 
 
 def test_the_history_the_summary_reads_is_part_of_what_a_run_writes():
-    from mpx_eval.columns import HISTORY_COLUMNS
+    from mpx_eval.rundir.layout import HISTORY_COLUMNS
     from mpx_eval.summary._summarize import HISTORY_USED
 
     assert set(HISTORY_USED) <= set(HISTORY_COLUMNS)

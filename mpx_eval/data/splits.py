@@ -1,6 +1,6 @@
 """The split plan: the blog's seed-123 split, stratified (grouped) k folds and their inner parts.
 
-Indices refer to rows of an :class:`~mpx_eval.data.ImageSet`. No Keras import here.
+Indices refer to rows of an :class:`~mpx_eval.data.images.ImageSet`. No Keras import here.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from .columns import SPLIT_COLUMNS
-from .config import check_folds
-from .data import ImageSet
-from .errors import MpxEvalError
+from ..config import check_folds
+from ..errors import MpxEvalError
+from ..rundir.layout import SPLIT_COLUMNS
+from .images import ImageSet
 
 
 @dataclass(frozen=True)

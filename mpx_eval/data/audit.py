@@ -11,7 +11,7 @@ from itertools import combinations
 
 import numpy as np
 
-from .data import HASH_BITS, ImageSet
+from .images import HASH_BITS, ImageSet
 from .splits import Split
 
 #: Hamming distance (of 63 perceptual-hash bits) at or under which two images count as

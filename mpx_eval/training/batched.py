@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
-from .errors import MpxEvalError
+from ..errors import MpxEvalError
 from .models import ModelSpec, build, outputs_probabilities
 from .train import EVAL_BATCH, UnitResult, _EpochEvaluator
 

@@ -11,10 +11,10 @@ import re
 from collections.abc import Iterator
 from typing import Protocol
 
+from ..config import RunConfig
+from ..errors import MpxEvalError
 from . import usercode
 from .backend import Training, load_training, precision_policy
-from .config import RunConfig
-from .errors import MpxEvalError
 
 
 class Executor(Protocol):
@@ -158,8 +158,8 @@ def training_arguments(unit, images, cfg: RunConfig) -> dict:
 
 
 def keep_arguments(unit, images, cfg: RunConfig) -> dict:
-    """What the unit keeps of its chosen checkpoint (``mpx_eval.keep.keep_hook``)."""
-    from .keptfiles import saves_model
+    """What the unit keeps of its chosen checkpoint (``mpx_eval.training.keep.keep_hook``)."""
+    from ..rundir.kept import saves_model
 
     return {"paths": images.paths, "save": saves_model(unit.split.scheme, cfg.save_models)}
 
@@ -255,7 +255,7 @@ class RayExecutor:
             "logging_level": logging.ERROR,
         }
         if self.cfg.ray_address is None:
-            from .system import usable_cpus
+            from ..system import usable_cpus
 
             kwargs["num_cpus"] = usable_cpus()
         else:

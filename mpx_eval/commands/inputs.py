@@ -8,13 +8,13 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from .audit import audit
-from .config import PATIENT_PATTERN, RunConfig
-from .data import ImageSet, describe_unread, load_image_set
-from .demo import demo_dataset
-from .errors import MpxEvalError
-from .grouping import apply_families, family_audit
-from .splits import Split, make_plan
+from ..config import PATIENT_PATTERN, RunConfig
+from ..data.audit import audit
+from ..data.demo import demo_dataset
+from ..data.grouping import apply_families, family_audit
+from ..data.images import ImageSet, describe_unread, load_image_set
+from ..data.splits import Split, make_plan
+from ..errors import MpxEvalError
 
 
 def locate_data(cfg: RunConfig) -> Path:
@@ -63,7 +63,7 @@ def load_for(cfg: RunConfig, sizes: Iterable[int]) -> tuple[ImageSet, list[str]]
 
 def _looks_grouped(paths: list[str]) -> bool:
     """True when 'patient_shot' file names repeat patients (at least a tenth of the set)."""
-    from .data import group_ids
+    from ..data.images import group_ids
 
     try:
         groups = group_ids(paths, PATIENT_PATTERN)

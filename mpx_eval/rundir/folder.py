@@ -8,7 +8,7 @@ only into empty folders or marked ones, removes only what it wrote, and holds an
 while working. The report reads the folder and never writes into it but for its page, its
 figures and, when they are missing or damaged, the aggregates (through this module).
 
-The atomic CSV/JSON reading and writing stays in :mod:`mpx_eval.results`: ``splits --out``,
+The atomic CSV/JSON reading and writing stays in :mod:`mpx_eval.atomic`: ``splits --out``,
 ``predict`` and the kept model files use it for files outside any run folder.
 """
 
@@ -30,22 +30,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .columns import HISTORY_COLUMNS, PREDICTION_KEYS
-from .errors import MpxEvalError
-from .results import (
-    json_text,
-    read_csv,
-    read_json,
-    write_bytes,
-    write_csv,
-    write_json,
-    write_text,
-)
+from .. import __version__
+from ..atomic import json_text, read_csv, read_json, write_bytes, write_csv, write_json, write_text
+from ..errors import MpxEvalError
+from .layout import HISTORY_COLUMNS, PREDICTION_KEYS
 
 if TYPE_CHECKING:
-    from .config import RunConfig
-    from .data import ImageSet
+    from ..config import RunConfig
+    from ..data.images import ImageSet
 
 #: Written when mpx_eval creates (or adopts) a run folder; it also lists the figures written.
 MARKER = ".mpx_eval"
@@ -389,7 +381,7 @@ def finished_units(out: str | Path) -> dict[str, dict]:
 
 
 def _previous_identity(out: Path) -> dict | None:
-    from .config import config_from_toml_text
+    from ..config import config_from_toml_text
 
     path = out / "config.toml"
     if not path.is_file():
@@ -403,7 +395,7 @@ def _previous_identity(out: Path) -> dict | None:
 
 def refuse_mismatch(cfg: RunConfig, out: Path, done: dict[str, dict]) -> None:
     """Finished units of a run whose recorded settings differ from ``cfg`` stay theirs."""
-    from .config import LATER_DEFAULTS, RESULT_FIELDS
+    from ..config import LATER_DEFAULTS, RESULT_FIELDS
 
     if not done:
         return
@@ -466,9 +458,9 @@ def runinfo_header(
     cfg: RunConfig, out: Path, command, done: dict, device_info, policy, engine, images
 ):
     """runinfo.json as a run starts (a resumed run keeps its first start)."""
-    from .config import DEMO_SETTINGS
-    from .demo import DEMO_LABEL
-    from .system import versions
+    from ..config import DEMO_SETTINGS
+    from ..data.demo import DEMO_LABEL
+    from ..system import versions
 
     info = images.describe()
     previous: dict = {}
@@ -606,7 +598,7 @@ def write_unit(out: Path, unit, result, images: ImageSet, identity: str, extra: 
 
     A diverged unit keeps its history up to the epoch that diverged and has no
     predictions: there is no model left to predict with."""
-    from .keptfiles import write_kept
+    from .kept import write_kept
 
     folder = unit_folder(out, unit.dirname)
     diverged_at = getattr(result, "diverged_at", None)
@@ -646,7 +638,7 @@ def write_unit(out: Path, unit, result, images: ImageSet, identity: str, extra: 
 
 def saved_model_info(unit, images: ImageSet) -> dict:
     """What model.json records beside a saved model: enough to use it without the run."""
-    from .keptfiles import PREPROCESSING
+    from .kept import PREPROCESSING
 
     return {
         "unit": unit.name,
@@ -692,7 +684,7 @@ def collect_units(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str
 
 def _folds_per_repeat(out: Path) -> int | None:
     """k of a run that repeats its k folds (from its config.toml), else None."""
-    from .config import config_from_toml_text, tomllib
+    from ..config import config_from_toml_text, tomllib
 
     path = out / "config.toml"
     if not path.is_file():
@@ -706,7 +698,7 @@ def _folds_per_repeat(out: Path) -> int | None:
 
 def _flat_config(path: Path) -> dict:
     """The resolved config as ``{field: value}``; empty when the run folder has none yet."""
-    from .config import config_from_toml_text
+    from ..config import config_from_toml_text
 
     try:
         return config_from_toml_text(path.read_text(encoding="utf-8"))
@@ -776,8 +768,8 @@ def _summarize(
     out: Path, runinfo: dict, history: pd.DataFrame, predictions: pd.DataFrame, done: dict
 ) -> dict:
     """metrics.json of the finished units' tables."""
-    from .assessment import assess
-    from .summary import summarize_predictions
+    from ..assessment.headline import assess
+    from ..summary import summarize_predictions
 
     models = read_json(out / "models.json")
     dataset = runinfo["dataset"]
@@ -802,7 +794,7 @@ def _summarize(
         entry["params"] = info["params"]
         entry["input_shape"] = info["input_shape"]
     if (out / "audit.json").is_file():
-        from .leakage import seed_leakage_metrics
+        from ..assessment.leakage import seed_leakage_metrics
 
         audit = read_json(out / "audit.json")
         metrics["seed_leakage"] = seed_leakage_metrics(predictions, audit, dataset["classes"])
@@ -823,7 +815,7 @@ def _unit_at_fault(out: Path, classes: list[str]) -> tuple[Path, str] | None:
     Used after the run-level summary failed, to name a unit's file rather than the table
     gathered from all of them (problems between units stay with that table).
     """
-    from .summary import summarize_predictions
+    from ..summary import summarize_predictions
 
     for info in finished_units(out).values():
         if info.get("status") == "diverged":

@@ -13,9 +13,9 @@ from typing import TextIO
 
 import numpy as np
 
-from .data import ImageSet
+from ..progress import format_seconds
 from .families import Families, find_families
-from .progress import format_seconds
+from .images import ImageSet
 from .splits import Split
 
 #: Families listed one by one in a terminal summary (audit.json has them all).

@@ -1,6 +1,6 @@
 """What a unit keeps of its chosen checkpoint while the model is in memory: the model as a
 ``.keras`` file (as bytes, so a Ray task can return it) and Grad-CAM heatmaps. Plain data
-out; the run folder's owner writes it (mpx_eval.outdir, through mpx_eval.keptfiles).
+out; the run folder's owner writes it (mpx_eval.rundir.folder, through mpx_eval.rundir.kept).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from .data import THUMBNAIL_SIZE
-from .errors import MpxEvalError
+from ..data.images import THUMBNAIL_SIZE
+from ..errors import MpxEvalError
+from ..rundir.kept import gradcam_rows
 from .gradcam import gradcam, last_conv_layer
-from .keptfiles import gradcam_rows
 from .models import ModelSpec, build, outputs_probabilities
 
 

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from .errors import MpxEvalError
+from ..errors import MpxEvalError
 
 #: Convolutional layer types whose output map Grad-CAM can weigh.
 CONV_LAYERS = (

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import SAVE_MODELS
-from .errors import MpxEvalError
-from .results import write_bytes, write_json
+from ..atomic import write_bytes, write_json
+from ..config import SAVE_MODELS
+from ..errors import MpxEvalError
 
 MODEL_FILE = "model.keras"
 MODEL_INFO = "model.json"
 GRADCAM_FILE = "gradcam.npz"
 
-#: How an image becomes a model input, as training did it (mpx_eval.data.decode_file).
+#: How an image becomes a model input, as training did it (mpx_eval.data.images.decode_file).
 PREPROCESSING = {
     "decode": "Pillow; EXIF orientation applied; converted to RGB (alpha dropped, 16-bit "
     "grey scaled)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .assessment import summary_lines
+from ..assessment.headline import summary_lines
 
 
 def _leakage_text(leak: dict) -> str:

@@ -21,9 +21,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy.fft import dctn
 
-from .config import compile_group_pattern
-from .errors import MpxEvalError
-from .system import usable_cpus
+from ..config import compile_group_pattern
+from ..errors import MpxEvalError
+from ..system import usable_cpus
 
 #: The extensions ``keras.utils.image_dataset_from_directory`` accepts (compared lower-cased).
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")

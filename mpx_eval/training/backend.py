@@ -9,8 +9,8 @@ import sys
 from types import ModuleType
 from typing import NamedTuple
 
-from .errors import MpxEvalError
-from .system import cpu_has_bf16, usable_cpus
+from ..errors import MpxEvalError
+from ..system import cpu_has_bf16, usable_cpus
 
 
 class Training(NamedTuple):
@@ -131,7 +131,7 @@ def _persistent_jax_cache() -> None:
     folder only costs the compilation."""
     import jax
 
-    from .demo import cache_root
+    from ..data.demo import cache_root
 
     folder = cache_root() / "jax"
     try:

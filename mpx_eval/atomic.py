@@ -1,7 +1,7 @@
 """Reading and writing CSV, JSON and other files atomically: a temporary file in the same
 folder, flushed and fsync'ed, then renamed over the target, so a reader never sees half a file.
 
-Generic on purpose: the run folder's layout lives in :mod:`mpx_eval.outdir`; ``splits``,
+Generic on purpose: the run folder's layout lives in :mod:`mpx_eval.rundir.folder`; ``splits``,
 ``predict`` and the kept model files write through here too.
 """
 

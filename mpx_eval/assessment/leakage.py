@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .metrics import proportion_intervals
+from ..metrics import proportion_intervals
 
 #: A part with fewer split groups than this gets no interval: the clustered Wilson interval
 #: uses Student's t with (groups - 1) degrees of freedom, undefined for one group.

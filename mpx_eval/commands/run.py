@@ -17,15 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend, guards, outdir
-from .audit import summary_lines
-from .config import BUILTIN_MODELS, RunConfig
-from .data import ImageSet
-from .executors import Executor, check_available, make_executor
-from .grouping import family_summary_lines
+from ..config import BUILTIN_MODELS, RunConfig
+from ..data.audit import summary_lines
+from ..data.grouping import family_summary_lines
+from ..data.images import ImageSet
+from ..data.splits import Split, plan_frame
+from ..progress import Progress, format_seconds
+from ..rundir import folder as outdir
+from ..training import backend
+from ..training.executors import Executor, check_available, make_executor
+from . import guards
 from .inputs import load_for, plan_and_audit
-from .progress import Progress, format_seconds
-from .splits import Split, plan_frame
 
 # --------------------------------------------------------------------------- units
 
@@ -167,7 +169,7 @@ def _prepare(
     if training is None:
         training = backend.load_training(cfg.device, threads=cfg.threads)
     policy = backend.precision_policy(cfg.precision, training.device_info)
-    from .batched import resolve_engine
+    from ..training.batched import resolve_engine
 
     engine = resolve_engine(cfg.engine, training.device_info, policy)
     if not overwrite:
@@ -298,7 +300,7 @@ def _finish(out: Path, runinfo: dict, failed: dict, started_wall: float, *, quie
     done = outdir.record_finish(out, runinfo, time.perf_counter() - started_wall)
     metrics = outdir.aggregate_run(out)
 
-    from .report import render_run
+    from ..report import render_run
     from .terminal import print_summary
 
     report = render_run(out)

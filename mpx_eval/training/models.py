@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
+from ..config import BUILTIN_MODELS, check_image_size
+from ..errors import MpxEvalError
 from . import usercode
-from .config import BUILTIN_MODELS, check_image_size
-from .errors import MpxEvalError
 
 Builder = Callable[[tuple[int, int, int], int], keras.Model]
 
@@ -172,7 +172,7 @@ def describe(spec: ModelSpec, size: int, num_classes: int) -> dict:
     table, from one model built for the purpose."""
     model = build(spec, size, num_classes)
     return {
-        "builder": spec.name if ":" in spec.name else f"mpx_eval.models:{spec.name}",
+        "builder": spec.name if ":" in spec.name else f"mpx_eval.training.models:{spec.name}",
         "input_shape": [size, size, 3],
         "params": int(model.count_params()),
         "layers": layer_table(model),

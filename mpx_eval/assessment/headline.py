@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .config import BUILTIN_MODELS, RunConfig
+from ..config import BUILTIN_MODELS, RunConfig
 
 #: The paired test declared in advance: its p-value alone decides whether the report speaks
 #: of evidence for a difference between two models. The others are shown as secondary.

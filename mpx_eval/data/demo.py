@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .errors import MpxEvalError
+from ..errors import MpxEvalError
 
 DEMO_VERSION = 1
 DEMO_LABEL = "synthetic demo data — not medical images"
@@ -162,7 +162,7 @@ def _generate(target: Path, seed: int) -> None:
     (target / "Monkeypox" / "M90_1.jpg").write_bytes(_jpeg(small, 70))
     (target / "DEMO.txt").write_text(
         f"mpx_eval {DEMO_LABEL}, version {DEMO_VERSION}, seed {seed}.\n"
-        "Drawn by mpx_eval.demo; safe to delete (it is generated again when needed).\n",
+        "Drawn by mpx_eval.data.demo; safe to delete (it is generated again when needed).\n",
         encoding="utf-8",
     )
 

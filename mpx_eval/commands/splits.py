@@ -8,15 +8,15 @@ import os
 import sys
 from pathlib import Path
 
-from . import outdir
-from .audit import summary_lines
-from .config import RunConfig
-from .data import ImageSet
-from .errors import MpxEvalError
-from .grouping import family_summary_lines
+from ..atomic import write_csv, write_json
+from ..config import RunConfig
+from ..data.audit import summary_lines
+from ..data.grouping import family_summary_lines
+from ..data.images import ImageSet
+from ..data.splits import plan_frame
+from ..errors import MpxEvalError
+from ..rundir import folder as outdir
 from .inputs import load_for, plan_and_audit
-from .results import write_csv, write_json
-from .splits import plan_frame
 
 
 def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:

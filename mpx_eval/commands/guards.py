@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import ImageSet
-from .errors import MpxEvalError
-from .outdir import folder_stem
-from .splits import Split
+from ..data.images import ImageSet
+from ..data.splits import Split
+from ..errors import MpxEvalError
+from ..rundir.folder import folder_stem
 
 
 def check_unit_folders(models: Iterable[str]) -> None:
@@ -49,7 +49,7 @@ def damaged_units(
 ) -> dict[str, tuple[str, str]]:
     """The finished units whose files do not pass the report's checks, as
     ``{unit: (folder name, what is wrong)}``; ``run`` moves them aside and trains them again."""
-    from .report._artefacts import _check_unit
+    from ..report._artefacts import _check_unit
 
     found = {}
     for name, info in done.items():

@@ -1,6 +1,6 @@
 """The columns of a run's tables (history.csv, predictions.csv, splits.csv).
 
-Kept apart from :mod:`mpx_eval.outdir`, which writes them, so that the run summary
+Kept apart from :mod:`mpx_eval.rundir.folder`, which writes them, so that the run summary
 (:mod:`mpx_eval.summary`), which reads them, needs nothing else of the run folder.
 """
 

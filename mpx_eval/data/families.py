@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .data import FAMILY_SIZE, ImageSet
-from .system import usable_cpus
+from ..system import usable_cpus
+from .images import FAMILY_SIZE, ImageSet
 
 # The settings below were tuned on an augmented set built from the 228 MSLD photos
 # (benchmarks/families.py); the figures quoted are from that set.

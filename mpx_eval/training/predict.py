@@ -1,7 +1,7 @@
 """``mpx_eval predict``: class probabilities of new photos from saved models.
 
 A model is a unit folder of a run (``OUT/units/t4-seed-0``) or a ``.keras`` file; images are
-decoded exactly as training decoded them (mpx_eval.data.decode_file). Several models also
+decoded exactly as training decoded them (mpx_eval.data.images.decode_file). Several models also
 give their mean, an ensemble.
 """
 
@@ -19,10 +19,10 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .data import IMAGE_EXTENSIONS, BadImage, decode_file
-from .errors import MpxEvalError
-from .keptfiles import MODEL_FILE, MODEL_INFO
-from .results import write_csv
+from ..atomic import write_csv
+from ..data.images import IMAGE_EXTENSIONS, BadImage, decode_file
+from ..errors import MpxEvalError
+from ..rundir.kept import MODEL_FILE, MODEL_INFO
 from .train import EVAL_BATCH, log_probabilities
 
 

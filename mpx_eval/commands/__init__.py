@@ -1,0 +1,1 @@
+"""The commands behind the command line: ``run``, ``splits`` and what they print."""
