@@ -12,10 +12,12 @@ than one cv test fold when folds are grouped by the detected families, wall time
     python benchmarks/families.py                      # 14 copies per original (3,192 images)
     python benchmarks/families.py --sizes 1000,3000,10000
     python benchmarks/families.py --copies 0           # the negative control only
+    python benchmarks/families.py --setting last_budget_min=100 --setting ratio=0.75
 
 ``--data`` (or ``$MPX_EVAL_MSLD``) is the folder holding ``Monkeypox/`` and ``Others/``;
 by default the shared data set beside the repository. ``--sizes`` draws that many images
-per measurement (more copies per original where needed) and times each.
+per measurement (more copies per original where needed) and times each. ``--setting``
+changes a field of ``FamilySettings`` (docs/families.md lists them) for every detection.
 
 The negative control runs first: detection on the 228 originals alone, its links listed.
 MSLD publishes some photographs twice (identical files, or cropped or recoloured, under one
@@ -27,7 +29,9 @@ defines (never against the detector's own output).
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -112,8 +116,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--keep", metavar="DIR", help="build the sets here and keep them (default: temporary)"
     )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a FamilySettings field to change for detection (repeatable)",
+    )
     parser.add_argument("--detect", metavar="DIR", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def family_settings(changes: list[str]):
+    """``FamilySettings`` with each ``NAME=VALUE`` of ``changes`` applied (a value of the
+    field's own type: ``ratio=0.75``, ``fine_stretch=(2, 98)``)."""
+    from mpx_eval.data.families import FamilySettings
+
+    defaults = FamilySettings()
+    names = {f.name for f in dataclasses.fields(defaults)}
+    values = {}
+    for change in changes:
+        name, _, value = change.partition("=")
+        if name not in names:
+            raise SystemExit(f"--setting {change}: FamilySettings has no field {name!r}")
+        values[name] = type(getattr(defaults, name))(ast.literal_eval(value))
+    return dataclasses.replace(defaults, **values)
 
 
 def _affine(img: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -220,10 +247,9 @@ def build_set(originals: Path, out: Path, n_images: int, *, seed: int) -> Path:
     return out
 
 
-def detect(folder: Path, folds: int) -> dict:
-    """Load ``folder`` with mpx_eval and find its families (run in a child process)."""
-    import dataclasses
-
+def detect(folder: Path, folds: int, changes: list[str]) -> dict:
+    """Load ``folder`` with mpx_eval and find its families with the settings ``changes``
+    (run in a child process)."""
     from mpx_eval.data.families import find_families
     from mpx_eval.data.images import load_image_set
     from mpx_eval.data.splits import make_plan
@@ -233,7 +259,7 @@ def detect(folder: Path, folds: int) -> dict:
     loaded = time.perf_counter()
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cpu = time.process_time()
-    found = find_families(images)
+    found = find_families(images, settings=family_settings(changes))
     seconds = time.perf_counter() - loaded
     cpu = time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -287,6 +313,7 @@ def score(folder: Path, result: dict, photo_of: dict[str, str]) -> dict:
 def run_detection(folder: Path, args: argparse.Namespace) -> dict:
     """``detect`` in a child process, so that its peak memory is the detector's own."""
     command = [sys.executable, __file__, "--detect", str(folder), "--folds", str(args.folds)]
+    command += [f"--setting={change}" for change in args.setting]
     done = subprocess.run(command, env=child_env(), check=True, capture_output=True, text=True)
     return json.loads(done.stdout)
 
@@ -366,8 +393,11 @@ def measure(
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.detect:
-        print(json.dumps(detect(Path(args.detect), args.folds)))
+        print(json.dumps(detect(Path(args.detect), args.folds, args.setting)))
         return 0
+    family_settings(args.setting)  # a wrong name or value stops here, before any set is built
+    if args.setting:
+        print(f"family settings changed: {', '.join(args.setting)}")
     originals = Path(args.data)
     if not (originals / "Monkeypox").is_dir():
         print(

@@ -12,29 +12,23 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
-from mpx_eval.data import families
 from mpx_eval.data.demo import demo_dataset
-from mpx_eval.data.families import (
-    FEW_KEYPOINTS,
-    GUARD_LINKS,
-    PARTNER_PAIRS,
-    RESCUE_LONE_MEMBERS,
-    RESCUE_PIECES,
-    SURE_INLIERS,
-    Families,
-    Link,
-    _between_families,
-    _Components,
-    _describe,
-    _describe_finely,
-    _join,
-    _keypoints,
-    _last_look,
-    _Matches,
-    _rescue,
-    find_families,
+from mpx_eval.data.families import Families, FamilySettings, Link, find_families, looks
+from mpx_eval.data.families.candidates import Matches
+from mpx_eval.data.families.describe import (
+    describe,
+    describe_finely,
+    describe_set,
+    sift,
+    working_copies,
 )
+from mpx_eval.data.families.join import Pieces, join
+from mpx_eval.data.families.looks import between_pieces, last_look, second_look
+from mpx_eval.data.families.notes import refusal_notes
+from mpx_eval.data.families.verify import match_score, pooled_score
 from mpx_eval.data.images import FAMILY_SIZE, family_view, load_image_set
+
+SETTINGS = FamilySettings()
 
 
 def _photo(seed: int, size: int = 160) -> Image.Image:
@@ -126,22 +120,35 @@ def _family_of(found: Families, paths: list[str]) -> dict[str, int]:
     return dict(zip(paths, found.family.tolist(), strict=True))
 
 
-def _pieces(n: int, *groups: list[int]) -> _Components:
+def _pieces(n: int, *groups: list[int]) -> Pieces:
     """Pieces of ``n`` rows: each of ``groups`` joined into one."""
-    parts = _Components(n)
+    parts = Pieces(n)
     for group in groups:
         for i in group[1:]:
             parts.join(group[0], i)
     return parts
 
 
-def _votes(pairs: list[tuple[int, int, int, int]]) -> _Matches:
+def _votes(pairs: list[tuple[int, int, int, int]]) -> Matches:
     """Index votes for the looks to start from: (row, row, orientation, votes) per pair of
     images, with no keypoint matches behind them."""
     i, j, orient, votes = (np.array(column) for column in zip(*pairs, strict=True))
     none = np.zeros(len(pairs), dtype=np.int64)
     a, b = np.minimum(i, j), np.maximum(i, j)
-    return _Matches(a, b, orient, votes, none, none, none[:0], none[:0])
+    return Matches(a, b, orient, votes, none, none, none[:0], none[:0])
+
+
+def _join(n: int, links: list[Link], paths: list[str], *, labels: np.ndarray | None = None):
+    """The pieces, the links used and the refusal notes of the guarded join, as
+    ``find_families`` makes them."""
+    pieces, used, refused = join(n, links, SETTINGS, labels=labels)
+    return pieces, used, refusal_notes(pieces, refused, paths, SETTINGS)
+
+
+def _keypoints(images):
+    """The keypoints of every image of ``images``, described on one thread."""
+    views = working_copies(images, SETTINGS)
+    return describe_set(images, views, SETTINGS, 1, lambda steps: None)
 
 
 @pytest.mark.parametrize("name", sorted(TRANSFORMS))
@@ -198,7 +205,7 @@ def test_guard_refuses_one_link_between_two_large_families():
     assert bridge not in used and len(used) == 8
     assert len(notes) == 1 and "x4.jpg" in notes[0] and "x5.jpg" in notes[0]
     # several links through distinct images on both sides do join them
-    support = [Link(3 - k, 6 + k, "geometric", 20.0) for k in range(GUARD_LINKS)]
+    support = [Link(3 - k, 6 + k, "geometric", 20.0) for k in range(SETTINGS.guard_links)]
     parts, used, notes = _join(10, [*inside, bridge, *support], paths)
     assert parts.root(0) == parts.root(9) and notes == []
 
@@ -207,7 +214,7 @@ def test_guard_refuses_a_hub_image_that_links_two_families():
     """One image matching many members of another family is not several independent links."""
     paths = [f"x{i}.jpg" for i in range(8)]
     inside = [Link(i, i + 1, "geometric", 40.0) for i in (0, 1, 2, 4, 5, 6)]
-    hub = [Link(3, 4 + k, "geometric", float(SURE_INLIERS)) for k in range(4)]
+    hub = [Link(3, 4 + k, "geometric", float(SETTINGS.sure_inliers)) for k in range(4)]
     parts, _, notes = _join(8, [*inside, *hub], paths)
     assert parts.root(0) != parts.root(7) and len(notes) == 1
 
@@ -215,7 +222,7 @@ def test_guard_refuses_a_hub_image_that_links_two_families():
 def test_a_weak_link_adds_a_lone_image_but_does_not_join_two_families():
     paths = [f"x{i}.jpg" for i in range(6)]
     pairs = [Link(0, 1, "geometric", 40.0), Link(2, 3, "geometric", 40.0)]
-    weak = float(SURE_INLIERS - 1)
+    weak = float(SETTINGS.sure_inliers - 1)
     parts, used, notes = _join(6, [*pairs, Link(1, 2, "geometric", weak)], paths)
     assert parts.root(0) != parts.root(3) and len(used) == 2
     assert notes == []  # weak evidence between like-labelled pieces: nothing to look at
@@ -242,7 +249,7 @@ def test_a_label_conflict_needs_a_sure_link_or_independent_support():
     parts, _, notes = _join(4, [*family, *weak], paths)
     assert parts.root(0) == parts.root(1) and notes == []
     # a sure fit makes the conflict: it is reported, not hidden
-    sure = [Link(0, 1, "geometric", float(SURE_INLIERS))]
+    sure = [Link(0, 1, "geometric", float(SETTINGS.sure_inliers))]
     parts, _, notes = _join(4, [*family, *sure], paths, labels=labels)
     assert parts.root(0) == parts.root(1) and notes == []
     # a lone image has one image on its side, so weak links (a hash match is weak too) to
@@ -330,9 +337,16 @@ def test_last_look_describes_a_copy_still_alone_more_finely(msld_dir, tmp_path, 
     views = {
         name: family_view(img) for name, img in (("photo", photo), ("dark", _dark_turned(photo)))
     }
-    assert families._match_score(_describe(views["photo"]), _describe(views["dark"])) == 0
-    fine = zip(_describe_finely(views["photo"]), _describe_finely(views["dark"]), strict=True)
-    assert max(families._match_score(a, b) for a, b in fine) >= 2 * families.MIN_INLIERS
+    assert (
+        match_score(describe(views["photo"], SETTINGS), describe(views["dark"], SETTINGS), SETTINGS)
+        == 0
+    )
+    fine = zip(
+        describe_finely(views["photo"], SETTINGS),
+        describe_finely(views["dark"], SETTINGS),
+        strict=True,
+    )
+    assert max(match_score(a, b, SETTINGS) for a, b in fine) >= 2 * SETTINGS.min_inliers
 
     easy = ("brightness", "contrast", "shear")  # copies with no usual fit to the dark one
     files = {"Others/dark.png": _dark_turned(photo)}
@@ -345,33 +359,30 @@ def test_last_look_describes_a_copy_still_alone_more_finely(msld_dir, tmp_path, 
     parts = _pieces(len(images), family)
     # index votes from the dark copy and from another photo to every member of the family
     matches = _votes([(k, j, 0, 8) for k in (dark, other) for j in family])
-    points = _keypoints(images, 1, lambda steps: None)
-    assert _rescue(points, matches, parts, 1) == []  # the usual keypoints give no fit
-    links = _last_look(images.family_view, matches, parts, 1)
+    points = _keypoints(images)
+    assert second_look(points, matches, parts, SETTINGS, 1) == []  # the usual keypoints give no fit
+    links = last_look(images.family_view, matches, parts, SETTINGS, 1)
     assert links and all(dark in (link.a, link.b) for link in links)
     assert all(link.kind == "geometric" and link.score >= 8 for link in links)
     # a budget of described images: the dark copy and two members fit, no more
     described = []
-    monkeypatch.setattr(families, "LAST_BUDGET_MIN", 3)
-    monkeypatch.setattr(families, "LAST_BUDGET_SHARE", len(images))
-    monkeypatch.setattr(families, "_describe_finely", lambda view: described.append(view) or [])
-    _last_look(images.family_view, matches, parts, 1)
+    budget = dataclasses.replace(SETTINGS, last_budget_min=3, last_budget_one_in=len(images))
+    monkeypatch.setattr(
+        looks, "describe_finely", lambda view, settings: described.append(view) or []
+    )
+    last_look(images.family_view, matches, parts, budget, 1)
     assert len(described) == 3
     # a set mostly of lone images (3 of 5 in families here) is no augmented set: no look
     described.clear()
-    share = families.LAST_LOOK_SHARE
-    monkeypatch.setattr(families, "LAST_LOOK_SHARE", 0.7)
-    assert _last_look(images.family_view, matches, parts, 1) == [] and described == []
-    monkeypatch.setattr(families, "LAST_LOOK_SHARE", share)
+    picky = dataclasses.replace(budget, last_look_share=0.7)
+    assert last_look(images.family_view, matches, parts, picky, 1) == [] and described == []
     # a piece of two is not alone: the last look leaves it to the earlier passes
     parts.join(dark, other)
     described.clear()
-    assert _last_look(images.family_view, matches, parts, 1) == [] and described == []
+    assert last_look(images.family_view, matches, parts, budget, 1) == [] and described == []
 
 
-def test_last_look_pools_the_descriptions_of_a_copy_brightened_nearly_to_white(
-    msld_dir, tmp_path, monkeypatch
-):
+def test_last_look_pools_the_descriptions_of_a_copy_brightened_nearly_to_white(msld_dir, tmp_path):
     """A smooth MSLD photo brightened by 30 % is white in almost all its working copy. No
     single description fits it to a copy of its photo, but each finds a few true matches,
     and pooled they make one fit; stretched to its full range it has nearly twice the keypoints.
@@ -382,12 +393,14 @@ def test_last_look_pools_the_descriptions_of_a_copy_brightened_nearly_to_white(
     contrast = TRANSFORMS["contrast"](photo)
     views = {name: family_view(img) for name, img in (("white", white), ("contrast", contrast))}
     assert (views["white"] >= 250).mean() > 0.9
-    usual = families._match_score(_describe(views["white"]), _describe(views["contrast"]))
-    fine = [_describe_finely(views[name]) for name in ("white", "contrast")]
-    single = max(families._match_score(a, b) for a, b in zip(*fine, strict=True))
+    usual = match_score(
+        describe(views["white"], SETTINGS), describe(views["contrast"], SETTINGS), SETTINGS
+    )
+    fine = [describe_finely(views[name], SETTINGS) for name in ("white", "contrast")]
+    single = max(match_score(a, b, SETTINGS) for a, b in zip(*fine, strict=True))
     assert usual == 0 and single == 0
-    assert families._pooled_score(*fine, 0) >= families.MIN_INLIERS
-    plain = families._sift(views["white"], families.FINE_CONTRAST, families.FINE_FEATURES)
+    assert pooled_score(*fine, 0, SETTINGS) >= SETTINGS.min_inliers
+    plain = sift(views["white"], SETTINGS.fine_contrast, SETTINGS.fine_features, SETTINGS)
     assert len(fine[0][0][0]) > 1.5 * len(plain[0])  # the stretched description
 
     unfit = ("shift", "noise", "shear", "zoom-70-percent")
@@ -402,13 +415,13 @@ def test_last_look_pools_the_descriptions_of_a_copy_brightened_nearly_to_white(
     parts = _pieces(len(images), family)
     votes = [3] * len(unfit) + [1] * len(fit)  # the copies that fit have the fewest votes
     matches = _votes([(lone, j, 0, v) for j, v in zip(family, votes, strict=True)])
-    links = _last_look(images.family_view, matches, parts, 1)
+    links = last_look(images.family_view, matches, parts, SETTINGS, 1)
     fitting = {row[f"Monkeypox/{name}.png"] for name in fit}
     assert links and all({link.a, link.b} - {lone} <= fitting for link in links)
     # the four best-voted members alone: no fit
-    assert all(link.score >= families.MIN_INLIERS for link in links)
-    monkeypatch.setattr(families, "LAST_LEAD_MEMBERS", families.LAST_MEMBERS)
-    assert _last_look(images.family_view, matches, parts, 1) == []
+    assert all(link.score >= SETTINGS.min_inliers for link in links)
+    lead = dataclasses.replace(SETTINGS, last_lead_members=SETTINGS.last_members)
+    assert last_look(images.family_view, matches, parts, lead, 1) == []
 
 
 def test_families_of_one_photo_are_checked_against_each_other(tmp_path):
@@ -428,19 +441,19 @@ def test_families_of_one_photo_are_checked_against_each_other(tmp_path):
     parts = _pieces(len(images), *pieces)
     # index votes from the first family to every member of the two others, upright
     matches = _votes([(i, j, 0, 7) for i in pieces[0] for j in pieces[1] + pieces[2]])
-    points = _keypoints(images, 1, lambda steps: None)
-    links = _between_families(points, matches, parts, 1)
-    assert len(links) <= 2 * PARTNER_PAIRS  # two partner families, their best pairs only
+    points = _keypoints(images)
+    links = between_pieces(points, matches, parts, SETTINGS, 1)
+    assert len(links) <= 2 * SETTINGS.partner_pairs  # two partner families, their best pairs only
     assert not any({link.a, link.b} & set(pieces[2]) for link in links)
     side_a = {link.a if link.a in pieces[0] else link.b for link in links}
     side_b = {link.b if link.b in pieces[1] else link.a for link in links}
-    assert min(len(side_a), len(side_b)) >= GUARD_LINKS
+    assert min(len(side_a), len(side_b)) >= SETTINGS.guard_links
     within = [Link(p[0], i, "exact", 1.0) for p in pieces for i in p[1:]]
     joined, _, _ = _join(len(images), within + links, images.paths)
     assert joined.root(pieces[0][0]) == joined.root(pieces[1][0])
     assert joined.root(pieces[0][0]) != joined.root(pieces[2][0])
     # no families of several images: nothing to look at
-    assert _between_families(points, matches, _Components(len(images)), 1) == []
+    assert between_pieces(points, matches, Pieces(len(images)), SETTINGS, 1) == []
 
 
 def test_sets_without_a_working_copy_use_the_decoded_arrays(tmp_path):
@@ -466,7 +479,7 @@ def test_second_look_links_a_copy_that_the_index_matched_too_thinly(tmp_path):
     files["A/lone.png"] = TRANSFORMS["mix"](original)  # mirrored, turned, recoloured
     files["B/other.png"] = _photo(12)
     images = load_image_set(_tree(tmp_path, files))
-    points = _keypoints(images, 1, lambda steps: None)
+    points = _keypoints(images)
     lone, other = images.paths.index("A/lone.png"), images.paths.index("B/other.png")
     members = [i for i in range(len(images)) if i not in (lone, other)]
     parts = _pieces(len(images), members)
@@ -474,12 +487,12 @@ def test_second_look_links_a_copy_that_the_index_matched_too_thinly(tmp_path):
     pairs = [(lone, j, 1, 4) for j in members]
     pairs += [(other, j, o, 4) for j in members for o in (0, 1)]
     matches = _votes(pairs)
-    links = _rescue(points, matches, parts, 1)
+    links = second_look(points, matches, parts, SETTINGS, 1)
     assert links and all(lone in (link.a, link.b) for link in links)
     assert all(link.kind == "geometric" and link.score >= 8 for link in links)
-    assert len(links) <= min(len(members), RESCUE_LONE_MEMBERS)  # of the one larger piece
+    assert len(links) <= min(len(members), SETTINGS.second_lone_members)  # of the one larger piece
     # nothing to look at when no piece of several images was found
-    assert _rescue(points, matches, _Components(len(images)), 1) == []
+    assert second_look(points, matches, Pieces(len(images)), SETTINGS, 1) == []
 
 
 def test_second_look_weighs_pieces_by_their_best_matched_members(tmp_path):
@@ -490,12 +503,12 @@ def test_second_look_weighs_pieces_by_their_best_matched_members(tmp_path):
     upright = ("shift", "blur", "hue", "contrast")
     files = {f"A/c{k}.png": TRANSFORMS[t](original) for k, t in enumerate(upright)}
     files["A/lone.png"] = TRANSFORMS["mix"](original)
-    decoys = RESCUE_PIECES  # as many large pieces of other photos as the second look takes
+    decoys = SETTINGS.second_pieces  # as many large pieces of other photos as the second look takes
     for d in range(decoys):
         for k in range(6):
             files[f"B/d{d}_{k}.png"] = _photo(100 + 6 * d + k)
     images = load_image_set(_tree(tmp_path, files))
-    points = _keypoints(images, 1, lambda steps: None)
+    points = _keypoints(images)
     row = {path: i for i, path in enumerate(images.paths)}
     lone = row["A/lone.png"]
     family = [row[f"A/c{k}.png"] for k in range(len(upright))]
@@ -506,7 +519,7 @@ def test_second_look_weighs_pieces_by_their_best_matched_members(tmp_path):
     votes = {j: v for j, v in zip(family, (5, 5, 1, 1), strict=True)}
     votes.update({j: 3 for piece in pieces for j in piece})
     matches = _votes([(lone, j, 1, v) for j, v in votes.items()])
-    links = _rescue(points, matches, parts, 1)
+    links = second_look(points, matches, parts, SETTINGS, 1)
     assert any({link.a, link.b} & set(family) for link in links)
     assert all(lone in (link.a, link.b) for link in links)
     assert not any({link.a, link.b} & set(itertools.chain(*pieces)) for link in links)
@@ -515,7 +528,7 @@ def test_second_look_weighs_pieces_by_their_best_matched_members(tmp_path):
 def test_last_look_goes_further_down_the_votes_for_images_still_alone(tmp_path, monkeypatch):
     """Chance votes (from the fill edges of turned copies, say) can outweigh a smooth
     photo's few votes for its own family: a second round checks the images the first left
-    alone against the pieces ranked after the first ``LAST_PIECES``, and no others again."""
+    alone against the pieces ranked after the first ``last_pieces``, and no others again."""
     original = _photo(11)
     upright = ("shift", "blur", "hue")
     files = {f"A/c{k}.png": TRANSFORMS[t](original) for k, t in enumerate(upright)}
@@ -530,27 +543,28 @@ def test_last_look_goes_further_down_the_votes_for_images_still_alone(tmp_path, 
     pieces = [[row[f"B/d{d}_{k}.png"] for k in range(3)] for d in range(2)]
     parts = _pieces(len(images), family, *pieces)
 
-    def voted(votes: dict[int, int]) -> _Matches:
+    def voted(votes: dict[int, int]) -> Matches:
         return _votes([(lone, j, 1, v) for j, v in votes.items()])
 
     decoys = {j: 9 for piece in pieces for j in piece}
-    monkeypatch.setattr(families, "LAST_PIECES", 2)  # the two decoy pieces fill the first round
+    two = dataclasses.replace(SETTINGS, last_pieces=2)  # the two decoy pieces fill the first round
     described = []
-    describe = families._describe_finely
     monkeypatch.setattr(
-        families, "_describe_finely", lambda view: described.append(1) or describe(view)
+        looks,
+        "describe_finely",
+        lambda view, settings: described.append(1) or describe_finely(view, settings),
     )
-    links = _last_look(images.family_view, voted({j: 3 for j in family} | decoys), parts, 1)
+    links = last_look(images.family_view, voted({j: 3 for j in family} | decoys), parts, two, 1)
     assert links and all(lone in (link.a, link.b) for link in links)
     assert all({link.a, link.b} - {lone} <= set(family) for link in links)
     assert len(described) == len(images)  # each image described once over both rounds
     # with its family among the first pieces, a linked image is not looked at again
     described.clear()
-    assert _last_look(images.family_view, voted({j: 20 for j in family} | decoys), parts, 1)
+    assert last_look(images.family_view, voted({j: 20 for j in family} | decoys), parts, two, 1)
     assert len(described) == 1 + len(family) + 3  # the lone copy, its family, one decoy piece
 
 
-def test_smooth_photos_are_described_again_at_a_lower_contrast_threshold(monkeypatch):
+def test_smooth_photos_are_described_again_at_a_lower_contrast_threshold():
     """A smooth, low-contrast photo has few keypoints at the usual threshold, too few for
     its copies to be verified; it is described again at a lower one. A textured photo
     keeps the keypoints it had."""
@@ -560,12 +574,12 @@ def test_smooth_photos_are_described_again_at_a_lower_contrast_threshold(monkeyp
         name: np.asarray(img.convert("L").resize((FAMILY_SIZE, FAMILY_SIZE)))
         for name, img in (("smooth", smooth), ("textured", textured))
     }
-    adaptive = {name: _describe(v)[0] for name, v in view.items()}
-    monkeypatch.setattr(families, "FEW_KEYPOINTS", 0)
-    single = {name: _describe(v)[0] for name, v in view.items()}
-    assert len(single["smooth"]) < FEW_KEYPOINTS
+    adaptive = {name: describe(v, SETTINGS)[0] for name, v in view.items()}
+    once = dataclasses.replace(SETTINGS, few_keypoints=0)
+    single = {name: describe(v, once)[0] for name, v in view.items()}
+    assert len(single["smooth"]) < SETTINGS.few_keypoints
     assert len(adaptive["smooth"]) > len(single["smooth"])
-    assert len(single["textured"]) >= FEW_KEYPOINTS
+    assert len(single["textured"]) >= SETTINGS.few_keypoints
     np.testing.assert_array_equal(adaptive["textured"], single["textured"])
 
 
