@@ -358,18 +358,84 @@ def dump_toml(cfg: RunConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def config_from_toml_text(text: str) -> dict[str, Any]:
-    """Parse TOML text written by :func:`dump_toml` back into field values."""
+@dataclass(frozen=True)
+class RecordedConfig:
+    """A run folder's config.toml read back: the run's configuration, the file's text, and
+    the fields the file did not record (a folder written before they existed), which hold
+    their defaults."""
+
+    config: RunConfig
+    text: str
+    unrecorded: frozenset[str]
+
+    @property
+    def save_models_choice(self) -> str | None:
+        """The ``--save-models`` choice the run recorded; None for a run from before the
+        option, which kept no model."""
+        return None if "save_models" in self.unrecorded else self.config.save_models
+
+    @property
+    def folds_per_repeat(self) -> int | None:
+        """k of a run that repeats its k folds, else None."""
+        return self.config.folds if self.config.repeats > 1 else None
+
+
+def _recorded_error(path: Path, message: str) -> MpxEvalError:
+    return MpxEvalError(f"{path} {message}; it may be truncated or written by another version")
+
+
+def config_from_toml_text(text: str, where: str = "config.toml") -> tuple[RunConfig, frozenset]:
+    """A configuration written by :func:`dump_toml`, and the fields it did not record.
+
+    Keys this version does not know are left out (a newer writer's); a known key with a
+    value of the wrong type raises ``MpxEvalError`` naming ``where``.
+    """
     raw = tomllib.loads(text)
-    return {key: value for table in raw.values() for key, value in table.items()}
+    fields = _field_types()
+    values = {
+        key: _check_type(key, value, where)
+        for table in raw.values()
+        if isinstance(table, dict)
+        for key, value in table.items()
+        if key in fields
+    }
+    try:
+        config = RunConfig(**values)
+    except MpxEvalError as exc:
+        raise MpxEvalError(f"{where}: {exc}") from None
+    return config, frozenset(fields) - set(values)
+
+
+def read_recorded(path: str | Path) -> RecordedConfig:
+    """Read a run folder's config.toml: the one reader of the file.
+
+    Raises
+    ------
+    MpxEvalError
+        Naming the file, when it is missing, not UTF-8 TOML, or holds values no run can use.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MpxEvalError(f"{path} is missing") from None
+    except UnicodeDecodeError as exc:
+        raise _recorded_error(path, f"is not UTF-8 text ({exc})") from None
+    try:
+        config, unrecorded = config_from_toml_text(text, str(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise _recorded_error(path, f"is not valid TOML ({exc})") from None
+    return RecordedConfig(config, text, unrecorded)
 
 
 __all__ = [
     "DEMO_SETTINGS",
     "LATER_DEFAULTS",
     "RESULT_FIELDS",
+    "RecordedConfig",
     "RunConfig",
     "dump_toml",
+    "read_recorded",
     "read_toml",
     "resolve",
 ]

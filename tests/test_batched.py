@@ -25,7 +25,7 @@ needs_jax = pytest.mark.skipif(
 # of two forces a second program for the third unit.
 _COMPARE = """
 import json, numpy as np
-from mpx_eval import batched, train
+from mpx_eval.training import batched, train
 from mpx_eval.training.models import resolve_model
 rng = np.random.default_rng(0)
 x = rng.integers(0, 256, (72, 32, 32, 3), dtype=np.uint8)

@@ -13,7 +13,8 @@ import pytest
 
 from mpx_eval.cli import main
 from mpx_eval.data.demo import demo_dataset
-from mpx_eval.rundir.kept import gradcam_rows, read_gradcam, saves_model
+from mpx_eval.rundir.kept import read_gradcam
+from mpx_eval.training.keep import gradcam_rows, saves_model
 
 USER = "tests.helpers.user_models:softmax_head"
 TINY = ["--demo", "--folds", "2", "--epochs", "2", "--image-size", "48", "--quiet"]

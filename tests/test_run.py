@@ -10,7 +10,7 @@ import pytest
 
 from mpx_eval.cli import main
 from mpx_eval.config import tomllib
-from mpx_eval.rundir.folder import HISTORY_COLUMNS, PREDICTION_KEYS
+from mpx_eval.rundir.layout import HISTORY_COLUMNS, PREDICTION_KEYS
 
 TINY = ["--demo", "--folds", "2", "--epochs", "2", "--image-size", "48", "--quiet"]
 
@@ -262,22 +262,22 @@ def test_decoded_images_are_given_back_before_the_report(tmp_path, monkeypatch):
     """Thumbnails once in thumbnails.zip, the arrays once training is over: the report (and
     its figures) should not draw on top of 0.5 GB of images nobody reads any more."""
     from mpx_eval import report
-    from mpx_eval.rundir import folder as outdir
+    from mpx_eval.rundir import records
 
     seen = {}
-    write_thumbnails, render_run = outdir.write_thumbnails, report.render_run
+    write_thumbnails, render_run = records.write_thumbnails, report.render_run
 
     def keep_images(out, images):
         seen["images"] = images
         write_thumbnails(out, images)
 
-    def check_then_render(out):
+    def check_then_render(out, **read):
         images = seen["images"]
         seen["thumbnails"] = (images.thumbnails.nbytes, images.thumbnails.base)
         seen["arrays"] = dict(images.arrays)
-        return render_run(out)
+        return render_run(out, **read)
 
-    monkeypatch.setattr(outdir, "write_thumbnails", keep_images)
+    monkeypatch.setattr(records, "write_thumbnails", keep_images)
     monkeypatch.setattr(report, "render_run", check_then_render)
     args = ["--demo", "--folds", "0", "--epochs", "1", "--image-size", "48", "--models", "t4"]
     assert main(["run", *args, "--quiet", "--out", str(tmp_path / "o")]) == 0

@@ -19,7 +19,8 @@ import pytest
 
 from mpx_eval.cli import main
 from mpx_eval.errors import MpxEvalError
-from mpx_eval.rundir import folder as outdir
+from mpx_eval.rundir import folder
+from mpx_eval.rundir.layout import LOCK, MARKER
 from mpx_eval.training.models import outputs_probabilities
 
 from .conftest import REPO
@@ -57,7 +58,7 @@ def copy(finished, tmp_path) -> tuple[Path, Path]:
 
 def test_reruns_and_overwrite_remove_only_what_mpx_eval_wrote(copy, capsys):
     root, out = copy
-    assert (out / outdir.MARKER).is_file()
+    assert (out / MARKER).is_file()
     (out / "figures" / "user_plot.png").write_bytes(b"mine")
     (out / "units" / "mystuff").mkdir()
     (out / "units" / "mystuff" / "notes.txt").write_text("my notes")
@@ -74,7 +75,7 @@ def test_reruns_and_overwrite_remove_only_what_mpx_eval_wrote(copy, capsys):
     assert (out / "README.txt").read_text() == "my readme"
     assert (out / "units" / UNIT / "unit.json").is_file()  # trained afresh
 
-    outdir.clear_run(out)  # what --overwrite removes before training
+    folder.clear_run(out)  # what --overwrite removes before training
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert left == [
         ".mpx_eval",
@@ -89,10 +90,10 @@ def test_a_placeholder_does_not_make_a_folder_foreign(tmp_path):
     out = tmp_path / "reports"
     out.mkdir()
     (out / ".gitignore").write_text("*\n")  # as in the repository's reports/
-    outdir.check_owned(out)
+    folder.check_owned(out)
     (out / "mine.txt").write_text("x")
     with pytest.raises(MpxEvalError, match=r"not an mpx_eval run folder \(it holds mine.txt\)"):
-        outdir.check_owned(out)
+        folder.check_owned(out)
 
 
 # --------------------------------------------------------------------------- 2 lock
@@ -100,7 +101,7 @@ def test_a_placeholder_does_not_make_a_folder_foreign(tmp_path):
 HOLDER = """
 import sys, time
 from pathlib import Path
-from mpx_eval.rundir.folder import locked
+from mpx_eval.rundir.lock import locked
 with locked(Path(sys.argv[1]), command=["holder", "of", "the", "lock"]):
     print("locked", flush=True)
     time.sleep(600)
@@ -249,7 +250,7 @@ def test_report_on_a_folder_it_cannot_write_is_one_line(copy, capsys, monkeypatc
     real_open = os.open
 
     def read_only(path, flags, *args):
-        if str(path).endswith(outdir.LOCK):
+        if str(path).endswith(LOCK):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
         return real_open(path, flags, *args)
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from mpx_eval.data.images import load_image_set
-from mpx_eval.data.splits import make_plan, plan_frame
+from mpx_eval.data.splits import make_plan
 from mpx_eval.errors import MpxEvalError
+from mpx_eval.rundir.records import splits_table
 
 
 def keras_validation_files(root, seed: int = 123) -> set[str]:
@@ -96,16 +97,16 @@ def test_plan_is_deterministic_and_seeded(make_tree, tmp_path):
 
     images = load_image_set(make_tree({"A": 15, "B": 15}, patients=2), group_pattern="^(.+)_")
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
-    write_csv(plan_frame(images, make_plan(images, folds=3)), first)
-    write_csv(plan_frame(images, make_plan(images, folds=3)), second)
+    write_csv(splits_table(images, make_plan(images, folds=3)), first)
+    write_csv(splits_table(images, make_plan(images, folds=3)), second)
     assert first.read_bytes() == second.read_bytes()
-    other = plan_frame(images, make_plan(images, folds=3, seed=5))
-    assert not other.equals(plan_frame(images, make_plan(images, folds=3)))
+    other = splits_table(images, make_plan(images, folds=3, seed=5))
+    assert not other.equals(splits_table(images, make_plan(images, folds=3)))
 
 
 def test_plan_frame_long_form(make_tree):
     images = load_image_set(make_tree({"A": 10, "B": 10}))
-    frame = plan_frame(images, make_plan(images, folds=2))
+    frame = splits_table(images, make_plan(images, folds=2))
     assert list(frame.columns) == ["path", "label", "group", "scheme", "fold", "role"]
     assert len(frame) == 3 * len(images)
     seed = frame[frame.scheme == "seed"]

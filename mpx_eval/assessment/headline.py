@@ -1,134 +1,25 @@
-"""What a run's numbers mean: the trivial baseline, alarms, counted folds, the one primary
-test, the intervals the headline shows, and the departures from the blog's settings.
-
-Plain functions over a run's summary (``metrics.json``) and its prediction table; numpy,
-scipy and pandas only, so the report and the terminal summary can share them.
+"""A model's headline: the trivial baseline, the pooled accuracy and AUC with their own
+intervals, the fold means with the folds they rest on, and the alarms that make its
+numbers mean less than they seem. Plain functions over the summary and the prediction
+table (numpy, scipy, pandas).
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from ..config import BUILTIN_MODELS, RunConfig
+from ..summary.layout import CrossValidation, ModelSummary, SeedSplit
+from .intervals import finite, proportion_interval, t_interval, usable
+from .layout import FoldMean
 
-#: The paired test declared in advance: its p-value alone decides whether the report speaks
-#: of evidence for a difference between two models. The others are shown as secondary.
-PRIMARY_TEST = "corrected_t"
-ALPHA = 0.05
 #: Standard deviation of the scores (the positive class's probability, or the top
 #: probability for more classes) under which a model's scores count as nearly constant:
 #: a model that scores every image within about ±0.01 ranks them by noise.
 CONSTANT_SCORE_SD = 0.01
-#: An interval narrower than this is shown as none: it is a bootstrap that could not move.
-ZERO_WIDTH = 1e-9
-#: The key of a cv or seed-split summary in metrics.json whose per-metric intervals
-#: (``{"low", "high", "method"}``) the headline shows beside the pooled values. Where that
-#: interval has no width, a proportion gets :func:`exact_interval` instead.
-METRICS_INTERVAL_KEY = "ci"
-
-_PROPORTIONS = (
-    "accuracy",
-    "sensitivity",
-    "specificity",
-    "ppv",
-    "npv",
-)
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-# --------------------------------------------------------------------------- intervals
-
-
-def exact_interval(successes: int, n: int, *, confidence_level: float = 0.95) -> dict | None:
-    """Clopper–Pearson interval of ``successes`` out of ``n``; None when ``n`` is 0.
-
-    Unlike a bootstrap it is never zero-width: 24 of 24 gives about 0.86–1.00.
-
-    Examples
-    --------
-    >>> ci = exact_interval(24, 24)
-    >>> round(ci["low"], 3), ci["high"]
-    (0.858, 1.0)
-    """
-    if not 0 < confidence_level < 1:
-        raise ValueError(f"confidence_level must be between 0 and 1, got {confidence_level}")
-    if n < 0 or not 0 <= successes <= n:
-        raise ValueError(f"successes must be between 0 and n={n}, got {successes}")
-    if n == 0:
-        return None
-    ci = stats.binomtest(int(successes), int(n)).proportion_ci(
-        confidence_level=confidence_level, method="exact"
-    )
-    return {"low": float(ci.low), "high": float(ci.high), "method": "exact binomial"}
-
-
-def usable(ci: dict | None) -> bool:
-    """An interval with both ends and a width: a zero-width interval is never shown."""
-    return bool(
-        ci
-        and _finite(ci.get("low"))
-        and _finite(ci.get("high"))
-        and ci["high"] - ci["low"] > ZERO_WIDTH
-    )
-
-
-def proportion_interval(
-    from_metrics: dict | None, successes: int, n: int, *, confidence_level: float = 0.95
-) -> dict | None:
-    """The interval of a proportion the headline shows.
-
-    The metrics' own interval (``from_metrics``: a cluster bootstrap when patients have
-    several images, or an exact interval) when it has a width; otherwise the exact binomial
-    interval, which never collapses to a point.
-    """
-    if usable(from_metrics):
-        return {k: from_metrics[k] for k in ("low", "high", "method") if k in from_metrics}
-    return exact_interval(successes, n, confidence_level=confidence_level)
-
-
-def proportion_counts(labels, predicted, metric: str, positive, classes) -> tuple[int, int] | None:
-    """(successes, trials) of a metric that is a plain proportion of images; None for the
-    others (AUC, F1, ...), which have no exact binomial interval."""
-    labels = np.asarray(labels, dtype=object)
-    predicted = np.asarray(predicted, dtype=object)
-    if metric == "accuracy":
-        return int((labels == predicted).sum()), int(labels.size)
-    if positive is None or metric not in _PROPORTIONS:
-        return None
-    negative = [c for c in classes if c != positive]
-    is_pos, said_pos = labels == positive, predicted == positive
-    is_neg, said_neg = np.isin(labels, negative), np.isin(predicted, negative)
-    base, hit = {
-        "sensitivity": (is_pos, said_pos),
-        "specificity": (is_neg, said_neg),
-        "ppv": (said_pos, is_pos),
-        "npv": (said_neg, is_neg),
-    }[metric]
-    return int((base & hit).sum()), int(base.sum())
-
-
-def t_interval(values, *, confidence_level: float = 0.95) -> dict | None:
-    """Mean over folds with a Student t interval (k - 1 degrees of freedom); None under two
-    defined values. Undefined (None/NaN) folds are left out and counted in ``k``."""
-    array = np.asarray([np.nan if v is None else v for v in values], dtype=float)
-    array = array[np.isfinite(array)]
-    k = int(array.size)
-    if k < 2:
-        return None
-    mean, sd = float(array.mean()), float(array.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence_level / 2, k - 1)) * sd / math.sqrt(k)
-    # the metrics shown this way are bounded by 0 and 1; an end beyond them means nothing
-    low, high = max(mean - half, 0.0), min(mean + half, 1.0)
-    return {"mean": mean, "low": low, "high": high, "sd": sd, "k": k}
-
 
 # --------------------------------------------------------------------------- evaluated rows
 
@@ -196,21 +87,21 @@ def _why_undefined(metric: str, labels, predicted, positive, classes) -> str:
     return "a zero denominator on that fold"
 
 
-def fold_counts(cv: dict, rows: pd.DataFrame, classes: list[str], positive) -> dict:
+def fold_counts(cv: CrossValidation, rows: pd.DataFrame, classes: list[str], positive) -> dict:
     """Per metric: on how many of the k folds it is defined, and why the others are left out.
 
     Fold means and SDs (``cv.mean``/``cv.std``) are over the defined folds only; this says
     how many those are.
     """
-    folds = cv.get("folds") or []
+    folds = cv.folds
     by_fold = {int(f): part for f, part in rows.groupby("fold")} if not rows.empty else {}
     out = {}
-    for metric in cv.get("mean") or {}:
+    for metric in cv.mean:
         left_out = []
         for fold in folds:
-            if _finite(fold.get(metric)):
+            if finite(fold.metrics.get(metric)):
                 continue
-            part = by_fold.get(int(fold["fold"]))
+            part = by_fold.get(fold.fold)
             reason = (
                 _why_undefined(
                     metric,
@@ -222,7 +113,7 @@ def fold_counts(cv: dict, rows: pd.DataFrame, classes: list[str], positive) -> d
                 if part is not None
                 else "no predictions for that fold"
             )
-            left_out.append({"fold": int(fold["fold"]), "reason": reason})
+            left_out.append({"fold": fold.fold, "reason": reason})
         out[metric] = {"n": len(folds) - len(left_out), "of": len(folds), "left_out": left_out}
     return out
 
@@ -259,32 +150,35 @@ def per_class_fold_counts(rows: pd.DataFrame, classes: list[str]) -> dict:
 # --------------------------------------------------------------------------- one model
 
 
-def _headline(summary: dict, rows: pd.DataFrame, classes: list[str], confidence_level) -> dict:
+def _headline(
+    summary: CrossValidation | SeedSplit, rows: pd.DataFrame, classes: list[str], confidence_level
+) -> dict:
     """The pooled estimates with their own intervals: one estimator per number."""
     labels = rows["label"].to_numpy(dtype=object)
     correct = int((predicted_classes(rows, classes) == labels).sum())
     n = int(labels.size)
-    ci = summary.get(METRICS_INTERVAL_KEY) or {}
+    ci = summary.ci
     # a cv summary keeps its pooled values under "pooled"; a seed split's are at its top
-    pooled = summary.get("pooled") or summary
+    pooled = summary.pooled if isinstance(summary, CrossValidation) else summary.metrics
     accuracy = {"estimate": pooled.get("accuracy"), "estimator": "pooled"}
     interval = proportion_interval(
         ci.get("accuracy"), correct, n, confidence_level=confidence_level
     )
-    accuracy.update(interval or {"low": None, "high": None, "method": None})
+    accuracy.update(
+        interval.as_json() if interval else {"low": None, "high": None, "method": None}
+    )
     accuracy["successes"], accuracy["n"] = correct, n
 
     auc = {"estimate": pooled.get("roc_auc"), "estimator": "pooled", "n": n}
-    delong = summary.get("auc_delong")
+    delong = summary.auc_delong if isinstance(summary, CrossValidation) else None
+    auc_ci = ci.get("roc_auc")
     if usable(delong):
-        auc.update(low=delong["low"], high=delong["high"], method="DeLong")
-    elif usable(ci.get("roc_auc")):
-        auc.update(
-            low=ci["roc_auc"]["low"], high=ci["roc_auc"]["high"], method=ci["roc_auc"].get("method")
-        )
+        auc.update(low=delong.low, high=delong.high, method="DeLong")
+    elif usable(auc_ci):
+        auc.update(low=auc_ci.low, high=auc_ci.high, method=auc_ci.method)
     else:
         auc.update(low=None, high=None, method=None)
-        if _finite(auc["estimate"]):
+        if finite(auc["estimate"]):
             auc["no_interval"] = "no interval: every resample gives the same AUC"
     return {"accuracy": accuracy, "roc_auc": auc}
 
@@ -324,7 +218,7 @@ def alarms(rows: pd.DataFrame, classes, positive, headline: dict, base: dict) ->
             }
         )
     acc = headline["accuracy"]
-    if _finite(base.get("accuracy")) and _finite(acc.get("estimate")):
+    if finite(base.get("accuracy")) and finite(acc.get("estimate")):
         low, said = _lower_end(acc)
         if low <= base["accuracy"]:
             found.append(
@@ -336,7 +230,7 @@ def alarms(rows: pd.DataFrame, classes, positive, headline: dict, base: dict) ->
                 }
             )
     auc = headline["roc_auc"]
-    if _finite(auc.get("estimate")):
+    if finite(auc.get("estimate")):
         low, said = _lower_end(auc)
         if low <= 0.5:
             found.append(
@@ -352,17 +246,23 @@ def alarms(rows: pd.DataFrame, classes, positive, headline: dict, base: dict) ->
 def _lower_end(found: dict) -> tuple[float, str]:
     """The lower end of an estimate's interval (the estimate itself without one), and the
     estimate in words."""
-    if _finite(found.get("low")):
+    if finite(found.get("low")):
         return found["low"], f"{found['estimate']:.3f} (95 % CI from {found['low']:.3f})"
     return found["estimate"], f"{found['estimate']:.3f}"
 
 
 def assess_model(
-    entry: dict, predictions: pd.DataFrame, model: str, classes, positive, *, confidence_level
+    entry: ModelSummary,
+    predictions: pd.DataFrame,
+    model: str,
+    classes,
+    positive,
+    *,
+    confidence_level,
 ) -> dict | None:
     """Baseline, headline estimates, fold-mean estimates, counted folds and alarms of a model,
     judged on its cv test folds, else on the seed split's validation images."""
-    cv, seed = entry.get("cv"), entry.get("seed_split")
+    cv, seed = entry.cv, entry.seed_split
     scheme, summary = ("cv", cv) if cv else ("seed", seed) if seed else (None, None)
     if summary is None:
         return None
@@ -380,8 +280,10 @@ def assess_model(
     }
     if cv:
         out["fold_mean"] = {
-            metric: t_interval(
-                [f.get(metric) for f in cv["folds"]], confidence_level=confidence_level
+            metric: _as_json(
+                t_interval(
+                    [f.metrics.get(metric) for f in cv.folds], confidence_level=confidence_level
+                )
             )
             for metric in ("accuracy", "roc_auc")
         }
@@ -397,194 +299,5 @@ def assess_model(
     return out
 
 
-# --------------------------------------------------------------------------- comparisons
-
-
-def primary_result(comparison: dict) -> dict:
-    """The primary test's outcome for one pair: its p-value, and the model it favours when
-    p < ALPHA (None otherwise, or when the test could not run)."""
-    test = comparison.get(PRIMARY_TEST) or {}
-    p = test.get("p")
-    significant = _finite(p) and p < ALPHA
-    diff = comparison.get("mean_difference")
-    favours = None
-    if significant and _finite(diff) and diff != 0:
-        favours = comparison["a"] if diff > 0 else comparison["b"]
-    return {"test": PRIMARY_TEST, "p": p, "significant": bool(significant), "favours": favours}
-
-
-def primary_test_declaration() -> dict:
-    return {
-        "test": PRIMARY_TEST,
-        "name": "corrected resampled t-test (Nadeau–Bengio) on per-fold accuracy",
-        "alpha": ALPHA,
-        "secondary": ["mcnemar", "delong"],
-    }
-
-
-# --------------------------------------------------------------------------- settings
-
-
-_SETTING_NAMES = {
-    "epochs": "epochs",
-    "batch_size": "batch size",
-    "image_size": "image size",
-    "learning_rate": "learning rate",
-    "folds": "folds",
-    "validation_split": "seed-split validation fraction",
-    "group_pattern": "patient/group grouping",
-}
-
-
-def departures(config: dict, models: list[str]) -> list[dict]:
-    """Every setting of a run that differs from the blog's (the defaults in code).
-
-    ``config`` is the flat resolved configuration (``{field: value}``).
-    """
-    blog = RunConfig()
-    out = []
-    for key in ("epochs", "batch_size", "learning_rate", "validation_split", "folds"):
-        used = config.get(key, getattr(blog, key))
-        if used != getattr(blog, key):
-            default = getattr(blog, key)
-            if key == "folds":
-                blog_text = f"the seed split alone; mpx_eval's default adds {default} folds"
-            else:
-                blog_text = f"{default:g}" if isinstance(default, float) else str(default)
-            out.append(
-                {"setting": key, "name": _SETTING_NAMES[key], "used": used, "blog": blog_text}
-            )
-    size = config.get("image_size")
-    if size is not None:
-        own = {m: BUILTIN_MODELS[m] for m in models if m in BUILTIN_MODELS}
-        if any(s != size for s in own.values()) or not own:
-            blog_text = ", ".join(f"{m} {s} px" for m, s in own.items()) or "each model's own"
-            out.append(
-                {
-                    "setting": "image_size",
-                    "name": _SETTING_NAMES["image_size"],
-                    "used": f"{size} px",
-                    "blog": blog_text,
-                }
-            )
-    pattern = config.get("group_pattern")
-    if pattern:
-        out.append(
-            {
-                "setting": "group_pattern",
-                "name": _SETTING_NAMES["group_pattern"],
-                "used": f"by the pattern {pattern}",
-                "blog": "none: photos of one patient could fall on both sides",
-            }
-        )
-    repeats = int(config.get("repeats", 1) or 1)
-    if repeats > 1:
-        out.append(
-            {
-                "setting": "repeats",
-                "name": "repeats of the folds",
-                "used": repeats,
-                "blog": "none: one seed split",
-            }
-        )
-    return out
-
-
-# --------------------------------------------------------------------------- the whole run
-
-
-def assess(metrics: dict, predictions: pd.DataFrame, config: dict) -> dict:
-    """The additions to ``metrics.json``: ``baseline``, ``primary_test``, ``departures``,
-    and, per model, ``assessment``; per comparison, ``primary``. Mutates and returns
-    ``metrics``."""
-    classes = list(metrics["classes"])
-    positive = metrics.get("positive_class")
-    level = metrics.get("confidence_level", 0.95)
-    counts = (metrics.get("dataset") or {}).get("counts") or {}
-    if counts:
-        labels = np.repeat(np.asarray(classes, dtype=object), [counts.get(c, 0) for c in classes])
-        metrics["baseline"] = baseline(labels, classes)
-    for name, entry in metrics["models"].items():
-        entry["assessment"] = assess_model(
-            entry, predictions, name, classes, positive, confidence_level=level
-        )
-    metrics["primary_test"] = primary_test_declaration()
-    for comparison in metrics.get("comparisons") or []:
-        comparison["primary"] = primary_result(comparison)
-    metrics["departures"] = departures(config, list(metrics["models"]))
-    return metrics
-
-
-# --------------------------------------------------------------------------- terminal
-
-
-def _num(value) -> str:
-    return f"{value:.3f}" if _finite(value) else "n/a"
-
-
-def _with_interval(found: dict) -> str:
-    text = _num(found.get("estimate"))
-    if _finite(found.get("low")) and _finite(found.get("high")):
-        return f"{text} (95 % CI {found['low']:.3f}–{found['high']:.3f})"
-    return text + (" (no interval: n too small)" if _finite(found.get("estimate")) else "")
-
-
-def summary_lines(metrics: dict) -> list[str]:
-    """The result a user reads first in the terminal: per model the pooled accuracy and AUC
-    with their intervals beside the majority-class baseline, the warnings, the primary test,
-    and the departures from the blog's settings."""
-    lines = [
-        "Results (pooled over the held-out test images; checkpoints chosen on inner validation):"
-    ]
-    width = max((len(name) for name in metrics["models"]), default=4)
-    for name, entry in metrics["models"].items():
-        found = entry.get("assessment")
-        if not found:
-            lines.append(f"  {name:<{width}}  no finished unit")
-            continue
-        head, base = found["headline"], found["baseline"]
-        where = (
-            f"{entry['cv']['k']} test folds"
-            if found["evaluated_on"] == "cv"
-            else "seed split only, whose images chose the checkpoint"
-        )
-        lines.append(
-            f"  {name:<{width}}  accuracy {_with_interval(head['accuracy'])} vs baseline "
-            f"{_num(base['accuracy'])} (always {base['class']}); AUC "
-            f"{_with_interval(head['roc_auc'])} vs 0.500; {where}"
-        )
-        for alarm in found.get("alarms") or []:
-            lines.append(f"  {'':<{width}}  WARNING: {name} {alarm['message']}")
-        seed = entry.get("seed_split")
-        if seed and _finite(seed.get("best_val_accuracy")):
-            lines.append(
-                f"  {'':<{width}}  blog-style seed split: best validation accuracy "
-                f"{seed['best_val_accuracy']:.3f} on {seed.get('n_val')} images that also "
-                "chose the epoch"
-            )
-    for comparison in metrics.get("comparisons") or []:
-        primary = comparison.get("primary") or primary_result(comparison)
-        a, b = comparison["a"], comparison["b"]
-        alarmed = [n for n in (a, b) if alarm_messages(metrics, n)]
-        if alarmed:
-            have = "has" if len(alarmed) == 1 else "have"
-            verdict = f"not a comparison of designs ({' and '.join(alarmed)} {have} warnings)"
-        elif not _finite(primary.get("p")):
-            verdict = "no primary test (fewer than two common folds)"
-        elif primary["favours"]:
-            verdict = (
-                f"evidence that {primary['favours']} is more accurate (p = {primary['p']:.3f})"
-            )
-        else:
-            verdict = f"no evidence of a difference in accuracy (p = {primary['p']:.3f})"
-        lines.append(f"{a} vs {b}, corrected t over folds (primary test): {verdict}")
-    departures = metrics.get("departures") or []
-    if departures:
-        listed = "; ".join(f"{d['name']} {d['used']} (blog {d['blog']})" for d in departures)
-        lines.append(f"Departs from the blog's settings: {listed}")
-    return lines
-
-
-def alarm_messages(metrics: dict, model: str) -> list[str]:
-    assessment = (metrics["models"].get(model) or {}).get("assessment") or {}
-    return [a["message"] for a in assessment.get("alarms") or []]
+def _as_json(found: FoldMean | None) -> dict | None:
+    return dataclasses.asdict(found) if found is not None else None

@@ -1,5 +1,6 @@
 """Checks a run makes before it trains: one folder per unit, every class in every training
-part, and finished units whose files are intact. No Keras import here.
+part, finished units whose files are intact and whose settings, data and precision are this
+run's. No Keras import here.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import LATER_DEFAULTS, RESULT_FIELDS, RunConfig, read_recorded
 from ..data.images import ImageSet
 from ..data.splits import Split
 from ..errors import MpxEvalError
-from ..rundir.folder import folder_stem
+from ..rundir.layout import RunPaths, folder_stem
+from ..rundir.units import Units, unit_is_damaged
 
 
 def check_unit_folders(models: Iterable[str]) -> None:
@@ -44,17 +47,60 @@ def check_training_classes(images: ImageSet, plan: list[Split]) -> None:
                 )
 
 
-def damaged_units(
-    out: Path, done: dict[str, dict], classes: list[str]
-) -> dict[str, tuple[str, str]]:
-    """The finished units whose files do not pass the report's checks, as
+def damaged_units(units: Units, classes: list[str]) -> dict[str, tuple[str, str]]:
+    """The finished units whose files do not pass the run folder's checks, as
     ``{unit: (folder name, what is wrong)}``; ``run`` moves them aside and trains them again."""
-    from ..report._artefacts import _check_unit
-
     found = {}
-    for name, info in done.items():
-        try:
-            _check_unit(out, info, classes)
-        except MpxEvalError as exc:
-            found[name] = (str(info["dirname"]), str(exc))
+    for name, info in units.items():
+        reason = unit_is_damaged(units, name, classes)
+        if reason is not None:
+            found[name] = (str(info["dirname"]), reason)
     return found
+
+
+def refuse_mismatch(cfg: RunConfig, out: Path, done: dict[str, dict]) -> None:
+    """Finished units of a run whose recorded settings differ from ``cfg`` stay theirs."""
+    if not done or not RunPaths(out).config.is_file():
+        return
+    try:
+        previous = read_recorded(RunPaths(out).config)
+    except MpxEvalError:  # an unreadable old config: the unit markers still protect results
+        return
+
+    def value(recorded: RunConfig, key: str, unrecorded=frozenset()):
+        if key in unrecorded:
+            return LATER_DEFAULTS.get(key)
+        found = getattr(recorded, key)
+        return list(found) if isinstance(found, tuple) else found
+
+    changed = [
+        f"{key} {value(previous.config, key, previous.unrecorded)!r} -> {value(cfg, key)!r}"
+        for key in RESULT_FIELDS
+        if value(previous.config, key, previous.unrecorded) != value(cfg, key)
+    ]
+    if changed:
+        raise MpxEvalError(
+            f"{out} holds {len(done)} finished unit(s) of a run with other settings "
+            f"({'; '.join(changed)}); use a new --out, or --overwrite to discard them"
+        )
+
+
+def refuse_stale(out: Path, done: dict, identity: str) -> None:
+    """Finished units of other data or settings cannot be mixed into this run."""
+    stale = [n for n, info in done.items() if info.get("identity") != identity]
+    if stale:
+        raise MpxEvalError(
+            f"{out} holds finished unit(s) ({', '.join(stale[:3])}) trained on other data or "
+            "settings; use a new --out, or --overwrite to discard them"
+        )
+
+
+def refuse_other_precision(cfg: RunConfig, out: Path, done: dict, policy: str) -> None:
+    """Locally trained units of another precision cannot be mixed into this run."""
+    used = {info.get("precision_policy") for info in done.values()} - {None}
+    if used and used != {policy} and cfg.executor == "local":
+        raise MpxEvalError(
+            f"{out} holds units trained in {', '.join(sorted(used))}, but --precision "
+            f"{cfg.precision} means {policy} on this machine; pass --precision explicitly, "
+            "use a new --out, or --overwrite"
+        )

@@ -21,9 +21,12 @@ from ..config import BUILTIN_MODELS, RunConfig
 from ..data.audit import summary_lines
 from ..data.grouping import family_summary_lines
 from ..data.images import ImageSet
-from ..data.splits import Split, plan_frame
+from ..data.splits import Split
+from ..errors import MpxEvalError
 from ..progress import Progress, format_seconds
-from ..rundir import folder as outdir
+from ..rundir import folder, lock, records
+from ..rundir.layout import RunPaths, unit_dirname, unit_name
+from ..rundir.units import Units, is_diverged, write_unit
 from ..training import backend
 from ..training.executors import Executor, check_available, make_executor
 from . import guards
@@ -42,11 +45,11 @@ class Unit:
 
     @property
     def name(self) -> str:
-        return outdir.unit_name(self.model, self.split.scheme, self.split.fold)
+        return unit_name(self.model, self.split.scheme, self.split.fold)
 
     @property
     def dirname(self) -> str:
-        return outdir.unit_dirname(self.model, self.split.scheme, self.split.fold)
+        return unit_dirname(self.model, self.split.scheme, self.split.fold)
 
     def seed(self, run_seed: int) -> int:
         """Seed of initialisation, shuffling and dropout: fixed by the run seed and the split,
@@ -81,13 +84,13 @@ def run(
     exclusive lock on it (taken at once when the folder exists, else when it is created).
     """
     out = Path(cfg.out)
-    outdir.check_writable(out)
-    outdir.refuse_inside_data(out, None if cfg.demo else Path(cfg.data_dir))
-    outdir.check_owned(out)
+    folder.check_writable(out)
+    folder.refuse_inside_data(out, None if cfg.demo else Path(cfg.data_dir))
+    folder.check_owned(out)
     guards.check_unit_folders(cfg.models)
     with contextlib.ExitStack() as stack:
         if out.is_dir():
-            stack.enter_context(outdir.locked(out, command=command))
+            stack.enter_context(lock.locked(out, command=command))
         return _run(
             cfg,
             stack,
@@ -102,7 +105,7 @@ def run(
 class _Prepared:
     """What a run has checked and loaded before it writes anything."""
 
-    done: dict  # finished units that still count
+    done: Units  # finished units that still count
     damaged: dict  # unit name -> (folder name, reason): to move aside and train again
     images: ImageSet
     notes: list[str]  # what to tell the user about the images
@@ -130,14 +133,14 @@ def _run(
     out = Path(cfg.out)
     ready = _prepare(cfg, out, overwrite=overwrite, quiet=quiet, retrain_diverged=retrain_diverged)
     # ---- everything is valid: from here on the output folder is written
-    done = outdir.take_folder(out, stack, command, ready.done, ready.damaged, overwrite=overwrite)
+    done = _take_folder(out, stack, command, ready, overwrite=overwrite)
     units = plan_units(ready.sizes, ready.plan)
     runinfo = _write_header(cfg, out, ready, units, done, command)
     if not quiet:
         _announce(ready, done, units, out)
     if not _train(out, ready, units, done, epochs=cfg.epochs, quiet=quiet):
         return 130
-    return _finish(out, runinfo, ready.executor.failures, started_wall, quiet=quiet)
+    return _finish(out, runinfo, done, ready.executor.failures, started_wall, quiet=quiet)
 
 
 def _prepare(
@@ -145,10 +148,10 @@ def _prepare(
 ) -> _Prepared:
     """Every check a run makes before it writes: the finished units that still count, the
     images and their plan, the device and precision, the executor, the models built once."""
-    done = {} if overwrite else outdir.finished_units(out)
-    outdir.refuse_mismatch(cfg, out, done)
+    done = Units(out) if overwrite else Units.scan(out)
+    guards.refuse_mismatch(cfg, out, done)
     if retrain_diverged:
-        done = {name: info for name, info in done.items() if info.get("status") != "diverged"}
+        done = done.where(name for name, info in done.items() if not is_diverged(info))
     check_available(cfg)
 
     training = None
@@ -160,11 +163,11 @@ def _prepare(
     images, notes = load_for(cfg, sizes.values())
     plan, found = plan_and_audit(cfg, images, quiet=quiet)
     guards.check_training_classes(images, plan)
-    damaged = guards.damaged_units(out, done, images.class_names)
-    done = {name: info for name, info in done.items() if name not in damaged}
+    damaged = guards.damaged_units(done, images.class_names)
+    done = done.where(name for name in done if name not in damaged)
     identity = _identity_hash({**cfg.identity(), "fingerprint": images.fingerprint})
     if not overwrite:
-        outdir.refuse_stale(out, done, identity)
+        guards.refuse_stale(out, done, identity)
 
     if training is None:
         training = backend.load_training(cfg.device, threads=cfg.threads)
@@ -173,7 +176,7 @@ def _prepare(
 
     engine = resolve_engine(cfg.engine, training.device_info, policy)
     if not overwrite:
-        outdir.refuse_other_precision(cfg, out, done, policy)
+        guards.refuse_other_precision(cfg, out, done, policy)
     specs = {name: specs.get(name) or training.models.resolve_model(name) for name in cfg.models}
     executor = make_executor(cfg, training=training, specs=specs, policy=policy, engine=engine)
     models_info = executor.describe_models(sizes, len(images.class_names))
@@ -194,39 +197,71 @@ def _prepare(
     )
 
 
-def _write_header(cfg: RunConfig, out: Path, ready: _Prepared, units, done: dict, command) -> dict:
+def _take_folder(
+    out: Path, stack: contextlib.ExitStack, command, ready: _Prepared, *, overwrite: bool
+) -> Units:
+    """Clear (``--overwrite``), create, lock and mark the run folder, move damaged units
+    aside; return the finished units that still count."""
+    done = ready.done
+    if overwrite:
+        folder.clear_run(out)
+        done = Units(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not lock.holds_lock(out):
+        stack.enter_context(lock.locked(out, command=command))
+        folder.check_owned(out)  # another process may have filled it since the start
+        if set(Units.scan(out)) - set(done):
+            raise MpxEvalError(
+                f"another process wrote units into {out} while this run started; run the "
+                "same command again to resume from them"
+            )
+    if not RunPaths(out).marker.is_file():
+        folder.write_marker(out)
+    for name, (dirname, reason) in ready.damaged.items():
+        moved = folder.move_aside(RunPaths(out).unit(dirname))
+        print(
+            f"mpx_eval: unit {name} was damaged ({reason}); moved it aside to {moved} and "
+            "training it again",
+            file=sys.stderr,
+        )
+    return done
+
+
+def _write_header(cfg: RunConfig, out: Path, ready: _Prepared, units, done: Units, command) -> dict:
     """The run's own files, written before any unit trains: its config, plan, audit, models,
     thumbnails and runinfo.json (returned, to be completed at the finish)."""
     images = ready.images
-    outdir.write_header(
+    records.write_header(
         out,
         config=cfg.to_toml(),
-        splits=plan_frame(images, ready.plan),
+        splits=records.splits_table(images, ready.plan),
         audit=ready.found,
         models=ready.models_info,
     )
-    outdir.write_thumbnails(out, images)
+    records.write_thumbnails(out, images)
     # in thumbnails.zip now (59 MB at 2,142 images); a fresh empty array, since a slice would
     # keep the whole buffer alive
     images.thumbnails = np.empty((0, *images.thumbnails.shape[1:]), dtype=np.uint8)
-    runinfo = outdir.runinfo_header(
+    runinfo = records.runinfo_header(
         cfg, out, command, done, ready.device_info, ready.policy, ready.engine, images
     )
     runinfo["identity"] = ready.identity
     runinfo["units_planned"] = [u.name for u in units]
-    outdir.write_runinfo(out, runinfo)
+    records.write_runinfo(out, runinfo)
     return runinfo
 
 
-def _train(out: Path, ready: _Prepared, units, done: dict, *, epochs: int, quiet: bool) -> bool:
-    """Train the units not finished yet, writing each as it finishes; False when Ctrl-C
-    stopped it."""
+def _train(out: Path, ready: _Prepared, units, done: Units, *, epochs: int, quiet: bool) -> bool:
+    """Train the units not finished yet, writing each as it finishes (and adding it to
+    ``done``); False when Ctrl-C stopped it."""
     images = ready.images
     pending = [u for u in units if u.name not in done]
     progress = Progress(units, done, epochs, quiet=quiet)
     try:
         for unit, result, extra in ready.executor.execute(pending, images, progress):
-            _record_unit(out, unit, result, images, ready.identity, extra, progress, quiet=quiet)
+            info = write_unit(out, unit, result, images, ready.identity, extra)
+            done.add(info)
+            _record_unit(unit, result, progress, quiet=quiet)
     except KeyboardInterrupt:
         progress.close()
         _say_interrupted(out, progress, len(units))
@@ -250,10 +285,8 @@ def _input_sizes(cfg: RunConfig, models_mod) -> tuple[dict, dict[str, int]]:
     return specs, sizes
 
 
-def _record_unit(out, unit, result, images, identity, extra, progress, *, quiet: bool) -> None:
-    """Write a unit that just finished training and tell the progress line (and, when it
-    diverged, the user)."""
-    outdir.write_unit(out, unit, result, images, identity, extra)
+def _record_unit(unit, result, progress, *, quiet: bool) -> None:
+    """Tell the progress line that a unit is written (and, when it diverged, the user)."""
     progress.unit_done(unit, result.seconds)
     if getattr(result, "diverged_at", None) and not quiet:
         print(
@@ -264,7 +297,7 @@ def _record_unit(out, unit, result, images, identity, extra, progress, *, quiet:
 
 
 def _say_interrupted(out: Path, progress, n_units: int) -> None:
-    finished = len(outdir.finished_units(out))
+    finished = len(Units.scan(out))
     where = f" during {progress.current}" if progress.current else ""
     print(
         f"Interrupted{where}. {finished} of {n_units} units are finished and kept in "
@@ -294,20 +327,23 @@ def _announce(ready: _Prepared, done: dict, units, out: Path) -> None:
         )
 
 
-def _finish(out: Path, runinfo: dict, failed: dict, started_wall: float, *, quiet: bool) -> int:
+def _finish(
+    out: Path, runinfo: dict, done: Units, failed: dict, started_wall: float, *, quiet: bool
+) -> int:
     """Record the finish, aggregate the units, render the report, print the summary; the
     exit code."""
-    done = outdir.record_finish(out, runinfo, time.perf_counter() - started_wall)
-    metrics = outdir.aggregate_run(out)
-
-    from ..report import render_run
+    from .. import report
+    from ..assessment.aggregate import aggregate, read_sources
     from .terminal import print_summary
 
-    report = render_run(out)
-    print_summary(metrics, report)
-    diverged = {n: i for n, i in done.items() if i.get("status") == "diverged"}
+    records.record_finish(out, runinfo, time.perf_counter() - started_wall, done)
+    sources = read_sources(out, done)
+    metrics = aggregate(sources)
+    page = report.render_run(out, sources=sources, metrics=metrics)
+    print_summary(metrics, page)
+    diverged = done.diverged()
     if diverged:
-        which = ", ".join(f"{n} at epoch {i.get('diverged_at')}" for n, i in diverged.items())
+        which = ", ".join(f"{n} at epoch {epoch}" for n, epoch in diverged.items())
         print(
             f"mpx_eval: {len(diverged)} unit(s) diverged and are left out of the statistics "
             f"({which}); --retrain-diverged trains them again",

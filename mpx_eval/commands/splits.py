@@ -13,9 +13,9 @@ from ..config import RunConfig
 from ..data.audit import summary_lines
 from ..data.grouping import family_summary_lines
 from ..data.images import ImageSet
-from ..data.splits import plan_frame
 from ..errors import MpxEvalError
-from ..rundir import folder as outdir
+from ..rundir import folder
+from ..rundir.records import splits_table
 from .inputs import load_for, plan_and_audit
 
 
@@ -26,12 +26,12 @@ def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
         raise MpxEvalError(
             f"splits --out {out_csv} is a folder; give a file name, e.g. {out_csv / 'splits.csv'}"
         )
-    outdir.check_writable(out_csv.parent if str(out_csv.parent) else Path("."))
-    outdir.refuse_inside_data(out_csv, None if cfg.demo else Path(cfg.data_dir))
+    folder.check_writable(out_csv.parent if str(out_csv.parent) else Path("."))
+    folder.refuse_inside_data(out_csv, None if cfg.demo else Path(cfg.data_dir))
     images, notes = load_for(cfg, ())
     plan, found = plan_and_audit(cfg, images)
     print("\n".join(notes), file=sys.stderr)
-    frame = plan_frame(images, plan)
+    frame = splits_table(images, plan)
     write_csv(frame, out_csv)
     audit_path = out_csv.with_name(out_csv.stem + ".audit.json")
     write_json(audit_path, found)

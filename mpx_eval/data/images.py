@@ -330,6 +330,87 @@ def decode_file(path: Path, sizes: Iterable[int], thumbnail_size: int = THUMBNAI
     )
 
 
+@dataclass
+class _Buffers:
+    """What an image set is decoded into, filled in place as the images come."""
+
+    arrays: dict[int, np.ndarray]
+    thumbnails: np.ndarray
+    views: np.ndarray
+    meta: list[tuple[str, tuple[int, int], np.ndarray] | None]
+
+    @classmethod
+    def empty(cls, n: int, sizes: tuple[int, ...]) -> _Buffers:
+        return cls(
+            arrays={size: np.empty((n, size, size, 3), dtype=np.uint8) for size in sizes},
+            thumbnails=np.empty((n, THUMBNAIL_SIZE, THUMBNAIL_SIZE, 3), dtype=np.uint8),
+            views=np.empty((n, FAMILY_SIZE, FAMILY_SIZE), dtype=np.uint8),
+            meta=[None] * n,
+        )
+
+    def store(self, i: int, result: _Decoded) -> None:
+        for size, array in self.arrays.items():
+            array[i] = result.arrays[size]
+        self.thumbnails[i] = result.thumbnail
+        self.views[i] = result.family_view
+        self.meta[i] = (result.sha256, result.size, result.phash)
+
+    def keep(self, rows: list[int]) -> None:
+        """Only these rows (the images that decoded), in this order."""
+        index = np.array(rows, dtype=np.int64)
+        self.arrays = {size: array[index] for size, array in self.arrays.items()}
+        self.thumbnails = self.thumbnails[index]
+        self.views = self.views[index]
+
+
+def _decode_all(
+    root: Path,
+    files: list[ScannedFile],
+    sizes: tuple[int, ...],
+    *,
+    skip_bad_images: bool,
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[_Buffers, list[tuple[int, str]]]:
+    """Every file decoded into the buffers, on ``workers`` threads; the files that would not
+    decode (with ``skip_bad_images``; else the first one stops the load, named)."""
+    n = len(files)
+    buffers = _Buffers.empty(n, sizes)
+    bad: list[tuple[int, str]] = []
+
+    def work(i: int) -> tuple[int, _Decoded | str]:
+        try:
+            return i, decode_file(root / files[i].path, sizes)
+        except BadImage as exc:
+            return i, str(exc)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done, (i, result) in enumerate(pool.map(work, range(n)), start=1):
+            if isinstance(result, str) and not skip_bad_images:
+                pool.shutdown(cancel_futures=True)
+                raise MpxEvalError(
+                    f"{root / files[i].path}: {result}; fix or remove the file, "
+                    "or pass --skip-bad-images to leave such files out"
+                )
+            if isinstance(result, str):
+                bad.append((i, result))
+            else:
+                buffers.store(i, result)
+            if progress is not None:
+                progress(done, n)
+    return buffers, bad
+
+
+def _require_every_class(root, class_names, files, keep: list[int], bad) -> None:
+    kept_labels = {files[i].label for i in keep}
+    for label, name in enumerate(class_names):
+        if label not in kept_labels:
+            raise MpxEvalError(
+                f"class folder {root / name} has no readable images "
+                f"({sum(1 for i, _ in bad if files[i].label == label)} unreadable, skipped)"
+            )
+
+
 def load_image_set(
     root: str | Path,
     *,
@@ -351,52 +432,19 @@ def load_image_set(
     sizes = tuple(sorted(set(sizes)))
     class_names, files = scan_directory(root)
     groups = group_ids([f.path for f in files], group_pattern)
-    n = len(files)
-    workers = workers or min(8, usable_cpus())
-    arrays = {size: np.empty((n, size, size, 3), dtype=np.uint8) for size in sizes}
-    thumbnails = np.empty((n, THUMBNAIL_SIZE, THUMBNAIL_SIZE, 3), dtype=np.uint8)
-    views = np.empty((n, FAMILY_SIZE, FAMILY_SIZE), dtype=np.uint8)
-    meta: list[tuple[str, tuple[int, int], np.ndarray] | None] = [None] * n
-    bad: list[tuple[int, str]] = []
-
-    def work(i: int) -> tuple[int, _Decoded | str]:
-        try:
-            return i, decode_file(root / files[i].path, sizes)
-        except BadImage as exc:
-            return i, str(exc)
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for done, (i, result) in enumerate(pool.map(work, range(n)), start=1):
-            if isinstance(result, str):
-                if not skip_bad_images:
-                    pool.shutdown(cancel_futures=True)
-                    raise MpxEvalError(
-                        f"{root / files[i].path}: {result}; fix or remove the file, "
-                        "or pass --skip-bad-images to leave such files out"
-                    )
-                bad.append((i, result))
-            else:
-                for size in sizes:
-                    arrays[size][i] = result.arrays[size]
-                thumbnails[i] = result.thumbnail
-                views[i] = result.family_view
-                meta[i] = (result.sha256, result.size, result.phash)
-            if progress is not None:
-                progress(done, n)
-
-    keep = [i for i in range(n) if meta[i] is not None]
-    kept_labels = {files[i].label for i in keep}
-    for label, name in enumerate(class_names):
-        if label not in kept_labels:
-            raise MpxEvalError(
-                f"class folder {root / name} has no readable images "
-                f"({sum(1 for i, _ in bad if files[i].label == label)} unreadable, skipped)"
-            )
+    buffers, bad = _decode_all(
+        root,
+        files,
+        sizes,
+        skip_bad_images=skip_bad_images,
+        workers=workers or min(8, usable_cpus()),
+        progress=progress,
+    )
+    meta = buffers.meta
+    keep = [i for i in range(len(files)) if meta[i] is not None]
+    _require_every_class(root, class_names, files, keep, bad)
     if bad:
-        rows = np.array(keep, dtype=np.int64)
-        arrays = {size: arr[rows] for size, arr in arrays.items()}
-        thumbnails = thumbnails[rows]
-        views = views[rows]
+        buffers.keep(keep)
     return ImageSet(
         root=root,
         class_names=class_names,
@@ -404,14 +452,14 @@ def load_image_set(
         labels=np.array([files[i].label for i in keep], dtype=np.int64),
         groups=groups[keep],
         scan_index=np.array(keep, dtype=np.int64),
-        n_scanned=n,
+        n_scanned=len(files),
         original_sizes=[meta[i][1] for i in keep],
         sha256=[meta[i][0] for i in keep],
         phash=np.array([meta[i][2] for i in keep], dtype=np.uint8).reshape(len(keep), -1),
-        arrays=arrays,
-        thumbnails=thumbnails,
+        arrays=buffers.arrays,
+        thumbnails=buffers.thumbnails,
         skipped=[(files[i].path, reason) for i, reason in sorted(bad)],
         demo=demo,
-        family_view=views,
+        family_view=buffers.views,
         unread=unread_files(root, class_names),
     )

@@ -9,12 +9,10 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from ..config import check_folds
 from ..errors import MpxEvalError
-from ..rundir.layout import SPLIT_COLUMNS
 from .images import ImageSet
 
 
@@ -149,27 +147,3 @@ def make_plan(
             )
             plan.append(Split("cv", r * folds + f + 1, train, val, test))
     return plan
-
-
-def plan_frame(images: ImageSet, plan: list[Split]) -> pd.DataFrame:
-    """The plan in long form: one row per (image, split) with its role."""
-    blocks = []
-    for split in plan:
-        role = np.empty(len(images), dtype=object)
-        role[split.train] = "train"
-        role[split.val] = "val"
-        role[split.test] = "test"
-        used = np.sort(np.concatenate([split.train, split.val, split.test]))
-        blocks.append(
-            pd.DataFrame(
-                {
-                    "path": [images.paths[i] for i in used],
-                    "label": [images.class_names[images.labels[i]] for i in used],
-                    "group": images.groups[used],
-                    "scheme": split.scheme,
-                    "fold": split.fold,
-                    "role": role[used],
-                }
-            )
-        )
-    return pd.concat(blocks, ignore_index=True)[list(SPLIT_COLUMNS)]

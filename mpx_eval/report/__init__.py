@@ -1,12 +1,14 @@
 """The HTML report of a run, rendered from its artefacts alone (no TensorFlow/Keras).
 
-Layers: ``_artefacts`` reads and checks the run folder, ``_compute`` derives curves and
-tables through :mod:`mpx_eval.metrics`, ``_context`` arranges the sections, ``_figures``
-draws, and the Jinja2 templates in ``templates/`` turn it all into one self-contained page.
+Layers: ``run`` reads the run folder through its readers (the typed metrics.json and
+config.toml included), ``curves`` derives curves and tables through :mod:`mpx_eval.metrics`,
+``sections`` builds one part of the page each, ``figures`` draws (each figure with its
+caption), ``text`` puts numbers and verdicts in words, and the Jinja2 templates in
+``templates/`` turn it all into one self-contained page.
 """
 
 from __future__ import annotations
 
-from ._render import render_run
+from .render import render_run
 
 __all__ = ["render_run"]

@@ -1,4 +1,4 @@
-"""The numbers behind the report's figures and tables, taken from a run's tables.
+"""The curves and tables behind the report's figures, taken from a run's tables.
 
 Every metric comes from :mod:`mpx_eval.metrics`; this module only selects rows, calls it,
 and arranges the results as plain data for the figure functions and the templates.
@@ -21,6 +21,7 @@ from ..metrics import (
     roc_auc_score,
     roc_curve,
 )
+from ..summary.layout import ClassScore, CrossValidation, PerClass, Support
 
 CURVE_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
 
@@ -204,23 +205,21 @@ def curve_panel(kind: CurveKind, rows: EvalRows, positive: str | None) -> CurveP
     return panel
 
 
-def roc_panel(rows: EvalRows, positive: str | None, cv: dict | None) -> CurvePanel:
+def roc_panel(rows: EvalRows, positive: str | None, cv: CrossValidation | None) -> CurvePanel:
     """ROC curves (see :func:`curve_panel`), with the mean of the folds ± 1 SD as a band."""
     panel = curve_panel(ROC, rows, positive)
-    mean_roc = (cv or {}).get("mean_roc")
-    if _per_fold(rows, positive) and mean_roc and len(mean_roc.get("folds") or []) > 1:
-        auc_mean, auc_std = cv["mean"].get("roc_auc"), cv["std"].get("roc_auc")
+    mean_roc = cv.mean_roc if cv is not None else None
+    if _per_fold(rows, positive) and mean_roc and len(mean_roc.folds) > 1:
+        auc_mean, auc_std = cv.mean.get("roc_auc"), cv.std.get("roc_auc")
         label = "mean of folds ± 1 SD"
         if auc_mean is not None:
             label += f" (AUC {auc_mean:.3f}" + (
                 f" ± {auc_std:.3f})" if auc_std is not None else ")"
             )
         panel.band = {
-            "x": np.asarray(mean_roc["fpr"], dtype=float),
-            "y": np.asarray(mean_roc["tpr_mean"], dtype=float),
-            "std": np.asarray(
-                [np.nan if v is None else v for v in mean_roc["tpr_std"]], dtype=float
-            ),
+            "x": np.asarray(mean_roc.fpr, dtype=float),
+            "y": np.asarray(mean_roc.tpr_mean, dtype=float),
+            "std": np.asarray([np.nan if v is None else v for v in mean_roc.tpr_std], dtype=float),
             "label": label,
         }
     return panel
@@ -279,14 +278,14 @@ def confusions(rows: EvalRows) -> list[Confusion]:
 # --------------------------------------------------------------------------- calibration
 
 
-def reliability(rows: EvalRows, positive: str | None, cv: dict | None) -> dict:
+def reliability(rows: EvalRows, positive: str | None, cv: CrossValidation | None) -> dict:
     """Reliability diagram data: metrics.json's for cv, computed here for a seed split."""
     if rows.scheme == "cv" and cv is not None:
-        curve = cv["reliability"]
+        curve = cv.reliability
         mean_predicted, observed, counts = (
-            curve["mean_predicted"],
-            curve["observed_frequency"],
-            curve["counts"],
+            curve.mean_predicted,
+            curve.observed_frequency,
+            curve.counts,
         )
     else:
         result = reliability_curve(
@@ -316,17 +315,22 @@ def reliability(rows: EvalRows, positive: str | None, cv: dict | None) -> dict:
     }
 
 
-def per_class_seed(rows: EvalRows) -> dict:
+def per_class_seed(rows: EvalRows) -> dict[str, PerClass]:
     """Per-class precision/recall/F1/support of a single split (no spread to report)."""
     scores = precision_recall_f1_support(rows.labels, rows.predicted, labels=rows.classes)
-    out = {}
-    for j, cls in enumerate(rows.classes):
-        out[cls] = {
-            metric: {"mean": None, "std": None, "pooled": _float(getattr(scores, metric)[j])}
-            for metric in ("precision", "recall", "f1")
-        }
-        out[cls]["support"] = {"mean": None, "std": None, "pooled": int(scores.support[j])}
-    return out
+
+    def pooled(metric: str, j: int) -> ClassScore:
+        return ClassScore(mean=None, std=None, pooled=_float(getattr(scores, metric)[j]))
+
+    return {
+        cls: PerClass(
+            precision=pooled("precision", j),
+            recall=pooled("recall", j),
+            f1=pooled("f1", j),
+            support=Support(mean=None, std=None, pooled=int(scores.support[j])),
+        )
+        for j, cls in enumerate(rows.classes)
+    }
 
 
 def _float(value) -> float | None:

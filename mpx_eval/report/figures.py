@@ -1,4 +1,5 @@
-"""Figures of the report: each function takes prepared data (see ``_compute``) and draws it.
+"""Figures of the report: each function takes prepared data (see ``curves``) and draws it,
+and each figure's specification carries its caption beside the function that draws it.
 
 Single-panel functions accept an optional matplotlib ``ax``; multi-panel ones an optional
 ``fig``. Drawing uses matplotlib's object-oriented API on the Agg canvas only: no pyplot, so
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 import io
 import textwrap
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -98,7 +102,7 @@ def _colours(n: int) -> list:
 def plot_training_curves(runs, *, fig=None):
     """Accuracy and loss per epoch of each unit, the kept epoch marked by a dashed line.
 
-    ``runs`` is a list of ``_compute.TrainingRun``; two units share a row (accuracy, loss,
+    ``runs`` is a list of ``curves.TrainingRun``; two units share a row (accuracy, loss,
     accuracy, loss). Returns the figure.
     """
     per_row = 2 if len(runs) > 1 else 1
@@ -301,7 +305,7 @@ def _corner_inset(panel, ax, colours) -> None:
 
 
 def plot_roc(panel, *, ax=None):
-    """ROC curves of ``_compute.roc_panel``: folds (thin), mean ± 1 SD band, pooled (bold)."""
+    """ROC curves of ``curves.roc_panel``: folds (thin), mean ± 1 SD band, pooled (bold)."""
     ax = _axes(ax, 4.8, 4.8)
     return _plot_panel(
         panel,
@@ -314,7 +318,7 @@ def plot_roc(panel, *, ax=None):
 
 
 def plot_precision_recall(panel, *, ax=None):
-    """Precision–recall curves of ``_compute.pr_panel``, with each class's prevalence."""
+    """Precision–recall curves of ``curves.pr_panel``, with each class's prevalence."""
     ax = _axes(ax, 4.8, 4.8)
     return _plot_panel(
         panel,
@@ -424,7 +428,7 @@ def plot_fold_comparison(per_model, *, ax=None):
 
 def plot_mean_curves_overlay(per_model, *, fig=None):
     """Mean over the cv folds of accuracy and loss per epoch, one colour per model: the test
-    fold solid, training dashed. ``per_model`` maps a model to ``_compute.mean_curves``."""
+    fold solid, training dashed. ``per_model`` maps a model to ``curves.mean_curves``."""
     if fig is None:
         fig = new_figure(8.0, 3.2)
     axes = fig.subplots(1, 2, squeeze=False)[0]
@@ -444,3 +448,159 @@ def plot_mean_curves_overlay(per_model, *, fig=None):
         ax.set_ylabel(metric)
     _figure_legend(fig, axes)
     return fig
+
+
+# --------------------------------------------------------------------------- figures with captions
+
+
+@dataclass
+class FigureSpec:
+    """A figure of the report with its caption: ``draw(*args)`` returns a matplotlib Figure
+    or Axes; ``uri`` is filled with the PNG once drawn."""
+
+    name: str
+    caption: str
+    alt: str
+    draw: Callable[..., Any]
+    args: tuple = ()
+    wide: bool = True  # spans the page; narrow ones sit side by side on wide screens
+    uri: str = field(default="", repr=False)
+
+    @property
+    def file(self) -> str:
+        return f"figures/{self.name}.png"
+
+
+class Figures:
+    """The figures of one report, in the order they are asked for."""
+
+    def __init__(self) -> None:
+        self.specs: list[FigureSpec] = []
+
+    def add(self, spec: FigureSpec) -> FigureSpec:
+        self.specs.append(spec)
+        return spec
+
+
+def training_curves_figure(slug: str, model: str, runs, *, has_cv: bool) -> FigureSpec:
+    parts = (
+        "in cross-validation the inner validation part, on the seed split its held-out "
+        "share — and, in cross-validation, on the test fold; "
+        if has_cv
+        else "the seed split's held-out share; "
+    )
+    return FigureSpec(
+        f"{slug}-curves",
+        "Training curves per unit: accuracy and loss on the training images and on the "
+        "validation images — " + parts + "the dashed line marks the epoch whose weights were kept.",
+        f"Training curves of {model}",
+        plot_training_curves,
+        (runs,),
+    )
+
+
+def mean_curves_figure(slug: str, model: str, mean) -> FigureSpec:
+    return FigureSpec(
+        f"{slug}-curves-mean",
+        "Mean ± 1 SD over the cross-validation folds at each epoch.",
+        f"Mean training curves of {model}",
+        plot_mean_curves,
+        (mean,),
+    )
+
+
+def confusion_figure(slug: str, model: str, matrices, classes, *, per_fold: bool) -> FigureSpec:
+    return FigureSpec(
+        f"{slug}-confusion",
+        "Confusion matrices (rows: true class, columns: predicted class). Each cell shows "
+        "the count and, below it, its share of the true class's images; the colour follows "
+        "that share." + (" One per test fold, then all folds pooled." if per_fold else ""),
+        f"Confusion matrices of {model}",
+        plot_confusion_grid,
+        (matrices, classes),
+    )
+
+
+def roc_figure(slug: str, model: str, panel, *, per_fold: bool, binary: bool) -> FigureSpec:
+    if per_fold:
+        what = (
+            "each test fold (thin), the mean over folds with a ±1 SD band (metrics.json "
+            "mean_roc), and all test folds pooled (dash-dot)."
+        )
+    elif binary:
+        what = "pooled over the evaluated images."
+    else:
+        what = "one class against the rest, pooled."
+    return FigureSpec(
+        f"{slug}-roc", "ROC curves: " + what, f"ROC curves of {model}", plot_roc, (panel,), False
+    )
+
+
+def precision_recall_figure(slug: str, model: str, panel) -> FigureSpec:
+    return FigureSpec(
+        f"{slug}-pr",
+        "Precision–recall curves with average precision (AP); the dotted line is the "
+        "share of the class among the images, what a random ranking achieves.",
+        f"Precision-recall curves of {model}",
+        plot_precision_recall,
+        (panel,),
+        False,
+    )
+
+
+def reliability_figure(slug: str, model: str, data) -> FigureSpec:
+    return FigureSpec(
+        f"{slug}-reliability",
+        "Reliability: in each probability bin, the predicted probability against how "
+        "often it came true (on the diagonal: well calibrated); the bars count images.",
+        f"Reliability diagram of {model}",
+        plot_reliability,
+        (data,),
+        False,
+    )
+
+
+def optimism_figure(bars) -> FigureSpec:
+    return FigureSpec(
+        "optimism",
+        "Test accuracy (mean over folds) depending on how the checkpoint was chosen, beside "
+        "the blog-style seed-split number. Only the green bar comes from a procedure in "
+        "which the graded images chose nothing; the others can overstate, whatever value "
+        "they happen to take in this run.",
+        "Accuracy by checkpoint choice per model",
+        plot_optimism,
+        (bars,),
+    )
+
+
+def fold_comparison_figure(per_fold) -> FigureSpec:
+    return FigureSpec(
+        "comparison-folds",
+        "Each model's test accuracy on every fold. Lines that cross, or lie close, mean "
+        "the folds disagree about which model is better.",
+        "Per-fold accuracy of the models",
+        plot_fold_comparison,
+        (per_fold,),
+    )
+
+
+def roc_overlay_figure(panel) -> FigureSpec:
+    return FigureSpec(
+        "comparison-roc",
+        "Pooled ROC curve of every model over its held-out test folds, on one set of axes.",
+        "Pooled ROC curves of the models",
+        plot_roc,
+        (panel,),
+        False,
+    )
+
+
+def curves_overlay_figure(means) -> FigureSpec:
+    return FigureSpec(
+        "comparison-curves",
+        "Mean over the folds at each epoch, one colour per model: test-fold accuracy "
+        "and loss (solid) and training accuracy and loss (dashed).",
+        "Mean training curves of the models",
+        plot_mean_curves_overlay,
+        (means,),
+    )

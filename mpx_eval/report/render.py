@@ -1,7 +1,8 @@
-"""Render a run folder: check the artefacts, draw the figures, fill the template.
+"""Render a run folder: read and check its artefacts, draw the figures, fill the templates.
 
-Rendering reads the run folder and writes only index.html and figures/; the aggregates are
-rebuilt (by :mod:`mpx_eval.rundir.folder`) only when they are missing, damaged or behind the units.
+Rendering reads the run folder and writes only index.html and figures/. When the run-level
+tables and metrics.json are missing, damaged or behind the units, the assessment computes
+them again first (the one writer of metrics.json).
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from ..assessment.aggregate import RunSources, aggregate, current_metrics, read_sources
+from ..assessment.layout import RunMetrics
 from ..atomic import write_bytes, write_text
-from ..rundir import folder as outdir
-from . import _figures as F
-from ._artefacts import Run, aggregates_usable, check_sources, load_run, read_run
-from ._context import FigureSpec, build_context
+from ..errors import MpxEvalError
+from ..rundir import folder, lock
+from ..rundir.layout import RunPaths
+from . import figures as F
+from .run import Run, read_run
+from .sections import build_context
 
 
 def environment() -> Environment:
@@ -30,7 +35,7 @@ def environment() -> Environment:
     )
 
 
-def draw_figures(specs: list[FigureSpec]) -> dict[str, bytes]:
+def draw_figures(specs: list[F.FigureSpec]) -> dict[str, bytes]:
     """PNG bytes of every figure, by name."""
     from matplotlib.figure import FigureBase
 
@@ -43,21 +48,25 @@ def draw_figures(specs: list[FigureSpec]) -> dict[str, bytes]:
     return drawn
 
 
-def _save_figures(folder: Path, drawn: dict[str, bytes]) -> None:
+def _save_figures(out: Path, drawn: dict[str, bytes]) -> None:
+    paths = RunPaths(out)
     for name, data in drawn.items():
-        write_bytes(folder / f"{name}.png", data)
+        write_bytes(paths.figures / f"{name}.png", data)
     # A figure of an earlier rendering that this one no longer draws (a renamed model) would
     # otherwise linger beside the current ones; a PNG mpx_eval did not draw stays.
-    outdir.replace_figures(folder, list(drawn))
+    folder.replace_figures(paths.figures, list(drawn))
 
 
-def render_run(out: str | Path) -> Path:
+def render_run(
+    out: str | Path, *, sources: RunSources | None = None, metrics: RunMetrics | None = None
+) -> Path:
     """Write ``OUT/index.html`` (and ``OUT/figures/*.png``) from a run folder's artefacts.
 
     The run-level history.csv, predictions.csv and metrics.json are read as ``run`` wrote
     them; only when they are missing, damaged or behind the finished units (an interrupted
-    run, a partial one) are they rebuilt from the units first (``outdir.aggregate_run``).
-    Returns the path of index.html.
+    run, a partial one) are they computed again from the units first. ``sources`` and
+    ``metrics``: what a run that has just aggregated already holds, so that nothing is read
+    twice. Returns the path of index.html.
 
     Raises
     ------
@@ -65,24 +74,26 @@ def render_run(out: str | Path) -> Path:
         When an artefact is missing, truncated or malformed; the message names the file.
     """
     out = Path(out)
-    if not (out / "runinfo.json").is_file():
-        load_run(out)  # says what is missing, before anything is written
-    outdir.check_owned(out)
-    with outdir.locked(out, command=["python", "-m", "mpx_eval", "report", "--out", str(out)]):
-        runinfo, models = check_sources(out)
-        if not aggregates_usable(out):  # an interrupted run, or a damaged or missing file
-            outdir.aggregate_run(out)
-        return _render(read_run(out, runinfo, models))
+    if not out.is_dir():
+        raise MpxEvalError(f"{out} is not a run folder (it does not exist or is a file)")
+    if sources is None and not RunPaths(out).runinfo.is_file():
+        read_sources(out)  # says what is missing, before anything is written
+    folder.check_owned(out)
+    with lock.locked(out, command=["python", "-m", "mpx_eval", "report", "--out", str(out)]):
+        sources = sources or read_sources(out)
+        # an interrupted run, or a damaged or missing file
+        metrics = metrics or current_metrics(sources) or aggregate(sources)
+        return _render(read_run(sources, metrics))
 
 
 def _render(run: Run) -> Path:
     """Draw the figures and write the page; reads nothing but ``run``."""
     context, specs = build_context(run)
     drawn = draw_figures(specs)
-    _save_figures(run.out / "figures", drawn)
+    _save_figures(run.out, drawn)
     for spec in specs:
         spec.uri = "data:image/png;base64," + base64.b64encode(drawn[spec.name]).decode("ascii")
     html = environment().get_template("index.html").render(**context)
-    target = run.out / "index.html"
+    target = RunPaths(run.out).index
     write_text(target, html)
     return target

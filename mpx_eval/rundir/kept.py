@@ -1,7 +1,6 @@
-"""What a unit keeps besides its numbers, on disk: the saved model, the record beside it, and
-the Grad-CAM heatmaps. Owns their file names, which units save a model, writing and reading.
-No Keras here (the report reads the heatmaps).
-"""
+"""What a unit keeps besides its numbers, on disk: the saved model, the record beside it,
+and the Grad-CAM heatmaps, written and read back. No Keras here (the report reads the
+heatmaps)."""
 
 from __future__ import annotations
 
@@ -11,12 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_bytes, write_json
-from ..config import SAVE_MODELS
 from ..errors import MpxEvalError
-
-MODEL_FILE = "model.keras"
-MODEL_INFO = "model.json"
-GRADCAM_FILE = "gradcam.npz"
+from .layout import GRADCAM_FILE, MODEL_FILE, MODEL_INFO
 
 #: How an image becomes a model input, as training did it (mpx_eval.data.images.decode_file).
 PREPROCESSING = {
@@ -25,40 +20,6 @@ PREPROCESSING = {
     "resize": "bilinear to input_size x input_size, aspect ratio not kept",
     "dtype": "uint8 0-255; the model rescales its input itself",
 }
-
-#: Grad-CAM per unit: the most confident mistakes (the report's gallery shows at most this
-#: many per model) and an even spread of correct predictions per class.
-GRADCAM_WRONG = 8
-GRADCAM_RIGHT_PER_CLASS = 2
-
-
-def saves_model(scheme: str, choice: str) -> bool:
-    """Whether a unit of ``scheme`` ('seed' or 'cv') saves its model under ``choice``
-    (--save-models: no unit, the seed split's unit of each model, every unit)."""
-    if choice not in SAVE_MODELS:
-        raise ValueError(f"save_models must be one of {', '.join(SAVE_MODELS)}, got {choice!r}")
-    return choice == "all" or (choice == "seed" and scheme == "seed")
-
-
-def gradcam_rows(labels: np.ndarray, probs: np.ndarray, paths: list[str]) -> np.ndarray:
-    """Positions (into ``labels``/``probs``) to explain: the ``GRADCAM_WRONG`` wrong
-    predictions made with the highest probability (ties by path, as the report's gallery
-    orders them), then ``GRADCAM_RIGHT_PER_CLASS`` right ones per class, evenly spread over
-    their sorted paths."""
-    labels = np.asarray(labels)
-    predicted = probs.argmax(axis=1)
-    confidence = probs.max(axis=1)
-    wrong = np.flatnonzero(predicted != labels)
-    wrong = sorted(wrong, key=lambda i: (-confidence[i], paths[i]))[:GRADCAM_WRONG]
-    right: list[int] = []
-    for c in range(probs.shape[1]):
-        hits = sorted(np.flatnonzero((predicted == labels) & (labels == c)), key=lambda i: paths[i])
-        if len(hits) > GRADCAM_RIGHT_PER_CLASS:
-            picks = np.linspace(0, len(hits) - 1, GRADCAM_RIGHT_PER_CLASS).round().astype(int)
-            hits = [hits[i] for i in picks]
-        right.extend(hits)
-    return np.array([*wrong, *right], dtype=np.int64)
-
 
 def write_kept(folder: Path, kept: dict, *, paths: list[str], model_info: dict) -> dict:
     """Write a unit's saved model (``model.keras`` and ``model.json``) and heatmaps

@@ -8,26 +8,15 @@ the public functions of :mod:`mpx_eval.metrics`; this module selects rows and ar
 from __future__ import annotations
 
 import math
-import warnings
 from itertools import combinations
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from ..metrics import (
-    bootstrap_prediction_metrics,
     confusion_matrix,
-    corrected_resampled_ttest,
-    delong_auc_ci,
-    delong_roc_test,
-    fold_metrics,
-    mcnemar_test,
     mean_roc_curve,
-    metric_names,
     precision_recall_f1_support,
-    prediction_metrics,
-    proportion_intervals,
     reliability_curve,
     summarize_folds,
 )
@@ -42,29 +31,11 @@ from ..metrics.validation import (
     resolve_positive,
 )
 from ..rundir.layout import PREDICTION_KEYS
-from .layout import (
-    AUCDeLong,
-    ClassScore,
-    Comparison,
-    Confusion,
-    CorrectedT,
-    CrossValidation,
-    DeLong,
-    Fold,
-    Interval,
-    LastCheckpoint,
-    MeanROC,
-    MetricValues,
-    ModelSummary,
-    Optimism,
-    PerClass,
-    Reliability,
-    SeedSplit,
-    Summary,
-)
+from ._compare import compare
+from ._rows import Rows, Settings, repeat_of
 
 #: The history columns the summary reads: a subset of what a run writes
-#: (``outdir.HISTORY_USED``), so a history of only these is accepted too.
+#: (``mpx_eval.rundir.layout.HISTORY_COLUMNS``), so a history of only these is accepted too.
 HISTORY_USED = ("model", "scheme", "fold", "epoch", "val_accuracy", "test_accuracy")
 
 
@@ -79,26 +50,6 @@ def _json(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-class _Settings(NamedTuple):
-    """The options of one summary, checked once and read by every part of it."""
-
-    classes: list[str]
-    positive: int | None  # index of the positive class; None with more than two classes
-    confidence_level: float
-    n_resamples: int
-    random_state: int | None
-    n_samples: int | None
-    folds_per_repeat: int | None
-
-    @property
-    def positive_class(self) -> str | None:
-        return self.classes[self.positive] if self.positive is not None else None
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return metric_names(len(self.classes))
 
 
 # --- input checks ---
@@ -208,107 +159,8 @@ def _check_history(history) -> pd.DataFrame:
 # --- pieces of one model's summary ---
 
 
-class _Rows:
-    """One model's rows of one scheme and checkpoint, as the arrays the metric functions take."""
-
-    def __init__(self, frame: pd.DataFrame, settings: _Settings):
-        self.frame = frame.reset_index(drop=True)
-        self.settings = settings
-        self.y = self.frame["label"].to_numpy()
-        self.prob = self.frame[[f"prob_{c}" for c in settings.classes]].to_numpy(dtype=float)
-        # The most probable class, the first on ties, as every metric function predicts.
-        classes = np.asarray(settings.classes, dtype=object)
-        self.predicted = classes[np.argmax(self.prob, axis=1)]
-        self.folds = self.frame["fold"].to_numpy()
-        self.groups = self.frame["group"].to_numpy()
-        self.options = {"labels": settings.classes, "positive_class": settings.positive_class}
-
-    def __len__(self):
-        return self.frame.shape[0]
-
-    def subset(self, mask: np.ndarray) -> _Rows:
-        return _Rows(self.frame.loc[mask], self.settings)
-
-    def pooled(self) -> MetricValues:
-        return prediction_metrics(self.y, self.prob, **self.options)
-
-    def fold_table(self) -> pd.DataFrame:
-        return fold_metrics(self.y, self.prob, self.folds, **self.options)
-
-    def groups_repeat(self) -> bool:
-        return bool(self.frame["group"].duplicated().any())
-
-    def has_both(self) -> bool:
-        """Two classes, and the rows hold the positive class and the other one."""
-        if self.settings.positive is None:
-            return False
-        n_positive = int((self.y == self.settings.positive_class).sum())
-        return 0 < n_positive < len(self)
-
-    def positive_score(self, prob: np.ndarray | None = None) -> np.ndarray:
-        """The positive class's column of ``prob`` (by default these rows' probabilities)."""
-        return (self.prob if prob is None else prob)[:, self.settings.positive]
-
-    def auc_interval(self):
-        return delong_auc_ci(
-            self.y,
-            self.positive_score(),
-            positive_class=self.settings.positive_class,
-            groups=self.groups,
-            confidence_level=self.settings.confidence_level,
-        )
-
-    def intervals(self) -> dict[str, Interval]:
-        """Wilson for proportions, DeLong for the AUC, the bootstrap for the rest.
-
-        Every one accounts for groups that hold several images: whole groups are
-        resampled, proportions use their design effect and the AUC Obuchowski's variance.
-        """
-        s = self.settings
-        intervals = bootstrap_prediction_metrics(
-            self.y,
-            self.prob,
-            **self.options,
-            groups=self.groups if self.groups_repeat() else None,
-            confidence_level=s.confidence_level,
-            n_resamples=s.n_resamples,
-            random_state=s.random_state,
-        )
-        intervals.update(
-            proportion_intervals(
-                self.y,
-                self.predicted,
-                **self.options,
-                groups=self.groups,
-                confidence_level=s.confidence_level,
-            )
-        )
-        out: dict[str, Interval] = {
-            name: {"low": ci.low, "high": ci.high, "method": ci.method, "n_dropped": ci.n_dropped}
-            for name, ci in intervals.items()
-        }
-        if self.has_both():
-            ci = self.auc_interval()
-            clustered = "Obuchowski's clustered " if self.groups_repeat() else ""
-            out["roc_auc"] = {
-                "low": ci.low,
-                "high": ci.high,
-                "method": f"{clustered}DeLong variance, logit scale",
-                "n_dropped": 0,
-            }
-        return out
-
-
-def _repeat_of(folds, folds_per_repeat: int | None) -> np.ndarray:
-    """Repeat (from 1) of each cv fold number: folds 1..k are repeat 1, k+1..2k repeat 2, ..."""
-    folds = np.asarray(folds)
-    if folds_per_repeat is None:
-        return np.ones(folds.shape[0], dtype=int)
-    return (folds - 1) // folds_per_repeat + 1
-
-
-def _check_partition(rows: _Rows, model: str, checkpoint: str) -> None:
-    repeat = _repeat_of(rows.folds, rows.settings.folds_per_repeat)
+def _check_partition(rows: Rows, model: str, checkpoint: str) -> None:
+    repeat = repeat_of(rows.folds, rows.settings.folds_per_repeat)
     repeated = pd.Series(list(zip(repeat, rows.frame["path"], strict=True))).duplicated(keep=False)
     if repeated.any():
         path = rows.frame.loc[repeated, "path"].iloc[0]
@@ -335,7 +187,7 @@ def _history_rows(history, model, scheme, fold) -> pd.DataFrame:
     return history.loc[mask].sort_values("epoch")
 
 
-def _per_class(rows: _Rows) -> dict[str, PerClass]:
+def _per_class(rows: Rows) -> dict[str, dict]:
     classes = rows.settings.classes
     per_fold = [
         precision_recall_f1_support(
@@ -349,7 +201,7 @@ def _per_class(rows: _Rows) -> dict[str, PerClass]:
         entry = {}
         for metric in ("precision", "recall", "f1", "support"):
             column = pd.Series([float(getattr(scores, metric)[j]) for scores in per_fold])
-            score: ClassScore = {
+            score = {
                 "mean": float(column.mean()),
                 "std": float(column.std(ddof=1)),
                 "pooled": float(getattr(pooled, metric)[j]),
@@ -360,25 +212,25 @@ def _per_class(rows: _Rows) -> dict[str, PerClass]:
     return out
 
 
-def _fold_summary(table: pd.DataFrame, names) -> dict[str, MetricValues]:
+def _fold_summary(table: pd.DataFrame, names) -> dict[str, dict]:
     summary = summarize_folds(table[list(names)])
     return {stat: summary.loc[stat].to_dict() for stat in ("mean", "std", "min", "max")}
 
 
-def _cv_checkpoints(cv: pd.DataFrame, model: str, s: _Settings) -> dict[str, _Rows]:
+def _cv_checkpoints(cv: pd.DataFrame, model: str, s: Settings) -> dict[str, Rows]:
     """A model's cv rows by checkpoint, each checked to partition the images."""
     by_checkpoint = {}
     for checkpoint in ("best", "last"):
         part = cv.loc[cv["checkpoint"] == checkpoint].sort_values(["fold", "path"])
         if part.shape[0]:
-            by_checkpoint[checkpoint] = _Rows(part, s)
+            by_checkpoint[checkpoint] = Rows(part, s)
             _check_partition(by_checkpoint[checkpoint], model, checkpoint)
     if "best" not in by_checkpoint:
         raise ValueError(f"model {model!r} has cv rows but none with checkpoint 'best'")
     return by_checkpoint
 
 
-def _fold_rows(table: pd.DataFrame, model, history, n: int, names) -> list[Fold]:
+def _fold_rows(table: pd.DataFrame, model, history, n: int, names) -> list[dict]:
     folds = []
     for fold, row in table.iterrows():
         epoch, _ = _first_best_epoch(_history_rows(history, model, "cv", fold), "val_accuracy")
@@ -394,14 +246,14 @@ def _fold_rows(table: pd.DataFrame, model, history, n: int, names) -> list[Fold]
     return folds
 
 
-def _auc_delong(best: _Rows) -> AUCDeLong | None:
+def _auc_delong(best: Rows) -> dict | None:
     if not best.has_both():
         return None
     ci = best.auc_interval()
     return {"auc": ci.auc, "low": ci.low, "high": ci.high}
 
 
-def _mean_roc(best: _Rows, table: pd.DataFrame) -> MeanROC | None:
+def _mean_roc(best: Rows, table: pd.DataFrame) -> dict | None:
     # The pooled rows can hold both classes while no single fold does (no fold AUC).
     if not best.has_both() or not table["roc_auc"].notna().any():
         return None
@@ -414,7 +266,7 @@ def _mean_roc(best: _Rows, table: pd.DataFrame) -> MeanROC | None:
     }
 
 
-def _reliability(best: _Rows) -> Reliability:
+def _reliability(best: Rows) -> dict:
     # On the positive class's probability for two classes, on the top label's for more.
     curve = reliability_curve(best.y, best.prob, **best.options)
     return {
@@ -424,7 +276,7 @@ def _reliability(best: _Rows) -> Reliability:
     }
 
 
-def _confusion(best: _Rows) -> Confusion:
+def _confusion(best: Rows) -> dict:
     classes = best.settings.classes
     return {
         "labels": list(classes),
@@ -433,7 +285,7 @@ def _confusion(best: _Rows) -> Confusion:
     }
 
 
-def _last(rows: _Rows | None, names) -> LastCheckpoint | None:
+def _last(rows: Rows | None, names) -> dict | None:
     if rows is None:
         return None
     summary = _fold_summary(rows.fold_table(), names)
@@ -441,8 +293,8 @@ def _last(rows: _Rows | None, names) -> LastCheckpoint | None:
 
 
 def _cv_summary(
-    frame: pd.DataFrame, model: str, history, s: _Settings
-) -> tuple[CrossValidation | None, _Rows | None]:
+    frame: pd.DataFrame, model: str, history, s: Settings
+) -> tuple[dict | None, Rows | None]:
     cv = frame.loc[frame["scheme"] == "cv"]
     if cv.shape[0] == 0:
         return None, None
@@ -456,10 +308,10 @@ def _cv_summary(
     n = int(cv["path"].nunique()) if s.n_samples is None else s.n_samples
     table = best.fold_table()
     folds = _fold_rows(table, model, history, n, s.names)
-    cv_summary: CrossValidation = {
+    cv_summary = {
         "k": len(folds),
         "n": n,
-        "repeats": int(np.unique(_repeat_of(best.folds, s.folds_per_repeat)).shape[0]),
+        "repeats": int(np.unique(repeat_of(best.folds, s.folds_per_repeat)).shape[0]),
         "folds": folds,
         **_fold_summary(table, s.names),
         "pooled": best.pooled(),
@@ -474,14 +326,14 @@ def _cv_summary(
     return cv_summary, best
 
 
-def _seed_summary(frame: pd.DataFrame, model: str, history, s: _Settings) -> SeedSplit | None:
+def _seed_summary(frame: pd.DataFrame, model: str, history, s: Settings) -> dict | None:
     seed = frame.loc[frame["scheme"] == "seed"]
     if seed.shape[0] == 0:
         return None
     best_part = seed.loc[seed["checkpoint"] == "best"].sort_values("path")
     if best_part.shape[0] == 0:
         raise ValueError(f"model {model!r} has seed rows but none with checkpoint 'best'")
-    best = _Rows(best_part, s)
+    best = Rows(best_part, s)
     metrics = best.pooled()
     h = _history_rows(history, model, "seed", 0)
     if h.shape[0]:
@@ -491,7 +343,7 @@ def _seed_summary(frame: pd.DataFrame, model: str, history, s: _Settings) -> See
     else:
         best_epoch, best_val = None, metrics["accuracy"]
         last_part = seed.loc[seed["checkpoint"] == "last"]
-        last_val = _Rows(last_part, s).pooled()["accuracy"] if last_part.shape[0] else None
+        last_val = Rows(last_part, s).pooled()["accuracy"] if last_part.shape[0] else None
         source = "predictions"
     return {
         "n_val": len(best),
@@ -513,7 +365,7 @@ def _finite_mean(values: list) -> float:
     return float(np.where(finite, values, 0.0).sum() / finite.sum())
 
 
-def _optimism(history, model) -> Optimism | None:
+def _optimism(history, model) -> dict | None:
     if history is None:
         return None
     h = history.loc[(history["model"] == model) & (history["scheme"] == "cv")]
@@ -547,107 +399,6 @@ def _optimism(history, model) -> Optimism | None:
     }
 
 
-# --- paired comparisons of two models ---
-
-
-def _common_folds(rows_a: _Rows, rows_b: _Rows) -> tuple[_Rows, _Rows, list[int]]:
-    """Both models restricted to the folds both have (a partial run may lack some)."""
-    common = np.intersect1d(np.unique(rows_a.folds), np.unique(rows_b.folds))
-    if len(common) < len(np.unique(rows_a.folds)):
-        rows_a = rows_a.subset(np.isin(rows_a.folds, common))
-    if len(common) < len(np.unique(rows_b.folds)):
-        rows_b = rows_b.subset(np.isin(rows_b.folds, common))
-    return rows_a, rows_b, [int(f) for f in common]
-
-
-def _paired_probabilities(name_a, rows_a: _Rows, name_b, rows_b: _Rows) -> np.ndarray:
-    """Model b's probabilities in the order of a's rows; both must hold the same labelled images."""
-    key_a = rows_a.frame.set_index(["fold", "path"]).index
-    key_b = rows_b.frame.set_index(["fold", "path"]).index
-    only_a, only_b = key_a.difference(key_b), key_b.difference(key_a)
-    if len(only_a) or len(only_b):
-        parts = []
-        for name, only in ((name_a, only_a), (name_b, only_b)):
-            if len(only):
-                fold, path = only[0]
-                parts.append(f"{len(only)} only in {name!r} (e.g. fold {fold}, path {path!r})")
-        raise ValueError(
-            f"models {name_a!r} and {name_b!r} do not hold the same cv test images "
-            f"(checkpoint 'best'): {'; '.join(parts)}"
-        )
-    order = key_b.get_indexer(key_a)
-    differ = rows_b.y[order] != rows_a.y
-    if differ.any():
-        fold, path = key_a[int(np.flatnonzero(differ)[0])]
-        raise ValueError(
-            f"models {name_a!r} and {name_b!r} disagree on the label of fold {fold}, path {path!r}"
-        )
-    return rows_b.prob[order]
-
-
-def _corrected_t(table_a: pd.DataFrame, table_b: pd.DataFrame, n: int) -> CorrectedT | None:
-    acc_a = table_a["accuracy"].to_numpy()
-    acc_b = table_b["accuracy"].to_numpy()
-    if acc_a.shape[0] < 2:
-        return None
-    n_test = float(table_a["n_test"].mean())
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        result = corrected_resampled_ttest(acc_a, acc_b, n_train=n - n_test, n_test=n_test)
-    return {
-        "t": result.statistic,
-        "p": result.pvalue,
-        "df": result.df,
-        "undefined_reason": "no_variance" if caught else None,
-    }
-
-
-def _delong(rows_a: _Rows, prob_b: np.ndarray) -> DeLong | None:
-    if not rows_a.has_both():
-        return None
-    result = delong_roc_test(
-        rows_a.y,
-        rows_a.positive_score(),
-        rows_a.positive_score(prob_b),
-        positive_class=rows_a.settings.positive_class,
-        groups=rows_a.groups,
-    )
-    return {"z": result.statistic, "p": result.pvalue, "auc_a": result.auc_a, "auc_b": result.auc_b}
-
-
-def _compare(name_a, rows_a: _Rows, name_b, rows_b: _Rows, n: int) -> Comparison | None:
-    rows_a, rows_b, folds = _common_folds(rows_a, rows_b)
-    if not folds:
-        return None
-    prob_b = _paired_probabilities(name_a, rows_a, name_b, rows_b)
-    table_a, table_b = rows_a.fold_table(), rows_b.fold_table()
-    acc_a = table_a["accuracy"].to_numpy()
-    acc_b = table_b["accuracy"].to_numpy()
-    predicted_b = np.asarray(rows_a.settings.classes, dtype=object)[np.argmax(prob_b, axis=1)]
-    mcnemar = mcnemar_test(rows_a.y, rows_a.predicted, predicted_b, groups=rows_a.groups)
-    return {
-        "a": name_a,
-        "b": name_b,
-        "metric": "accuracy",
-        "k": acc_a.shape[0],
-        "repeats": int(np.unique(_repeat_of(folds, rows_a.settings.folds_per_repeat)).shape[0]),
-        "folds": folds,
-        "mean_a": float(acc_a.mean()),
-        "mean_b": float(acc_b.mean()),
-        "mean_difference": float(acc_a.mean() - acc_b.mean()),
-        "corrected_t": _corrected_t(table_a, table_b, n),
-        "mcnemar": {
-            "statistic": mcnemar.statistic,
-            "p": mcnemar.pvalue,
-            "n_a_only": mcnemar.n_a_only,
-            "n_b_only": mcnemar.n_b_only,
-            "method": mcnemar.method,
-        },
-        "delong": _delong(rows_a, prob_b),
-        "n_paired": len(rows_a),
-    }
-
-
 def summarize_predictions(
     predictions,
     *,
@@ -659,7 +410,7 @@ def summarize_predictions(
     random_state=0,
     n_samples=None,
     folds_per_repeat=None,
-) -> Summary:
+) -> dict:
     """Summarise a run's predictions (and optionally its training history) for reporting.
 
     Parameters
@@ -756,7 +507,7 @@ def summarize_predictions(
     frame = _check_predictions(predictions, s.classes)
     history = _check_history(history) if history is not None else None
 
-    models: dict[str, ModelSummary] = {}
+    models: dict[str, dict] = {}
     best_rows = {}
     for model in sorted(frame["model"].unique()):
         rows = frame.loc[frame["model"] == model]
@@ -771,7 +522,7 @@ def summarize_predictions(
     comparisons = [
         comparison
         for a, b in combinations(sorted(best_rows), 2)
-        if (comparison := _compare(a, best_rows[a][0], b, best_rows[b][0], best_rows[a][1]))
+        if (comparison := compare(a, best_rows[a][0], b, best_rows[b][0], best_rows[a][1]))
         is not None
     ]
     return _json(
@@ -789,7 +540,7 @@ def summarize_predictions(
 
 def _settings(
     labels, positive_class, confidence_level, n_resamples, random_state, n_samples, folds_per_repeat
-) -> _Settings:
+) -> Settings:
     classes = resolve_classes(labels, name="labels").tolist()
     if len(classes) < 2:
         raise ValueError("labels must name at least two classes")
@@ -805,6 +556,6 @@ def _settings(
     n_resamples = check_positive_int("n_resamples", n_resamples, minimum=2)
     if folds_per_repeat is not None:
         folds_per_repeat = check_positive_int("folds_per_repeat", folds_per_repeat, minimum=2)
-    return _Settings(
+    return Settings(
         classes, positive, confidence_level, n_resamples, random_state, n_samples, folds_per_repeat
     )

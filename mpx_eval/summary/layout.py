@@ -1,23 +1,37 @@
 """The layout of ``metrics.json`` as types: what :func:`~mpx_eval.summary.summarize_predictions`
-returns, key by key, so that readers and writers of the file can point at one definition.
+returns, key by key, as frozen dataclasses that readers build with :meth:`Summary.from_json`.
 
-These are :class:`typing.TypedDict` s: at run time the summary is a plain ``dict`` (the JSON
-is exactly these keys, in this order), and a type checker reads what each key holds. Every
-``float`` may be ``None`` where the number is undefined (NaN and infinities are written as
-``null``). ``metrics.json`` adds run-level keys of its own (``dataset``, ``seed_leakage``,
-``assessment``, ...; see the README); :func:`~mpx_eval.summary.metrics_json_schema` checks both.
+The summary itself is a plain JSON-ready ``dict`` with exactly these keys, in this order (a
+field's name is its key). Every ``float`` may be ``None`` where the number is undefined (NaN
+and infinities are written as ``null``). A run's ``metrics.json`` adds run-level keys of its
+own, typed in :mod:`mpx_eval.assessment.layout`; :func:`~mpx_eval.summary.metrics_json_schema`
+checks both.
 """
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from ..metrics import metric_names
+from ._from_json import REST, from_json
+from ._schema import Count, Limits, PositiveCount, Probability
 
 #: One number per metric name (see :func:`mpx_eval.metrics.metric_names`), ``None`` where
 #: the metric is undefined.
 MetricValues = dict[str, float | None]
+#: Every metric name a summary can hold (the binary rates included): the keys that a fold's
+#: or a seed split's flat object gathers into its ``metrics``.
+METRIC_KEYS = frozenset(metric_names(2))
 
 
-class Interval(TypedDict):
+#: The metadata of a field that holds the object's metric keys (``accuracy``, ``roc_auc``,
+#: ...), laid flat beside its other keys in the file.
+FLAT_METRICS = {REST: METRIC_KEYS}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Interval:
     """A confidence interval of one metric on pooled rows.
 
     ``method`` names how it was made: Wilson score intervals for proportions (``accuracy``,
@@ -32,82 +46,68 @@ class Interval(TypedDict):
     low: float | None
     high: float | None
     method: str
-    n_dropped: int  # bootstrap resamples where the metric was undefined; 0 for the others
+    n_dropped: Count  # bootstrap resamples where the metric was undefined; 0 for the others
 
 
-class _Metrics(TypedDict, total=False):
-    """Every metric of :func:`mpx_eval.metrics.metric_names`, each a key of its own (the
-    four binary rates with two classes only)."""
-
-    accuracy: float | None
-    balanced_accuracy: float | None
-    f1: float | None
-    f1_macro: float | None
-    mcc: float | None
-    kappa: float | None
-    roc_auc: float | None
-    average_precision: float | None
-    brier: float | None
-    ece: float | None
-    sensitivity: float | None
-    specificity: float | None
-    ppv: float | None
-    npv: float | None
-
-
-class _FoldKeys(TypedDict):
-    fold: int
-    n_test: int
-    n_train: int  # n - n_test
-    # First epoch with the highest val_accuracy in the history, None without history.
-    best_epoch: int | None
-
-
-class Fold(_FoldKeys, _Metrics):
+@dataclass(frozen=True, kw_only=True)
+class Fold:
     """One cv fold at checkpoint ``"best"``: its sizes, chosen epoch and every metric.
 
-    The metric keys are those of :func:`mpx_eval.metrics.metric_names` (the four binary
-    rates with two classes only); a metric undefined in the fold (e.g. ``roc_auc`` when the
-    fold's test rows hold one class) is ``None``.
+    In the file the metrics are keys of the fold's object (those of
+    :func:`mpx_eval.metrics.metric_names`, the four binary rates with two classes only); a
+    metric undefined in the fold (``roc_auc`` when its test rows hold one class) is ``None``.
     """
 
+    fold: int
+    n_test: PositiveCount
+    n_train: Count  # n - n_test
+    # First epoch with the highest val_accuracy in the history, None without history.
+    best_epoch: int | None
+    metrics: MetricValues = field(default_factory=dict, metadata=FLAT_METRICS)
 
-class AUCDeLong(TypedDict):
+
+@dataclass(frozen=True, kw_only=True)
+class AUCDeLong:
     """The pooled AUC with its DeLong interval (the same as ``ci["roc_auc"]``)."""
 
-    auc: float | None
-    low: float | None
-    high: float | None
+    auc: Probability
+    low: Probability
+    high: Probability
 
 
-class Confusion(TypedDict):
+@dataclass(frozen=True, kw_only=True)
+class Confusion:
     """Pooled confusion matrix: rows are true classes, columns predicted ones."""
 
     labels: list[str]
-    counts: list[list[int]]
-    normalized: list[list[float | None]]  # each row divided by its total
+    counts: list[list[Count]]
+    normalized: list[list[Probability]]  # each row divided by its total
 
 
-class ClassScore(TypedDict):
+@dataclass(frozen=True, kw_only=True)
+class ClassScore:
     mean: float | None  # over the folds
     std: float | None  # over the folds, ddof=1
     pooled: float | None
 
 
-class Support(TypedDict):
+@dataclass(frozen=True, kw_only=True)
+class Support:
     mean: float | None  # images of the class per fold
     std: float | None
     pooled: int  # images of the class
 
 
-class PerClass(TypedDict):
+@dataclass(frozen=True, kw_only=True)
+class PerClass:
     precision: ClassScore
     recall: ClassScore
     f1: ClassScore
     support: Support
 
 
-class LastCheckpoint(TypedDict):
+@dataclass(frozen=True, kw_only=True)
+class LastCheckpoint:
     """The same metrics for checkpoint ``"last"``: fold mean, fold spread, pooled."""
 
     mean: MetricValues
@@ -115,7 +115,8 @@ class LastCheckpoint(TypedDict):
     pooled: MetricValues
 
 
-class MeanROC(TypedDict):
+@dataclass(frozen=True, kw_only=True)
+class MeanROC:
     """Fold-averaged ROC curve on 101 FPR points (see :func:`mpx_eval.metrics.mean_roc_curve`)."""
 
     fpr: list[float]
@@ -124,7 +125,8 @@ class MeanROC(TypedDict):
     folds: list[int]  # the folds holding both classes, which the mean is over
 
 
-class Reliability(TypedDict):
+@dataclass(frozen=True, kw_only=True)
+class Reliability:
     """Pooled reliability curve in 10 equal-width bins.
 
     On the positive class's probability for two classes, on the top-label confidence for more.
@@ -132,15 +134,18 @@ class Reliability(TypedDict):
 
     mean_predicted: list[float | None]
     observed_frequency: list[float | None]
-    counts: list[int]
+    counts: list[Count]
 
 
-class CrossValidation(TypedDict):
+@dataclass(frozen=True, kw_only=True)
+class CrossValidation:
     """A model's cross-validation: per fold, over the folds, and pooled (checkpoint "best")."""
 
-    k: int  # folds, over all repeats
-    n: int  # distinct images over the model's cv rows (or n_samples)
-    repeats: int  # repetitions of the k folds present (see folds_per_repeat)
+    k: PositiveCount  # folds, over all repeats
+    n: PositiveCount  # distinct images over the model's cv rows (or n_samples)
+    # Repetitions of the k folds present (see folds_per_repeat); absent in summaries
+    # written before repeated cross-validation existed.
+    repeats: PositiveCount = 1
     folds: list[Fold]
     mean: MetricValues  # per metric over the folds where it is defined
     std: MetricValues  # ddof=1
@@ -156,27 +161,28 @@ class CrossValidation(TypedDict):
     reliability: Reliability
 
 
-class _SeedSplitKeys(TypedDict):
-    n_val: int
+@dataclass(frozen=True, kw_only=True)
+class SeedSplit:
+    """The single seeded split, measured on its validation part (checkpoint "best").
+
+    After ``val_accuracy_source`` the file lays every metric of
+    :func:`mpx_eval.metrics.metric_names` flat as a key of its own (as in :class:`Fold`),
+    then ``ci``: per metric an :class:`Interval`.
+    """
+
+    n_val: PositiveCount
     best_epoch: int | None
     best_val_accuracy: float | None
     last_val_accuracy: float | None
     # From the history when it has the model's seed rows, else from the "best"/"last"
     # predictions.
     val_accuracy_source: Literal["history", "predictions"]
-
-
-class SeedSplit(_SeedSplitKeys, _Metrics):
-    """The single seeded split, measured on its validation part (checkpoint "best").
-
-    After the keys above, every metric of :func:`mpx_eval.metrics.metric_names` as a key of
-    its own (as in :class:`Fold`), then ``ci``: per metric an :class:`Interval`.
-    """
-
+    metrics: MetricValues = field(default_factory=dict, metadata=FLAT_METRICS)
     ci: dict[str, Interval]
 
 
-class OptimismFold(TypedDict):
+@dataclass(frozen=True, kw_only=True)
+class OptimismFold:
     fold: int
     chosen_epoch: int | None  # the epoch the inner validation chose
     best_test_epoch: int | None  # the epoch with the highest test_accuracy
@@ -185,7 +191,8 @@ class OptimismFold(TypedDict):
     last: float | None  # test_accuracy of the last epoch
 
 
-class Optimism(TypedDict):
+@dataclass(frozen=True, kw_only=True)
+class Optimism:
     """What choosing the epoch on the test fold would have claimed, against what was chosen.
 
     Means over the folds of the model's cv history.
@@ -199,13 +206,15 @@ class Optimism(TypedDict):
     per_fold: list[OptimismFold]
 
 
-class ModelSummary(TypedDict):
+@dataclass(frozen=True, kw_only=True)
+class ModelSummary:
     cv: CrossValidation | None  # None without cv rows
     seed_split: SeedSplit | None  # None without seed rows
-    optimism: Optimism | None  # None without history rows of the model's cv
+    optimism: Optimism | None = None  # None without history rows of the model's cv
 
 
-class CorrectedT(TypedDict):
+@dataclass(frozen=True, kw_only=True)
+class CorrectedT:
     """Nadeau and Bengio's corrected resampled t-test on the per-fold accuracies.
 
     n_test is the mean fold size and n_train = n - n_test; with repeats it is Bouckaert and
@@ -214,34 +223,37 @@ class CorrectedT(TypedDict):
     """
 
     t: float | None
-    p: float | None
-    df: int  # k - 1
-    undefined_reason: Literal["no_variance"] | None
+    p: Probability
+    df: PositiveCount  # k - 1
+    undefined_reason: Literal["no_variance"] | None = None
 
 
-class McNemar(TypedDict):
+@dataclass(frozen=True, kw_only=True)
+class McNemar:
     """McNemar's test on the pooled paired correctness (see :func:`mpx_eval.metrics.mcnemar_test`).
 
     Exact, or Durkalski et al.'s clustered test when groups repeat (``method`` says which).
     """
 
-    statistic: int | float
-    p: float | None
-    n_a_only: int
-    n_b_only: int
-    method: str
+    statistic: int | float  # a count of discordant pairs (exact), or a chi-square
+    p: Probability
+    n_a_only: Count
+    n_b_only: Count
+    method: str = "exact"
 
 
-class DeLong(TypedDict):
+@dataclass(frozen=True, kw_only=True)
+class DeLong:
     """DeLong's test on the pooled positive-class probabilities (clustered when groups repeat)."""
 
     z: float | None
-    p: float | None
-    auc_a: float | None
-    auc_b: float | None
+    p: Probability
+    auc_a: Probability
+    auc_b: Probability
 
 
-class Comparison(TypedDict):
+@dataclass(frozen=True, kw_only=True)
+class Comparison:
     """Two models with cv rows (``a < b``), paired by (fold, path) at checkpoint "best".
 
     Over the folds both models have (a partial run may lack some).
@@ -250,8 +262,8 @@ class Comparison(TypedDict):
     a: str
     b: str
     metric: Literal["accuracy"]
-    k: int
-    repeats: int
+    k: PositiveCount
+    repeats: PositiveCount = 1  # absent in summaries from before repeated cross-validation
     folds: list[int]
     mean_a: float
     mean_b: float
@@ -259,17 +271,24 @@ class Comparison(TypedDict):
     corrected_t: CorrectedT | None  # None with one fold
     mcnemar: McNemar
     delong: DeLong | None  # two classes only
-    n_paired: int
+    n_paired: PositiveCount
 
 
-class Summary(TypedDict):
-    """What :func:`~mpx_eval.summary.summarize_predictions` returns."""
+@dataclass(frozen=True, kw_only=True)
+class Summary:
+    """What :func:`~mpx_eval.summary.summarize_predictions` returns, read back."""
 
-    classes: list[str]
+    classes: Annotated[list[str], Limits(min_items=1)]
     positive_class: str | None  # None with more than two classes
-    confidence_level: float
-    n_resamples: int
+    confidence_level: Annotated[float, Limits(exclusive_minimum=0, exclusive_maximum=1)]
+    n_resamples: Annotated[int, Limits(minimum=2)]
     metrics: list[str]  # the metric names used throughout, in order
     models: dict[str, ModelSummary]  # per model name, sorted
     # Every pair of models with cv rows in common (a pair with no fold in common is left out).
     comparisons: list[Comparison]
+
+    @classmethod
+    def from_json(cls, data: dict) -> Summary:
+        """The summary of ``json.loads(text)``; raises ``LayoutError`` naming the first key
+        that does not fit."""
+        return from_json(cls, data)

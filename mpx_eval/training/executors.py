@@ -1,6 +1,6 @@
 """Where units train: in this process (``local``) or as tasks on a Ray cluster (``ray``).
 
-Either way an executor yields ``(unit, result, extra)`` to the runner, which alone writes
+Either way an executor yields ``(unit, result, extra)`` to the run command, which alone writes
 artefacts, so resume, ``report`` and every file are the same whichever executor ran a unit.
 """
 
@@ -18,7 +18,7 @@ from .backend import Training, load_training, precision_policy
 
 
 class Executor(Protocol):
-    """What the runner asks of an executor; everything else (the config, the precision, the
+    """What the run command asks of an executor; everything else (the config, the precision, the
     Keras modules) is given when it is made (:func:`make_executor`)."""
 
     #: unit name -> why it failed, for the units that raised (the others still ran)
@@ -159,7 +159,7 @@ def training_arguments(unit, images, cfg: RunConfig) -> dict:
 
 def keep_arguments(unit, images, cfg: RunConfig) -> dict:
     """What the unit keeps of its chosen checkpoint (``mpx_eval.training.keep.keep_hook``)."""
-    from ..rundir.kept import saves_model
+    from .keep import saves_model
 
     return {"paths": images.paths, "save": saves_model(unit.split.scheme, cfg.save_models)}
 

@@ -1,6 +1,7 @@
 """What a unit keeps of its chosen checkpoint while the model is in memory: the model as a
 ``.keras`` file (as bytes, so a Ray task can return it) and Grad-CAM heatmaps. Plain data
-out; the run folder's owner writes it (mpx_eval.rundir.folder, through mpx_eval.rundir.kept).
+out, with which units keep a model and which images get a heatmap; the run folder writes
+it (mpx_eval.rundir.kept).
 """
 
 from __future__ import annotations
@@ -14,11 +15,44 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
+from ..config import SAVE_MODELS
 from ..data.images import THUMBNAIL_SIZE
 from ..errors import MpxEvalError
-from ..rundir.kept import gradcam_rows
 from .gradcam import gradcam, last_conv_layer
 from .models import ModelSpec, build, outputs_probabilities
+
+#: Grad-CAM per unit: the most confident mistakes (the report's gallery shows at most this
+#: many per model) and an even spread of correct predictions per class.
+GRADCAM_WRONG = 8
+GRADCAM_RIGHT_PER_CLASS = 2
+
+
+def saves_model(scheme: str, choice: str) -> bool:
+    """Whether a unit of ``scheme`` ('seed' or 'cv') saves its model under ``choice``
+    (--save-models: no unit, the seed split's unit of each model, every unit)."""
+    if choice not in SAVE_MODELS:
+        raise ValueError(f"save_models must be one of {', '.join(SAVE_MODELS)}, got {choice!r}")
+    return choice == "all" or (choice == "seed" and scheme == "seed")
+
+
+def gradcam_rows(labels: np.ndarray, probs: np.ndarray, paths: list[str]) -> np.ndarray:
+    """Positions (into ``labels``/``probs``) to explain: the ``GRADCAM_WRONG`` wrong
+    predictions made with the highest probability (ties by path, as the report's gallery
+    orders them), then ``GRADCAM_RIGHT_PER_CLASS`` right ones per class, evenly spread over
+    their sorted paths."""
+    labels = np.asarray(labels)
+    predicted = probs.argmax(axis=1)
+    confidence = probs.max(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    wrong = sorted(wrong, key=lambda i: (-confidence[i], paths[i]))[:GRADCAM_WRONG]
+    right: list[int] = []
+    for c in range(probs.shape[1]):
+        hits = sorted(np.flatnonzero((predicted == labels) & (labels == c)), key=lambda i: paths[i])
+        if len(hits) > GRADCAM_RIGHT_PER_CLASS:
+            picks = np.linspace(0, len(hits) - 1, GRADCAM_RIGHT_PER_CLASS).round().astype(int)
+            hits = [hits[i] for i in picks]
+        right.extend(hits)
+    return np.array([*wrong, *right], dtype=np.int64)
 
 
 def model_bytes(model: keras.Model, spec: ModelSpec) -> bytes:

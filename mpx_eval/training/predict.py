@@ -22,7 +22,7 @@ import pandas as pd
 from ..atomic import write_csv
 from ..data.images import IMAGE_EXTENSIONS, BadImage, decode_file
 from ..errors import MpxEvalError
-from ..rundir.kept import MODEL_FILE, MODEL_INFO
+from ..rundir.layout import MODEL_FILE, MODEL_INFO, UNIT_INFO
 from .train import EVAL_BATCH, log_probabilities
 
 
@@ -45,7 +45,7 @@ def _model_files(path: Path) -> tuple[Path, Path | None, str]:
         if not model_file.is_file():
             note = ""
             try:
-                saved = json.loads((path / "unit.json").read_text(encoding="utf-8"))
+                saved = json.loads((path / UNIT_INFO).read_text(encoding="utf-8"))
                 note = (saved.get("saved_model") or {}).get("note") or ""
             except (OSError, ValueError):
                 pass

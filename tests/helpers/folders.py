@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mpx_eval.rundir import folder as outdir
+from mpx_eval.rundir.layout import LOCK
 
 
 def snapshot(out: Path) -> dict[str, tuple[bytes, int]]:
@@ -16,7 +16,7 @@ def snapshot(out: Path) -> dict[str, tuple[bytes, int]]:
         rel = path.relative_to(out).as_posix()
         if not path.is_file() or rel == "index.html" or rel.startswith("figures/"):
             continue
-        if rel == outdir.LOCK:
+        if rel == LOCK:
             continue
         found[rel] = (path.read_bytes(), path.stat().st_mtime_ns)
     return found

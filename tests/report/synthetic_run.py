@@ -1,8 +1,8 @@
 """A complete run folder written without training: every artefact the report reads.
 
 The numbers are plausible (probabilities that favour the true class, curves that rise) and
-deterministic for a given ``seed``; every file is written through ``mpx_eval.rundir.folder``, the
-owner of the run folder's layout, and aggregated by it as a finished run is.
+deterministic for a given ``seed``; every file is written through ``mpx_eval.rundir``, which
+stores the run folder, and aggregated by ``mpx_eval.assessment`` as a finished run is.
 """
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from mpx_eval.assessment.aggregate import aggregate, read_sources
 from mpx_eval.config import RunConfig
-from mpx_eval.rundir import folder as outdir
+from mpx_eval.rundir import folder as run_folder
+from mpx_eval.rundir import records
+from mpx_eval.rundir import units as unit_files
+from mpx_eval.rundir.layout import RunPaths, unit_dirname, unit_name
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -257,19 +261,20 @@ def _unit_predictions(rng, key, scored, paths, labels, groups, classes, **option
 
 
 def _write_unit(out, rng, key, m_index, roles, images, classes, models_info, epochs, options):
-    """Write one unit through outdir and return its timing entry for runinfo."""
+    """Write one unit through the run folder's writers and return its timing entry for
+    runinfo."""
     model, scheme, fold = key
     paths, labels, groups = images
     scored = np.flatnonzero(roles == ("test" if scheme == "cv" else "val"))
-    dirname = outdir.unit_dirname(model, scheme, fold)
-    folder = outdir.unit_folder(out, dirname)
+    dirname = unit_dirname(model, scheme, fold)
+    folder = RunPaths(out).unit(dirname)
     h = _history(rng, epochs, _QUALITY.get(model, 0.7), scheme == "cv")
     history = pd.DataFrame({"model": model, "scheme": scheme, "fold": fold, **h})
     predictions = _unit_predictions(rng, key, scored, paths, labels, groups, classes, **options)
-    outdir.write_unit_tables(folder, history, predictions)
+    unit_files.write_unit_tables(folder, history, predictions)
     seconds = round(1.5 + 0.3 * m_index + 0.05 * fold, 3)
     info = {
-        "unit": outdir.unit_name(model, scheme, fold),
+        "unit": unit_name(model, scheme, fold),
         "dirname": dirname,
         "model": model,
         "scheme": scheme,
@@ -288,7 +293,7 @@ def _write_unit(out, rng, key, m_index, roles, images, classes, models_info, epo
         "executor": "local",
         "device": "CPU",
     }
-    outdir.finish_unit(folder, info)
+    unit_files.finish_unit(folder, info)
     return {k: info[k] for k in ("seconds", "seconds_per_epoch", "finished_at")}
 
 
@@ -358,7 +363,7 @@ def make_run(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    outdir.write_marker(out)
+    run_folder.write_marker(out)
     rng = np.random.default_rng(seed)
     classes = list(classes)
     size = 64
@@ -371,7 +376,7 @@ def make_run(
         for i, path in enumerate(paths)
     )
     fingerprint = "f" * 64
-    outdir.write_thumbnail_zip(out, thumbnails, fingerprint)
+    records.write_thumbnail_zip(out, thumbnails, fingerprint)
 
     sizes = {name: (sizes or {}).get(name, size) for name in models}
     models_info = _models_info(models, sizes, len(classes))
@@ -385,7 +390,7 @@ def make_run(
         group_pattern=r"^([^_]+)_",
         out=str(out),
     )
-    outdir.write_header(
+    records.write_header(
         out,
         config=cfg.to_toml(),
         splits=_split_rows(paths, labels, groups, roles_by_split),
@@ -397,7 +402,7 @@ def make_run(
     unit_times = {}
     for (scheme, fold), roles in roles_by_split.items():
         for m_index, model in enumerate(models):
-            name = outdir.unit_name(model, scheme, fold)
+            name = unit_name(model, scheme, fold)
             if name not in drop_units:
                 unit_times[name] = _write_unit(
                     out,
@@ -420,12 +425,12 @@ def make_run(
         folds=folds,
         demo=demo,
         fingerprint=fingerprint,
-        units_planned=[outdir.unit_name(m, s, f) for s, f in roles_by_split for m in models],
+        units_planned=[unit_name(m, s, f) for s, f in roles_by_split for m in models],
     )
     if not drop_units:
         runinfo["finished"] = "2026-01-02T03:05:00+00:00"
         runinfo["wall_seconds"] = 321.0
         runinfo["units"] = unit_times
-    outdir.write_runinfo(out, runinfo)
-    outdir.aggregate_run(out)
+    records.write_runinfo(out, runinfo)
+    aggregate(read_sources(out))
     return out

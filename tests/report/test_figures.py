@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mpx_eval.report import _compute as C
-from mpx_eval.report import _figures as F
+from mpx_eval.report import curves as C
+from mpx_eval.report import figures as F
 
 
 def _rows() -> C.EvalRows:

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
-from mpx_eval.report import _text as T
-from mpx_eval.report._context import align_layers, slugify
+from mpx_eval.assessment.intervals import Bounds
+from mpx_eval.assessment.layout import Alarm, Estimate
+from mpx_eval.assessment.verdicts import decide
+from mpx_eval.report import text as T
+from mpx_eval.report.sections.comparison import align_layers
+from mpx_eval.report.sections.model import slugify
+from mpx_eval.summary._from_json import from_json
+from mpx_eval.summary.layout import Comparison, Optimism, SeedSplit
 
 
 def _comparison(p_t, p_mcnemar, p_delong, *, diff=0.03, only_a=4, only_b=1, auc=(0.9, 0.8)):
     return {
         "a": "t3",
         "b": "t4",
+        "metric": "accuracy",
         "k": 5,
+        "folds": [1, 2, 3, 4, 5],
         "mean_a": 0.80 + diff,
         "mean_b": 0.80,
         "mean_difference": diff,
@@ -23,8 +33,24 @@ def _comparison(p_t, p_mcnemar, p_delong, *, diff=0.03, only_a=4, only_b=1, auc=
     }
 
 
+def _typed(comparison: dict) -> Comparison:
+    return from_json(Comparison, comparison)
+
+
+def _alarms(alarms: dict[str, list[str]] | None) -> dict[str, list[Alarm]]:
+    return {
+        name: [Alarm(kind="one_class", short=m, message=m) for m in messages]
+        for name, messages in (alarms or {}).items()
+    }
+
+
 def _verdict(comparison, alarms=None):
-    return T.verdict(comparison, T.comparison_tests(comparison), n_images=120, alarms=alarms)
+    typed = _typed(comparison)
+    return T.verdict(decide(typed, alarms=_alarms(alarms)), T.comparison_tests(typed))
+
+
+def _short(comparison, alarms=None):
+    return T.short_verdict(decide(_typed(comparison), alarms=_alarms(alarms)))
 
 
 def test_no_difference_is_claimed_when_the_primary_p_is_at_least_alpha():
@@ -56,16 +82,18 @@ def test_the_primary_test_decides_even_when_a_secondary_test_points_the_other_wa
 
 
 def test_every_test_has_its_role():
-    roles = {t["key"]: t["role"] for t in T.comparison_tests(_comparison(0.3, 0.4, 0.5))}
+    roles = {
+        t["key"]: t["role"] for t in T.comparison_tests(_typed(_comparison(0.3, 0.4, 0.5)))
+    }
     assert roles == {"corrected_t": "primary", "mcnemar": "secondary", "delong": "secondary"}
 
 
 def test_a_comparison_without_the_primary_test_gives_no_verdict():
     comparison = _comparison(0.3, 0.01, 0.5)
     comparison["delong"], comparison["corrected_t"] = None, None
-    tests = T.comparison_tests(comparison)
+    tests = T.comparison_tests(_typed(comparison))
     assert [t["key"] for t in tests] == ["mcnemar"]
-    text = T.verdict(comparison, tests, n_images=120)
+    text = _verdict(comparison)
     assert text.startswith("No verdict") and "Evidence" not in text
 
 
@@ -75,9 +103,7 @@ def test_a_model_with_an_alarm_makes_the_comparison_say_so():
     text = _verdict(_comparison(0.41, 0.125, 0.05), alarms)
     assert text.startswith("Not a comparison of designs: t4 predicts every image as Others")
     assert "No evidence" not in text
-    short = T.short_verdict(
-        _comparison(0.41, 0.1, 0.1), T.comparison_tests(_comparison(0.41, 0.1, 0.1)), alarms=alarms
-    )
+    short = _short(_comparison(0.41, 0.1, 0.1), alarms)
     assert short == (
         "t3 vs t4: not a comparison of designs, since t4 predicts every image as Others "
         "(228 of 228)."
@@ -86,20 +112,20 @@ def test_a_model_with_an_alarm_makes_the_comparison_say_so():
 
 def test_the_one_sentence_verdict_follows_the_primary_test():
     comparison = _comparison(0.01, 0.5, 0.5)
-    assert T.short_verdict(comparison, T.comparison_tests(comparison)) == (
+    assert _short(comparison) == (
         "Evidence that t3 is more accurate than t4 (primary test, corrected t over 5 folds, "
         "p = 0.010)."
     )
     comparison = _comparison(0.2, 0.01, 0.01)
-    assert T.short_verdict(comparison, T.comparison_tests(comparison)).startswith(
+    assert _short(comparison).startswith(
         "No evidence that t3 and t4 differ in accuracy"
     )
 
 
 def test_a_zero_width_interval_is_never_printed():
     """Issue 15, point 3: "1.000, 95 % CI 1.000–1.000" is no interval."""
-    assert T.interval({"low": 1.0, "high": 1.0}) == ""
-    assert T.interval({"low": 0.858, "high": 1.0}) == "0.858–1.000"
+    assert T.interval(Bounds(1.0, 1.0, "bootstrap")) == ""
+    assert T.interval(Bounds(0.858, 1.0, "bootstrap")) == "0.858–1.000"
 
 
 @pytest.mark.parametrize(
@@ -112,9 +138,18 @@ def test_a_zero_width_interval_is_never_printed():
 )
 def test_the_seed_sentence_says_what_this_run_shows(best_val, words):
     """Issue 15, point 6: the procedure is described, and a lower number is called lower."""
-    seed = {"best_val_accuracy": best_val, "n_val": 24}
-    cv = {"k": 5, "n": 120}
-    honest = {"estimate": 0.975, "low": 0.93, "high": 0.99}
+    seed = SeedSplit(
+        n_val=24,
+        best_epoch=None,
+        best_val_accuracy=best_val,
+        last_val_accuracy=None,
+        val_accuracy_source="history",
+        ci={},
+    )
+    cv = SimpleNamespace(k=5, n=120)  # the sentence reads the fold count and the images
+    honest = Estimate(
+        estimate=0.975, estimator="pooled", low=0.93, high=0.99, method="Wilson", n=120
+    )
     text = T.seed_sentence(seed, cv, 123, 50, honest=honest)
     assert words in text
     assert "the same images chose the checkpoint and then graded it" in text.lower()
@@ -140,12 +175,14 @@ def test_p_values_near_the_threshold_keep_enough_digits(p, text):
 
 def test_optimism_sentence_states_the_three_numbers():
     text = T.optimism_sentence(
-        {"best_epoch_on_test": 0.86, "chosen": 0.79, "last": 0.77, "gap": 0.07}
+        Optimism(best_epoch_on_test=0.86, chosen=0.79, last=0.77, gap=0.07, per_fold=[])
     )
     assert "would have reported an accuracy of 0.860" in text
     assert "gives 0.790 — the difference of 0.070 is optimism, not skill" in text
     assert "last epoch gives 0.770" in text
-    same = T.optimism_sentence({"best_epoch_on_test": 0.8, "chosen": 0.8, "last": None})
+    same = T.optimism_sentence(
+        Optimism(best_epoch_on_test=0.8, chosen=0.8, last=None, gap=0.0, per_fold=[])
+    )
     assert "happened to find the best epoch" in same and "optimism, not skill" not in same
 
 
@@ -214,22 +251,22 @@ def test_figure_names_are_safe_and_unique():
 def test_a_corrected_t_test_without_variance_says_why_and_claims_nothing():
     comparison = _comparison(None, 0.4, 0.5)
     comparison["corrected_t"] = {"t": None, "p": None, "df": 4, "undefined_reason": "no_variance"}
-    tests = T.comparison_tests(comparison)
+    tests = T.comparison_tests(_typed(comparison))
     t_test = next(t for t in tests if t["key"] == "corrected_t")
     assert "same in every fold" in t_test["statistic"]
     assert t_test["p_text"] == "n/a" and not t_test["significant"]
-    assert "No evidence" in T.verdict(comparison, tests, n_images=120)
+    assert "No evidence" in _verdict(comparison)
 
 
 def test_grouped_images_name_the_clustered_mcnemar_test():
     comparison = _comparison(0.3, 0.4, 0.5)
     comparison["mcnemar"]["method"] = "clustered (Durkalski et al. 2003)"
-    names = [t["name"] for t in T.comparison_tests(comparison)]
+    names = [t["name"] for t in T.comparison_tests(_typed(comparison))]
     assert "McNemar's test for grouped images (Durkalski et al.)" in names
 
 
 def test_repeated_folds_name_the_repeated_kfold_test():
     comparison = _comparison(0.3, 0.4, 0.5)
     comparison["repeats"] = 3
-    names = [t["name"] for t in T.comparison_tests(comparison)]
+    names = [t["name"] for t in T.comparison_tests(_typed(comparison))]
     assert "Corrected repeated k-fold t-test (Bouckaert–Frank)" in names

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mpx_eval.assessment.headline import summary_lines
-from mpx_eval.report import _compute as C
-from mpx_eval.report import _figures as F
+from mpx_eval.assessment.layout import metrics_from_json
+from mpx_eval.commands.terminal import summary_lines
+from mpx_eval.report import curves as C
+from mpx_eval.report import figures as F
 
 from .conftest import Page
 
@@ -93,7 +94,7 @@ def test_2_a_model_that_learnt_nothing_is_flagged_everywhere(alarm_run):
     assert "t4 predicts every image as Others (36 of 36)." in text
     assert "No evidence of a difference" not in text
     assert "Not a comparison of designs" in text
-    lines = "\n".join(summary_lines(metrics))
+    lines = "\n".join(summary_lines(metrics_from_json(metrics)))
     assert "WARNING: t4 predicts every image as Others (36 of 36)" in lines
     assert "not a comparison of designs" in lines
 
@@ -215,7 +216,7 @@ def test_8_every_departure_is_listed_for_any_run(alarm_run, binary_run):
 
 def test_9_the_summary_states_the_result_with_intervals_and_baseline(binary_run):
     metrics = _metrics(binary_run)
-    lines = summary_lines(metrics)
+    lines = summary_lines(metrics_from_json(metrics))
     head = metrics["models"]["t4"]["assessment"]["headline"]["accuracy"]
     t4 = next(line for line in lines if line.strip().startswith("t4"))
     assert f"accuracy {head['estimate']:.3f} (95 % CI {head['low']:.3f}–{head['high']:.3f})" in t4

@@ -4,8 +4,6 @@ and the summary reaches the metrics through their public names only."""
 from __future__ import annotations
 
 import ast
-import types
-import typing
 from pathlib import Path
 
 import pandas as pd
@@ -15,66 +13,11 @@ import mpx_eval.summary
 from mpx_eval.summary import summarize_predictions
 from mpx_eval.summary.layout import Summary
 
+from ..helpers.layout import check
 from ..metrics.synthetic import make_run
 
 BINARY = ["Monkeypox", "Others"]
 THREE = ["Chickenpox", "Measles", "Monkeypox"]
-
-
-def _is_typed_dict(kind) -> bool:
-    return isinstance(kind, type) and issubclass(kind, dict) and hasattr(kind, "__total__")
-
-
-def _check_union(value, args, where: str) -> None:
-    """``value`` fits one of the union's members (None only where the union allows it)."""
-    if value is None:
-        assert type(None) in args, f"{where} is None"
-        return
-    errors = []
-    for option in (a for a in args if a is not type(None)):
-        try:
-            check(value, option, where)
-            return
-        except AssertionError as error:
-            errors.append(str(error))
-    raise AssertionError("; ".join(errors))
-
-
-def _check_typed_dict(value, kind, where: str) -> None:
-    """``value`` has the TypedDict's keys, required ones present, in declared order."""
-    assert isinstance(value, dict), f"{where} is not a dict"
-    hints = typing.get_type_hints(kind)
-    unknown = [key for key in value if key not in hints]
-    assert not unknown, f"{where} has keys {unknown} that {kind.__name__} does not declare"
-    missing = [key for key in kind.__required_keys__ if key not in value]
-    assert not missing, f"{where} lacks {missing}"
-    assert list(value) == [key for key in hints if key in value], f"{where}: key order"
-    for key, item in value.items():
-        check(item, hints[key], f"{where}[{key!r}]")
-
-
-def check(value, kind, where: str) -> None:
-    """Raise AssertionError naming the first place where ``value`` does not fit ``kind``."""
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin in (typing.Union, types.UnionType):
-        _check_union(value, args, where)
-    elif origin is typing.Literal:
-        assert value in args, f"{where} is {value!r}, not one of {args}"
-    elif _is_typed_dict(kind):
-        _check_typed_dict(value, kind, where)
-    elif origin is dict:
-        assert isinstance(value, dict), f"{where} is not a dict"
-        for key, item in value.items():
-            assert isinstance(key, args[0]), f"{where} has key {key!r}"
-            check(item, args[1], f"{where}[{key!r}]")
-    elif origin is list:
-        assert isinstance(value, list), f"{where} is not a list"
-        for i, item in enumerate(value):
-            check(item, args[0], f"{where}[{i}]")
-    elif kind is float:
-        assert type(value) is float, f"{where} is {value!r}, not a float"
-    else:
-        assert type(value) is kind, f"{where} is {value!r}, not {kind.__name__}"
 
 
 def _binary_patients_history():

@@ -58,3 +58,27 @@ def test_the_schema_rejects_a_broken_summary(validator):
     missing = copy.deepcopy(summary)
     del missing["models"]["cnn"]["cv"]["ci"]
     assert not validator.is_valid(missing)
+
+
+def test_the_shipped_schema_is_the_one_the_typed_layout_makes():
+    """The dataclasses of the layout are the one description of metrics.json; the schema
+    file is generated from them (``python -m mpx_eval.assessment.layout``)."""
+    from mpx_eval.assessment.layout import schema_text
+
+    assert json.loads(schema_text()) == metrics_json_schema()
+
+
+def test_the_schema_checks_the_run_level_keys_too(validator):
+    predictions, history = make_run(seed=5, n=60)
+    summary = summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", history=history, n_resamples=20
+    )
+    for value in (-1, 1.5):
+        broken = copy.deepcopy(summary)
+        broken["units_finished"] = 3
+        broken["dataset"] = {"classes": BINARY, "counts": {"Monkeypox": value}, "n_images": 3}
+        broken["dataset"]["fingerprint"] = "f"
+        assert not validator.is_valid(broken), value
+    broken = copy.deepcopy(summary)
+    broken["departures"] = [{"setting": "epochs", "name": "epochs", "used": [5], "blog": "50"}]
+    assert not validator.is_valid(broken)

@@ -5,15 +5,14 @@ with their sizes. Reads what the units kept (mpx_eval.rundir.kept); draws the ov
 
 from __future__ import annotations
 
-import base64
 import io
 
 import numpy as np
 
-from ..rundir.kept import read_gradcam
-from . import _compute as C
-from . import _text as T
-from ._artefacts import Run
+from ...rundir.kept import read_gradcam
+from .. import curves as C
+from .. import text as T
+from ..run import Run, data_uri
 
 RIGHT_SHOWN_PER_CLASS = 2
 COLORMAP = "inferno"
@@ -40,10 +39,6 @@ def overlay_png(thumbnail_jpeg: bytes | None, heatmap: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _uri(data: bytes | None, mime: str) -> str | None:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}" if data else None
-
-
 def _item(run: Run, cams: dict, i: int, classes: list[str], label: str, fold: int) -> dict:
     path = str(cams["paths"][i])
     heatmap = cams["heatmaps"][i]
@@ -51,8 +46,8 @@ def _item(run: Run, cams: dict, i: int, classes: list[str], label: str, fold: in
     predicted = classes[int(cams["predicted"][i])]
     return {
         "path": path,
-        "uri": _uri(thumb, "image/jpeg"),
-        "heat_uri": _uri(overlay_png(thumb, heatmap), "image/png"),
+        "uri": data_uri(thumb, "image/jpeg"),
+        "heat_uri": data_uri(overlay_png(thumb, heatmap), "image/png"),
         "empty": not heatmap.any(),
         "label": label,
         "predicted": predicted,
@@ -64,35 +59,42 @@ def _item(run: Run, cams: dict, i: int, classes: list[str], label: str, fold: in
 def _unit_cams(run: Run, name: str, scheme: str) -> dict[int, dict]:
     """Heatmaps of one model's units in ``scheme``, by fold."""
     out = {}
-    for info in run.units.values():
+    for unit, info in run.units.items():
         if info.get("model") == name and info.get("scheme") == scheme:
-            cams = read_gradcam(run.out / "units" / info["dirname"])
+            cams = read_gradcam(run.units.folder(unit))
             if cams is not None:
                 out[int(info["fold"])] = cams
     return out
 
 
-def _model_part(run: Run, name: str, rows: C.EvalRows, mistakes: int) -> dict:
-    classes = run.classes
-    cams = _unit_cams(run, name, rows.scheme)
-    notes = sorted(
-        {
-            (info.get("gradcam") or {}).get("note")
-            for info in run.units.values()
-            if info.get("model") == name and (info.get("gradcam") or {}).get("note")
-        }
-    )
+def _recorded(run: Run, name: str, key: str) -> list[str]:
+    """What a model's units recorded of their Grad-CAM (``note``, ``position``), each once."""
+    found = set()
+    for info in run.units.values():
+        value = (info.get("gradcam") or {}).get(key)
+        if info.get("model") == name and value:
+            found.add(value)
+    return sorted(found)
+
+
+def _wrong(run: Run, rows: C.EvalRows, cams: dict, mistakes: int) -> list[dict]:
+    """The gallery's mistakes that have a heatmap, most confident first."""
     where = {
         (fold, str(p)): (fold, i) for fold, c in cams.items() for i, p in enumerate(c["paths"])
     }
-    labels = dict(zip(rows.frame["path"].astype(str), rows.frame["label"].astype(str), strict=True))
     wrong = []
     for m in C.misclassified(rows, mistakes):
         hit = where.get((m["fold"], m["path"]))
         if hit is not None:
-            wrong.append(_item(run, cams[hit[0]], hit[1], classes, m["label"], m["fold"]))
+            wrong.append(_item(run, cams[hit[0]], hit[1], run.classes, m["label"], m["fold"]))
+    return wrong
+
+
+def _right(run: Run, rows: C.EvalRows, cams: dict) -> list[dict]:
+    """A few right answers per class, evenly spread over their sorted paths."""
+    labels = dict(zip(rows.frame["path"].astype(str), rows.frame["label"].astype(str), strict=True))
     right = []
-    for cls in classes:
+    for cls in run.classes:
         found = sorted(
             (str(c["paths"][i]), fold, i)
             for fold, c in cams.items()
@@ -102,21 +104,19 @@ def _model_part(run: Run, name: str, rows: C.EvalRows, mistakes: int) -> dict:
         if len(found) > RIGHT_SHOWN_PER_CLASS:
             picks = np.linspace(0, len(found) - 1, RIGHT_SHOWN_PER_CLASS).round().astype(int)
             found = [found[k] for k in picks]
-        right += [_item(run, cams[fold], i, classes, cls, fold) for _, fold, i in found]
-    layers = sorted(
-        {
-            (info.get("gradcam") or {}).get("position")
-            for info in run.units.values()
-            if info.get("model") == name and (info.get("gradcam") or {}).get("position")
-        }
-    )
+        right += [_item(run, cams[fold], i, run.classes, cls, fold) for _, fold, i in found]
+    return right
+
+
+def _model_part(run: Run, name: str, rows: C.EvalRows, mistakes: int) -> dict:
+    cams = _unit_cams(run, name, rows.scheme)
     return {
         "name": name,
         "where": "test-fold" if rows.scheme == "cv" else "seed-split validation",
-        "layers": layers,
-        "wrong": wrong,
-        "right": right,
-        "notes": notes,
+        "layers": _recorded(run, name, "position"),
+        "wrong": _wrong(run, rows, cams, mistakes),
+        "right": _right(run, rows, cams),
+        "notes": _recorded(run, name, "note"),
     }
 
 
@@ -136,7 +136,7 @@ def _saved_models(run: Run) -> dict:
             notes.append({"unit": info["unit"], "note": record["note"]})
     return {
         # a run before --save-models existed recorded no choice (and kept no model)
-        "choice": run.setting("save_models"),
+        "choice": run.recorded.save_models_choice,
         "saved": saved,
         "notes": notes,
         "total": T.num(

@@ -1,0 +1,131 @@
+"""Table cells shared by the sections: a number with its own interval (and how it was made),
+a fold mean with its t interval and the folds it rests on, and the rows a model is judged
+on."""
+
+from __future__ import annotations
+
+from ...assessment.intervals import Bounds, exact_interval, finite, proportion_counts, usable
+from ...assessment.intervals import t_interval as fold_t_interval
+from ...assessment.layout import Estimate, FoldCount
+from ...assessment.verdicts import no_interval_reason
+from ...summary.layout import CrossValidation, Interval, ModelSummary, SeedSplit
+from .. import curves as C
+from .. import text as T
+from ..run import Run
+
+#: The metrics of the detailed results table and of the per-fold table.
+HEADLINE_BINARY = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "roc_auc", "f1")
+HEADLINE_MULTI = ("accuracy", "balanced_accuracy", "roc_auc", "f1_macro")
+
+
+def interval_cell(
+    value, ci: Interval | Bounds | Estimate | None, *, proportion: tuple[int, int] | None = None
+) -> dict:
+    """A number and its 95 % interval: the metrics' interval when it has a width, else the
+    exact binomial interval of a proportion, else no interval ("n too small")."""
+    if not finite(value):
+        return {"value": "n/a", "ci": "", "method": "", "note": ""}
+    if not usable(ci) and proportion is not None and proportion[1] > 0:
+        ci = exact_interval(*proportion)
+    if usable(ci):
+        return {
+            "value": T.num(value),
+            "ci": T.interval(ci),
+            "method": T.method_name(ci.method),
+            "note": "",
+        }
+    return {"value": T.num(value), "ci": "", "method": "", "note": "no interval: n too small"}
+
+
+def estimate_cell(found: Estimate) -> dict:
+    """A headline estimate with the interval the assessment decided for it."""
+    if finite(found.estimate) and not finite(found.low):
+        return {
+            "value": T.num(found.estimate),
+            "ci": "",
+            "method": "",
+            "note": no_interval_reason(found),
+        }
+    return interval_cell(found.estimate, found)
+
+
+def folds_note(counted: FoldCount | None) -> str:
+    """``mean of 2 of 5 folds (folds 1, 3, 4: the model predicted no Monkeypox)``."""
+    if counted is None or not counted.partial:
+        return ""
+    by_reason: dict[str, list[int]] = {}
+    for item in counted.left_out:
+        by_reason.setdefault(item.reason, []).append(item.fold)
+    why = "; ".join(
+        f"fold{'s' if len(folds) > 1 else ''} {', '.join(map(str, folds))}: {reason}"
+        for reason, folds in by_reason.items()
+    )
+    return f"mean of {counted.n} of {counted.of} folds ({why})"
+
+
+def fold_mean_cell(cv: CrossValidation, metric: str, counts: dict[str, FoldCount]) -> dict:
+    """The mean over the folds where ``metric`` is defined, with a t interval over them, and
+    how many folds those are when some were left out."""
+    ci = fold_t_interval([f.metrics.get(metric) for f in cv.folds])
+    mean = cv.mean.get(metric)
+    cell = {"value": T.num(mean), "ci": "", "method": "", "note": ""}
+    if ci is not None and usable(ci):
+        cell.update(ci=T.interval(ci), method=f"t over {ci.k} folds")
+    elif ci is not None:
+        cell["note"] = "no interval: the same value on every fold"
+    elif finite(mean):
+        cell["note"] = "no interval: fewer than two folds"
+    counted = counts.get(metric)
+    if counted is not None and counted.partial:
+        cell["note"] = (cell["note"] + "; " if cell["note"] else "") + folds_note(counted)
+    return cell
+
+
+def pooled_cells(
+    summary: CrossValidation | SeedSplit, rows: C.EvalRows | None, names, positive
+) -> list[dict]:
+    """Pooled values, each with its own interval (exact for a proportion whose interval has
+    no width)."""
+    pooled = summary.pooled if isinstance(summary, CrossValidation) else summary.metrics
+    cells = []
+    for name in names:
+        counts = (
+            proportion_counts(rows.labels, rows.predicted, name, positive, rows.classes)
+            if rows is not None
+            else None
+        )
+        cells.append(interval_cell(pooled.get(name), summary.ci.get(name), proportion=counts))
+    return cells
+
+
+def ci_text(cell: dict) -> str:
+    if cell["ci"]:
+        return f"{cell['ci']} ({cell['method']})" if cell["method"] else cell["ci"]
+    return cell["note"] or ""
+
+
+def headline_metrics(run: Run) -> list[str]:
+    """The metrics of the detailed results and per-fold tables, among those the run has."""
+    wanted = HEADLINE_BINARY if run.positive else HEADLINE_MULTI
+    return [m for m in wanted if m in run.metrics.metrics]
+
+
+def chosen_epochs(entry: ModelSummary, units: dict, model: str) -> dict:
+    """The epoch whose weights each of a model's units kept, by (scheme, fold)."""
+    chosen = {}
+    for unit in units.values():
+        if unit.get("model") == model and isinstance(unit.get("best_epoch"), int):
+            chosen[(unit.get("scheme"), int(unit.get("fold", 0)))] = unit["best_epoch"]
+    for fold in entry.cv.folds if entry.cv is not None else []:
+        if fold.best_epoch is not None:
+            chosen[("cv", fold.fold)] = fold.best_epoch
+    if entry.seed_split is not None and entry.seed_split.best_epoch is not None:
+        chosen[("seed", 0)] = entry.seed_split.best_epoch
+    return chosen
+
+
+def judged_rows(run: Run, name: str) -> C.EvalRows | None:
+    """What a model is judged on: its cv test folds, else the seed split's validation part."""
+    return C.eval_rows(run.predictions, name, run.classes, "cv") or C.eval_rows(
+        run.predictions, name, run.classes, "seed"
+    )

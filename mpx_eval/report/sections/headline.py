@@ -1,0 +1,128 @@
+"""Section 2, "Detailed results": per model the pooled and fold-mean estimates on the test
+folds beside the blog-style seed-split figure, in plain words, and the checkpoint-choice
+figure."""
+
+from __future__ import annotations
+
+from .. import curves as C
+from .. import figures as F
+from .. import text as T
+from ..run import Run
+from . import cells
+
+#: Colours of the checkpoint-choice bars: the blog's seed split, the test-chosen epoch,
+#: the honest choice, the last epoch.
+_BAR_COLOURS = ("#9467bd", "#ff7f0e", "#2ca02c", "#7f7f7f")
+
+
+def _rows(run: Run, name: str, metrics: list[str]) -> list[dict]:
+    """The table's rows of one model: pooled and fold mean over the test folds, then the
+    seed split the blog's way."""
+    entry = run.entry(name)
+    cv, seed = entry.cv, entry.seed_split
+    assessment = entry.assessment
+    counts = assessment.fold_counts if assessment is not None else {}
+    rows = []
+    if cv is not None:
+        cv_rows = C.eval_rows(run.predictions, name, run.classes, "cv")
+        rows.append(
+            {
+                "label": f"Pooled over the {cv.k} test folds ({cv.n} images)",
+                "kind": "honest",
+                "tag": "test images chose nothing",
+                "cells": cells.pooled_cells(cv, cv_rows, metrics, run.positive),
+            }
+        )
+        rows.append(
+            {
+                "label": f"Mean over the {cv.k} test folds, t interval over folds",
+                "kind": "honest",
+                "tag": "test images chose nothing",
+                "cells": [cells.fold_mean_cell(cv, m, counts) for m in metrics],
+            }
+        )
+    if seed is not None:
+        seed_rows = C.eval_rows(run.predictions, name, run.classes, "seed")
+        rows.append(
+            {
+                "label": f"Seed split, the blog's procedure ({seed.n_val} validation images)",
+                "kind": "optimistic",
+                "tag": "checkpoint chosen on these images",
+                "cells": cells.pooled_cells(seed, seed_rows, metrics, run.positive),
+            }
+        )
+    return rows
+
+
+def _sentences(run: Run, name: str) -> list[str]:
+    entry = run.entry(name)
+    cv, seed = entry.cv, entry.seed_split
+    sentences = []
+    if seed is not None:
+        assessment = entry.assessment
+        honest = assessment.headline.accuracy if cv is not None and assessment else None
+        sentences.append(
+            T.seed_sentence(seed, cv, run.config.seed, run.config.epochs, honest=honest)
+        )
+    if entry.optimism is not None:
+        sentences.append(T.optimism_sentence(entry.optimism))
+    if cv is None and seed is None:
+        sentences.append("No unit of this model has finished yet.")
+    return [s for s in sentences if s]
+
+
+def _bars(run: Run, name: str) -> list[tuple[str, float | None, str]]:
+    """The checkpoint-choice figure's bars of one model."""
+    entry = run.entry(name)
+    seed, optimism = entry.seed_split, entry.optimism
+    values = (
+        seed.best_val_accuracy if seed is not None else None,
+        optimism.best_epoch_on_test if optimism is not None else None,
+        optimism.chosen if optimism is not None else None,
+        optimism.last if optimism is not None else None,
+    )
+    labels = (
+        "seed split: best validation epoch (the blog: epoch chosen on these images)",
+        "cv: best epoch picked on the test fold (chosen on the graded images)",
+        "cv: epoch chosen on inner validation (honest)",
+        "cv: last epoch",
+    )
+    return list(zip(labels, values, _BAR_COLOURS, strict=True))
+
+
+def headline(run: Run, sections: list[dict], figures: F.Figures) -> dict:
+    """Everything section 2 shows (``sections``: the per-model sections, for their names
+    and anchors)."""
+    metrics = cells.headline_metrics(run)
+    models, bars = [], []
+    for section in sections:
+        name = section["name"]
+        assessment = run.assessment(name)
+        models.append(
+            {
+                "name": name,
+                "anchor": section["anchor"],
+                "rows": _rows(run, name, metrics),
+                "sentences": _sentences(run, name),
+                "alarms": [a.message for a in assessment.alarms] if assessment else [],
+            }
+        )
+        model_bars = _bars(run, name)
+        if any(v is not None for _, v, _ in model_bars):
+            bars.append((name, model_bars))
+    figure = None
+    if any(value is not None for _, model_bars in bars for _, value, _ in model_bars[1:]):
+        figure = figures.add(F.optimism_figure(bars))
+    return {
+        "columns": [T.metric_label(m, run.positive) for m in metrics],
+        "models": models,
+        "figure": figure,
+        "positive": run.positive,
+        "ci_note": "Pooled rows: the metric on all held-out images together, with its 95 % "
+        "interval computed on those same images (percentile bootstrap, "
+        f"{run.metrics.n_resamples or 'n/a'} resamples, whole patient groups resampled when a "
+        "group has several images; an exact binomial interval for a proportion whose bootstrap "
+        "cannot move). Mean rows: the mean over folds with a Student t interval over the folds "
+        "(a fold where the metric is undefined is left out and counted). The seed-split row "
+        "is scored on the images that chose its checkpoint.",
+    }
