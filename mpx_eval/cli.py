@@ -290,8 +290,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _is_model(path: str) -> bool:
     from pathlib import Path
 
+    from .rundir.layout import MODEL_FILE, UNIT_INFO
+
     p = Path(path)
-    return p.suffix == ".keras" or (p / "model.keras").exists() or (p / "unit.json").exists()
+    return p.suffix == ".keras" or (p / MODEL_FILE).exists() or (p / UNIT_INFO).exists()
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:

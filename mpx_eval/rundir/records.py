@@ -15,7 +15,10 @@ import pandas as pd
 
 from .. import __version__
 from ..atomic import read_csv, read_json, write_bytes, write_csv, write_json, write_text
+from ..config import DEMO_SETTINGS
+from ..data.demo import DEMO_LABEL
 from ..errors import MpxEvalError
+from ..system import versions
 from ._checks import damaged, require_keys, require_list
 from .layout import HISTORY_COLUMNS, PREDICTION_KEYS, SPLIT_COLUMNS, RunPaths
 
@@ -74,10 +77,6 @@ def runinfo_header(
     cfg: RunConfig, out: Path, command, done: dict, device_info, policy, engine, images
 ) -> dict:
     """runinfo.json as a run starts (a resumed run keeps its first start)."""
-    from ..config import DEMO_SETTINGS
-    from ..data.demo import DEMO_LABEL
-    from ..system import versions
-
     info = images.describe()
     previous: dict = {}
     path = RunPaths(out).runinfo

@@ -18,6 +18,7 @@ import numpy as np
 from ..config import SAVE_MODELS
 from ..data.images import THUMBNAIL_SIZE
 from ..errors import MpxEvalError
+from ..rundir.layout import MODEL_FILE
 from .gradcam import gradcam, last_conv_layer
 from .models import ModelSpec, build, outputs_probabilities
 
@@ -62,7 +63,7 @@ def model_bytes(model: keras.Model, spec: ModelSpec) -> bytes:
     fresh = build(spec, int(model.inputs[0].shape[1]), int(model.outputs[0].shape[-1]))
     fresh.set_weights(model.get_weights())
     with tempfile.TemporaryDirectory(prefix="mpx-model-") as tmp:
-        path = os.path.join(tmp, "model.keras")
+        path = os.path.join(tmp, MODEL_FILE)
         with warnings.catch_warnings():
             # Keras's own numpy-2 notice about TensorFlow variables, once per weight
             warnings.simplefilter("ignore", DeprecationWarning)
