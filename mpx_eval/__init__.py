@@ -41,5 +41,18 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """The module in its new place is already executed."""
 
 
+def lazy_exports(package: str, exports: dict[str, str]):
+    """``__all__`` and a module ``__getattr__`` for a layer's package: its public names, each
+    imported from its module (``exports``: name -> relative module) on first use, so that
+    importing one module of a layer costs no more than that module."""
+
+    def __getattr__(name: str):
+        if name in exports:
+            return getattr(importlib.import_module(exports[name], package), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return sorted(exports), __getattr__
+
+
 if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
     sys.meta_path.append(_MovedModules())

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from mpx_eval.data.audit import audit, hamming_matrix, summary_lines
+from mpx_eval.data.audit import audit, audit_lines, hamming_matrix
 from mpx_eval.data.images import load_image_set
 from mpx_eval.data.splits import make_plan
 
@@ -45,7 +45,7 @@ def test_finds_exact_and_near_duplicates(make_tree):
     # an exact pair in different cv folds is reported for that split
     for leak in found["leaks"]:
         assert len({item["role"] for item in leak["items"]}) > 1
-    assert summary_lines(found)[0].startswith("Leakage audit: 1 exact-duplicate set(s), 1 near")
+    assert audit_lines(found)[0].startswith("Leakage audit: 1 exact-duplicate set(s), 1 near")
 
 
 def test_distinct_images_are_not_near_duplicates(make_tree):

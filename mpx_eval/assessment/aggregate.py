@@ -110,7 +110,7 @@ def current_metrics(sources: RunSources) -> RunMetrics | None:
     return metrics if current else None
 
 
-def aggregate(sources: RunSources) -> RunMetrics:
+def aggregate_run(sources: RunSources) -> RunMetrics:
     """Compute the run-level metrics.json, history.csv and predictions.csv from the finished
     units (works on partial runs), store them, and return the metrics as a reader of the
     file sees them. A unit whose predictions the metrics library rejects is named."""

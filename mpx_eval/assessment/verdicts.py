@@ -181,7 +181,7 @@ def decide(
     )
 
 
-def verdicts(metrics: RunMetrics) -> list[ComparisonVerdict]:
+def decide_all(metrics: RunMetrics) -> list[ComparisonVerdict]:
     """Every pair's verdict, under the primary test and level the run recorded."""
     primary, alpha = declared_test(metrics)
     alarms = {

@@ -1,1 +1,13 @@
-"""The commands behind the command line: ``run``, ``splits`` and what they print."""
+"""The commands behind the command line: ``run`` (:mod:`mpx_eval.commands.run`), ``splits``
+and what a finished run prints."""
+
+from .. import lazy_exports
+
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "split_command": ".splits",
+        "summary_lines": ".terminal",
+        "print_summary": ".terminal",
+    },
+)

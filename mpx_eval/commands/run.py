@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import BUILTIN_MODELS, RunConfig
-from ..data.audit import summary_lines
-from ..data.grouping import family_summary_lines
+from ..data.audit import audit_lines
+from ..data.grouping import family_lines
 from ..data.images import ImageSet
 from ..data.splits import Split
 from ..errors import MpxEvalError
@@ -318,7 +318,7 @@ def _announce(ready: _Prepared, done: dict, units, out: Path) -> None:
         f"precision {ready.policy}, {ready.engine} engine",
         file=sys.stderr,
     )
-    for line in [*summary_lines(ready.found), *family_summary_lines(ready.found)]:
+    for line in [*audit_lines(ready.found), *family_lines(ready.found)]:
         print(line, file=sys.stderr)
     if done:
         print(
@@ -333,12 +333,12 @@ def _finish(
     """Record the finish, aggregate the units, render the report, print the summary; the
     exit code."""
     from .. import report
-    from ..assessment.aggregate import aggregate, read_sources
+    from ..assessment.aggregate import aggregate_run, read_sources
     from .terminal import print_summary
 
     records.record_finish(out, runinfo, time.perf_counter() - started_wall, done)
     sources = read_sources(out, done)
-    metrics = aggregate(sources)
+    metrics = aggregate_run(sources)
     page = report.render_run(out, sources=sources, metrics=metrics)
     print_summary(metrics, page)
     diverged = done.diverged()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..atomic import write_csv, write_json
 from ..config import RunConfig
-from ..data.audit import summary_lines
-from ..data.grouping import family_summary_lines
+from ..data.audit import audit_lines
+from ..data.grouping import family_lines
 from ..data.images import ImageSet
 from ..errors import MpxEvalError
 from ..rundir import folder
@@ -44,7 +44,7 @@ def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
             f"{role} {roles[role]}" for role in ("train", "val", "test") if role in roles
         )
         print(f"  {split.name}: {parts}")
-    for line in [*summary_lines(found), *family_summary_lines(found)]:
+    for line in [*audit_lines(found), *family_lines(found)]:
         print(line, file=sys.stderr if "!" in line else sys.stdout)
     print(f"Wrote {out_csv} and {audit_path}")
     return 0

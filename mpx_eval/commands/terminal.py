@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..assessment.intervals import finite
 from ..assessment.layout import Estimate, LeakagePart, RunMetrics, SeedLeakage
-from ..assessment.verdicts import ComparisonVerdict, Outcome, no_interval_reason, verdicts
+from ..assessment.verdicts import ComparisonVerdict, Outcome, decide_all, no_interval_reason
 
 
 def _num(value) -> str:
@@ -79,7 +79,7 @@ def summary_lines(metrics: RunMetrics) -> list[str]:
     ]
     width = max((len(name) for name in metrics.models), default=4)
     lines += _model_lines(metrics, width)
-    for verdict in verdicts(metrics):
+    for verdict in decide_all(metrics):
         lines.append(
             f"{verdict.a} vs {verdict.b}, corrected t over folds (primary test): "
             f"{verdict_clause(verdict)}"

@@ -1,2 +1,20 @@
 """Images in, groups and split plans out: decoding a class-per-folder tree, the synthetic demo
 set, image families, split groups, the split plan and its leakage audit. No Keras here."""
+
+from .. import lazy_exports
+
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "ImageSet": ".images",
+        "load_image_set": ".images",
+        "demo_dataset": ".demo",
+        "find_families": ".families",
+        "Families": ".families",
+        "FamilySettings": ".families",
+        "split_groups": ".grouping",
+        "Split": ".splits",
+        "make_plan": ".splits",
+        "find_duplicates": ".audit",
+    },
+)

@@ -114,7 +114,7 @@ def audit(images: ImageSet, plan: list[Split], *, max_bits: int = NEAR_DUPLICATE
     }
 
 
-def summary_lines(report: dict) -> list[str]:
+def audit_lines(report: dict) -> list[str]:
     """A short terminal summary: what was found and which splits it leaks across."""
     lines = []
     n_exact = len(report["exact_duplicates"])

@@ -184,7 +184,7 @@ def family_audit(
     }
 
 
-def family_summary_lines(found: dict) -> list[str]:
+def family_lines(found: dict) -> list[str]:
     """Terminal lines about families; warnings start with ``"  ! "``."""
     if found.get("family_detection") == "off":
         lines = [

@@ -47,7 +47,7 @@ class ResamplingPlan(NamedTuple):
     description: str
 
 
-def make_plan(y_true: np.ndarray, groups, stratify: bool) -> ResamplingPlan:
+def resampling_plan(y_true: np.ndarray, groups, stratify: bool) -> ResamplingPlan:
     """Decide what is resampled (samples or groups) and within which strata."""
     labels = np.unique(np.asarray(y_true, dtype=object).astype(str), return_inverse=True)[1]
     if groups is None:
@@ -229,7 +229,7 @@ def bootstrap_ci(
             n_dropped,
         )
 
-    plan = make_plan(y_true, groups, stratify)
+    plan = resampling_plan(y_true, groups, stratify)
     counts = draw_counts(plan, n_resamples, rng)
     rows = np.arange(y_true.shape[0])
     values = np.empty(n_resamples)
@@ -294,7 +294,7 @@ def bootstrap_prediction_metrics(
     confidence_level, n_resamples = _check_common(confidence_level, n_resamples, "percentile")
     bundle, classes = prepare_bundle(y_true, y_prob, labels, positive_class, n_bins)
     y_true = np.asarray(classes[bundle.y])
-    plan = make_plan(y_true, groups, stratify)
+    plan = resampling_plan(y_true, groups, stratify)
     return _bundle_intervals(bundle, plan, confidence_level, n_resamples, random_state)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from ..assessment.aggregate import RunSources, aggregate, current_metrics, read_sources
+from ..assessment.aggregate import RunSources, aggregate_run, current_metrics, read_sources
 from ..assessment.layout import RunMetrics
 from ..atomic import write_bytes, write_text
 from ..errors import MpxEvalError
@@ -82,7 +82,7 @@ def render_run(
     with lock.locked(out, command=["python", "-m", "mpx_eval", "report", "--out", str(out)]):
         sources = sources or read_sources(out)
         # an interrupted run, or a damaged or missing file
-        metrics = metrics or current_metrics(sources) or aggregate(sources)
+        metrics = metrics or current_metrics(sources) or aggregate_run(sources)
         return _render(read_run(sources, metrics))
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from mpx_eval.assessment.aggregate import aggregate, read_sources
+from mpx_eval.assessment.aggregate import aggregate_run, read_sources
 from mpx_eval.config import RunConfig
 from mpx_eval.rundir import folder as run_folder
 from mpx_eval.rundir import records
@@ -432,5 +432,5 @@ def make_run(
         runinfo["wall_seconds"] = 321.0
         runinfo["units"] = unit_times
     records.write_runinfo(out, runinfo)
-    aggregate(read_sources(out))
+    aggregate_run(read_sources(out))
     return out

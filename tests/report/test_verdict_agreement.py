@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mpx_eval.assessment.aggregate import aggregate, current_metrics, read_sources
-from mpx_eval.assessment.verdicts import Outcome, verdicts
+from mpx_eval.assessment.aggregate import aggregate_run, current_metrics, read_sources
+from mpx_eval.assessment.verdicts import Outcome, decide_all
 from mpx_eval.commands.terminal import summary_lines
 from mpx_eval.report.run import read_run
 from mpx_eval.report.sections import build_context
@@ -102,8 +102,8 @@ def _renderings(out: Path, change) -> tuple[Outcome, dict[str, str]]:
         (out / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
     sources = read_sources(out)
     # a changed metrics.json still counts the same units; a diverged unit asks for a new one
-    metrics = current_metrics(sources) or aggregate(sources)
-    (verdict,) = verdicts(metrics)
+    metrics = current_metrics(sources) or aggregate_run(sources)
+    (verdict,) = decide_all(metrics)
     context, _ = build_context(read_run(sources, metrics))
     terminal = next(line for line in summary_lines(metrics) if line.startswith("t3 vs t4"))
     return verdict.outcome, {

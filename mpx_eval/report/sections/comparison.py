@@ -9,7 +9,7 @@ import shlex
 
 import numpy as np
 
-from ...assessment.verdicts import declared_test, verdicts
+from ...assessment.verdicts import decide_all, declared_test
 from .. import curves as C
 from .. import figures as F
 from .. import text as T
@@ -175,7 +175,7 @@ def pairs(run: Run) -> list[dict]:
     """Each pair's tests and the verdict decided for it, in words."""
     primary, alpha = declared_test(run.metrics)
     out = []
-    for comparison, verdict in zip(run.metrics.comparisons, verdicts(run.metrics), strict=True):
+    for comparison, verdict in zip(run.metrics.comparisons, decide_all(run.metrics), strict=True):
         tests = T.comparison_tests(comparison, primary=primary, alpha=alpha)
         out.append(
             {
