@@ -99,9 +99,13 @@ def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json_text(data))
 
 
+def csv_text(frame: pd.DataFrame) -> str:
+    """``frame`` as the CSV text :func:`write_csv` writes."""
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
 def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
-    with atomic_open(path) as fh:
-        frame.to_csv(fh, index=False, lineterminator="\n")
+    write_text(path, csv_text(frame))
 
 
 def read_json(path: str | Path) -> Any:

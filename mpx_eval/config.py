@@ -97,6 +97,11 @@ class RunConfig:
     def to_toml(self) -> str:
         return dump_toml(self)
 
+    @property
+    def folds_per_repeat(self) -> int | None:
+        """k of a run that repeats its k folds, else None (one repeat)."""
+        return self.folds if self.repeats > 1 else None
+
 
 #: Which TOML table each field lives in.
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -373,11 +378,6 @@ class RecordedConfig:
         """The ``--save-models`` choice the run recorded; None for a run from before the
         option, which kept no model."""
         return None if "save_models" in self.unrecorded else self.config.save_models
-
-    @property
-    def folds_per_repeat(self) -> int | None:
-        """k of a run that repeats its k folds, else None."""
-        return self.config.folds if self.config.repeats > 1 else None
 
 
 def _recorded_error(path: Path, message: str) -> MpxEvalError:

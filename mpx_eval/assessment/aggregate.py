@@ -4,18 +4,18 @@ folder; and whether the stored ones are still those of the units."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..atomic import json_text
+from ..atomic import csv_text, json_text
 from ..config import RunConfig, read_recorded
 from ..errors import MpxEvalError
 from ..rundir import records
 from ..rundir.layout import HISTORY, HISTORY_COLUMNS, PREDICTION_KEYS, PREDICTIONS, RunPaths
-from ..rundir.units import Units, is_diverged
+from ..rundir.units import Units, is_diverged, unit_is_damaged
 from ..summary import summarize_predictions
 from ..summary._from_json import from_json
 from ..summary.layout import Comparison, ModelSummary
@@ -39,10 +39,17 @@ class RunSources:
     runinfo: dict
     models: dict
     units: Units
+    _collected: tuple | None = field(default=None, repr=False)
 
     @property
     def classes(self) -> list[str]:
         return list(self.runinfo["dataset"]["classes"])
+
+    def collected(self) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+        """The run-level tables of the units (see :func:`collect`), gathered once."""
+        if self._collected is None:
+            self._collected = collect(self)
+        return self._collected
 
 
 def read_sources(out: str | Path, units: Units | None = None) -> RunSources:
@@ -57,13 +64,12 @@ def read_sources(out: str | Path, units: Units | None = None) -> RunSources:
     units = Units.scan(out) if units is None else units
     classes = list(runinfo["dataset"]["classes"])
     for name in units:
-        try:
-            units.check(name, classes)
-        except MpxEvalError as exc:
+        damage = unit_is_damaged(units, name, classes)
+        if damage is not None:
             raise MpxEvalError(
-                f"{exc} (unit {name} is damaged: `mpx_eval run` with the same options moves "
+                f"{damage} (unit {name} is damaged: `mpx_eval run` with the same options moves "
                 "it aside and trains it again)"
-            ) from None
+            )
     return RunSources(out, runinfo, models, units)
 
 
@@ -94,9 +100,9 @@ def current_metrics(sources: RunSources) -> RunMetrics | None:
     trained or replaced since)."""
     paths = RunPaths(sources.out)
     try:
-        history, predictions, names = collect(sources)
+        history, predictions, names = sources.collected()
         for frame, path in ((history, paths.history), (predictions, paths.predictions)):
-            if path.read_bytes() != records.csv_text(frame).encode("utf-8"):
+            if path.read_bytes() != csv_text(frame).encode("utf-8"):
                 return None
         metrics = read_metrics(paths.metrics)
     except (MpxEvalError, OSError):
@@ -114,7 +120,7 @@ def aggregate_run(sources: RunSources) -> RunMetrics:
     """Compute the run-level metrics.json, history.csv and predictions.csv from the finished
     units (works on partial runs), store them, and return the metrics as a reader of the
     file sees them. A unit whose predictions the metrics library rejects is named."""
-    history, predictions, names = collect(sources)
+    history, predictions, names = sources.collected()
     try:
         metrics = summarize_run(sources, history, predictions, names)
     except (ValueError, KeyError, TypeError) as exc:
@@ -161,7 +167,7 @@ def summarize_run(
             positive_class=positive if len(classes) == 2 else None,
             history=history,
             n_samples=dataset["n_images"],
-            folds_per_repeat=config.folds if config and config.repeats > 1 else None,
+            folds_per_repeat=config.folds_per_repeat if config else None,
         )
     metrics["dataset"] = {
         key: dataset[key] for key in ("classes", "counts", "fingerprint", "n_images")

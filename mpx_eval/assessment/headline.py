@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..metrics import predicted_labels
 from ..summary.layout import CrossValidation, ModelSummary, SeedSplit
 from .intervals import finite, proportion_interval, t_interval, usable
 from .layout import FoldMean
@@ -37,8 +38,7 @@ def _rows(predictions: pd.DataFrame, model: str, scheme: str) -> pd.DataFrame:
 
 def predicted_classes(rows: pd.DataFrame, classes: list[str]) -> np.ndarray:
     probs = rows[[f"prob_{c}" for c in classes]].to_numpy(dtype=float)
-    # the most probable class, the first one on ties (as the metrics library decides)
-    return np.asarray(classes, dtype=object)[np.argmax(probs, axis=1)]
+    return predicted_labels(probs, labels=classes)
 
 
 def _scores(rows: pd.DataFrame, classes: list[str], positive: str | None) -> np.ndarray:

@@ -204,10 +204,6 @@ class RunMetrics(Summary):
     primary_test: PrimaryTest | None = None
     departures: list[Departure] = field(default_factory=list)
 
-    def assessment_of(self, model: str) -> Assessment | None:
-        entry = self.models.get(model)
-        return entry.assessment if entry is not None else None
-
 
 def metrics_from_json(data: object) -> RunMetrics:
     """A parsed ``metrics.json`` as :class:`RunMetrics`; raises ``LayoutError`` naming the

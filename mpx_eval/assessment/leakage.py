@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..metrics import proportion_intervals
+from ..metrics import predicted_labels, proportion_intervals
 
 #: A part with fewer split groups than this gets no interval: the clustered Wilson interval
 #: uses Student's t with (groups - 1) degrees of freedom, undefined for one group.
@@ -21,7 +21,7 @@ def _accuracy(frame: pd.DataFrame, classes: list[str]) -> dict:
     if n == 0:
         return {"n": 0, "accuracy": None, "low": None, "high": None}
     probs = frame[[f"prob_{c}" for c in classes]].to_numpy(dtype=float)
-    predicted = np.asarray(classes, dtype=object)[probs.argmax(axis=1)]
+    predicted = predicted_labels(probs, labels=classes)
     truth = frame["label"].astype(str).to_numpy(dtype=object)
     groups = frame["group"].astype(str).to_numpy()
     accuracy = float(np.mean(truth == predicted))

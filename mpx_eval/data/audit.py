@@ -61,14 +61,6 @@ def find_duplicates(
     return exact, near
 
 
-def _roles(split: Split, n: int) -> np.ndarray:
-    role = np.full(n, "", dtype=object)
-    role[split.train] = "train"
-    role[split.val] = "val"
-    role[split.test] = "test"
-    return role
-
-
 def audit(images: ImageSet, plan: list[Split], *, max_bits: int = NEAR_DUPLICATE_BITS) -> dict:
     """Everything the report's data-audit section and the terminal warning need, as JSON data."""
     exact, near = find_duplicates(images, max_bits=max_bits)
@@ -79,7 +71,7 @@ def audit(images: ImageSet, plan: list[Split], *, max_bits: int = NEAR_DUPLICATE
 
     leaks: list[dict] = []
     for split in plan:
-        role = _roles(split, len(images))
+        role = split.roles(len(images))
 
         def straddles(members: list[int], role=role) -> bool:
             return len({role[i] for i in members if role[i]}) > 1

@@ -34,6 +34,14 @@ class Split:
     def name(self) -> str:
         return f"{self.scheme}-{self.fold}"
 
+    def roles(self, n: int) -> np.ndarray:
+        """The part each of ``n`` images plays: "train", "val", "test", or "" (unused)."""
+        role = np.full(n, "", dtype=object)
+        role[self.train] = "train"
+        role[self.val] = "val"
+        role[self.test] = "test"
+        return role
+
 
 def keras_validation_mask(
     n_scanned: int, scan_index: np.ndarray, *, validation_split: float = 0.2, seed: int = 123

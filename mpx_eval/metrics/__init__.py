@@ -11,7 +11,7 @@ import importlib
 import warnings
 
 from ._bootstrap import ConfidenceInterval, bootstrap_ci, bootstrap_prediction_metrics
-from ._bundle import metric_names, prediction_metrics
+from ._bundle import metric_names, predicted_labels, prediction_metrics
 from ._calibration import (
     ReliabilityCurve,
     brier_score_loss,
@@ -84,6 +84,7 @@ __all__ = [
     "operating_point",
     "precision_recall_curve",
     "precision_recall_f1_support",
+    "predicted_labels",
     "prediction_metrics",
     "proportion_intervals",
     "reliability_curve",

@@ -13,6 +13,7 @@ from . import _kernels as K
 from .validation import (
     as_1d,
     as_probabilities,
+    as_scores,
     check_columns,
     check_lengths,
     check_positive_int,
@@ -50,6 +51,22 @@ def metric_names(n_classes: int) -> tuple[str, ...]:
     ('sensitivity', 'specificity', 'ppv', 'npv')
     """
     return COMMON_METRICS + (BINARY_METRICS if n_classes == 2 else ())
+
+
+def predicted_labels(y_prob, *, labels) -> np.ndarray:
+    """The most probable class of each row of ``y_prob``, the first of ``labels`` on ties:
+    the prediction every metric of this library scores.
+
+    Examples
+    --------
+    >>> from mpx_eval.metrics import predicted_labels
+    >>> predicted_labels([[0.7, 0.3], [0.5, 0.5]], labels=["Monkeypox", "Others"]).tolist()
+    ['Monkeypox', 'Monkeypox']
+    """
+    prob = as_scores("y_prob", y_prob, ndim=2)
+    classes = np.asarray(list(labels), dtype=object)
+    check_columns("y_prob", prob, classes)
+    return classes[np.argmax(prob, axis=1)]
 
 
 class MetricBundle:

@@ -17,6 +17,7 @@ from ..metrics import (
     confusion_matrix,
     precision_recall_curve,
     precision_recall_f1_support,
+    predicted_labels,
     reliability_curve,
     roc_auc_score,
     roc_curve,
@@ -57,8 +58,7 @@ class EvalRows:
 
     @property
     def predicted(self) -> np.ndarray:
-        # The most probable class, the first one on ties (as the metrics library decides).
-        return np.asarray(self.classes, dtype=object)[np.argmax(self.probs, axis=1)]
+        return predicted_labels(self.probs, labels=self.classes)
 
     def fold_ids(self) -> list[int]:
         return sorted(set(self.folds.tolist()))

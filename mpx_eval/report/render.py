@@ -15,7 +15,6 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from ..assessment.aggregate import RunSources, aggregate_run, current_metrics, read_sources
 from ..assessment.layout import RunMetrics
 from ..atomic import write_bytes, write_text
-from ..errors import MpxEvalError
 from ..rundir import folder, lock
 from ..rundir.layout import RunPaths
 from . import figures as F
@@ -74,10 +73,8 @@ def render_run(
         When an artefact is missing, truncated or malformed; the message names the file.
     """
     out = Path(out)
-    if not out.is_dir():
-        raise MpxEvalError(f"{out} is not a run folder (it does not exist or is a file)")
     if sources is None and not RunPaths(out).runinfo.is_file():
-        read_sources(out)  # says what is missing, before anything is written
+        read_sources(out)  # says what is missing (the folder, or its runinfo.json) and stops
     folder.check_owned(out)
     with lock.locked(out, command=["python", "-m", "mpx_eval", "report", "--out", str(out)]):
         sources = sources or read_sources(out)

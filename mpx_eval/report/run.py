@@ -8,7 +8,7 @@ the command line can print it instead of a traceback.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +20,7 @@ from ..rundir import records
 from ..rundir.layout import RunPaths
 from ..rundir.records import Thumbnails
 from ..rundir.units import Units
+from .curves import EvalRows, TrainingRun, eval_rows, training_runs
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Run:
     predictions: pd.DataFrame
     metrics: RunMetrics
     thumbnails: Thumbnails
+    _rows: dict = field(default_factory=dict, repr=False)
+    _training: dict = field(default_factory=dict, repr=False)
 
     @property
     def classes(self) -> list[str]:
@@ -61,6 +64,34 @@ class Run:
     def names(self) -> list[str]:
         """The models in report order: those the run built, then any others with numbers."""
         return list(self.models) + [m for m in self.metrics.models if m not in self.models]
+
+    def rows(self, model: str, scheme: str) -> EvalRows | None:
+        """A model's scored images of ``scheme`` ("cv" or "seed") at the chosen checkpoint,
+        taken from the prediction table once and shared by every section."""
+        key = (model, scheme)
+        if key not in self._rows:
+            self._rows[key] = eval_rows(self.predictions, model, self.classes, scheme)
+        return self._rows[key]
+
+    def chosen_epochs(self, model: str) -> dict[tuple[str, int], int]:
+        """The epoch whose weights each of a model's units kept, by (scheme, fold)."""
+        chosen = {}
+        for unit in self.units.values():
+            if unit.get("model") == model and isinstance(unit.get("best_epoch"), int):
+                chosen[(unit.get("scheme"), int(unit.get("fold", 0)))] = unit["best_epoch"]
+        entry = self.entry(model)
+        for fold in entry.cv.folds if entry.cv is not None else []:
+            if fold.best_epoch is not None:
+                chosen[("cv", fold.fold)] = fold.best_epoch
+        if entry.seed_split is not None and entry.seed_split.best_epoch is not None:
+            chosen[("seed", 0)] = entry.seed_split.best_epoch
+        return chosen
+
+    def training(self, model: str) -> list[TrainingRun]:
+        """A model's units' per-epoch histories with their kept epochs, taken once."""
+        if model not in self._training:
+            self._training[model] = training_runs(self.history, model, self.chosen_epochs(model))
+        return self._training[model]
 
     def thumbnail(self, path: str) -> dict:
         """An image's thumbnail as a data URI (None when the archive lacks it): only the

@@ -13,6 +13,12 @@ from ..atomic import write_bytes, write_json
 from ..errors import MpxEvalError
 from .layout import GRADCAM_FILE, MODEL_FILE, MODEL_INFO
 
+#: Grad-CAM per unit: its most confident mistakes, as many as the report's gallery shows per
+#: model (so that every mistake shown has its heatmap), and an even spread of correct
+#: predictions per class.
+GRADCAM_WRONG = 8
+GRADCAM_RIGHT_PER_CLASS = 2
+
 #: How an image becomes a model input, as training did it (mpx_eval.data.images.decode_file).
 PREPROCESSING = {
     "decode": "Pillow; EXIF orientation applied; converted to RGB (alpha dropped, 16-bit "

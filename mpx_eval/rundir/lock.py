@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import MpxEvalError
-from .layout import LOCK
+from .layout import RunPaths
 
 #: Folders this process holds the lock of (resolved path -> [descriptor, depth]); ``run``
 #: renders its report under the lock it already holds.
@@ -64,7 +64,7 @@ def locked(out: Path, *, command: Sequence[str] | None = None) -> Iterator[None]
         finally:
             _HELD[key][1] -= 1
         return
-    path = out / LOCK
+    path = RunPaths(out).lock
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:

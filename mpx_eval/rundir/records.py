@@ -41,10 +41,7 @@ def splits_table(images: ImageSet, plan: list[Split]) -> pd.DataFrame:
     its role."""
     blocks = []
     for split in plan:
-        role = np.empty(len(images), dtype=object)
-        role[split.train] = "train"
-        role[split.val] = "val"
-        role[split.test] = "test"
+        role = split.roles(len(images))
         used = np.sort(np.concatenate([split.train, split.val, split.test]))
         blocks.append(
             pd.DataFrame(
@@ -145,11 +142,6 @@ def write_thumbnail_zip(out: Path, thumbnails, fingerprint: str) -> None:
             info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
             zf.writestr(info, jpeg.getvalue())
     write_bytes(RunPaths(out).thumbnails, buf.getvalue())
-
-
-def csv_text(frame: pd.DataFrame) -> str:
-    """A table as the run folder writes it (see :func:`mpx_eval.atomic.write_csv`)."""
-    return frame.to_csv(index=False, lineterminator="\n")
 
 
 def write_aggregates(

@@ -79,7 +79,8 @@ class Units(dict[str, dict]):
 
     @classmethod
     def scan(cls, out: str | Path) -> Units:
-        """Every unit folder under ``out/units`` that holds a unit.json of its own."""
+        """Every unit folder under ``out/units`` that holds a unit.json of its own; a folder
+        without a readable one is unfinished (``run`` trains it again)."""
         found: dict[str, dict] = {}
         folder = RunPaths(out).units
         if folder.is_dir():
@@ -142,14 +143,6 @@ class Units(dict[str, dict]):
         _check_history(info, history, folder / HISTORY)
         if predictions is not None:
             _check_predictions(info, predictions, classes, folder / PREDICTIONS)
-
-
-def finished_units(out: str | Path) -> Units:
-    """unit.json of every complete unit folder under ``out/units``, by unit name.
-
-    A folder without a readable unit.json is unfinished (it is retrained by ``run``).
-    """
-    return Units.scan(out)
 
 
 # --------------------------------------------------------------------------- checks

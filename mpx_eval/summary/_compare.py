@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..metrics import corrected_resampled_ttest, delong_roc_test, mcnemar_test
+from ..metrics import corrected_resampled_ttest, delong_roc_test, mcnemar_test, predicted_labels
 from ._rows import Rows, repeat_of
 
 
@@ -85,7 +85,7 @@ def compare(name_a, rows_a: Rows, name_b, rows_b: Rows, n: int) -> dict | None:
     table_a, table_b = rows_a.fold_table(), rows_b.fold_table()
     acc_a = table_a["accuracy"].to_numpy()
     acc_b = table_b["accuracy"].to_numpy()
-    predicted_b = np.asarray(rows_a.settings.classes, dtype=object)[np.argmax(prob_b, axis=1)]
+    predicted_b = predicted_labels(prob_b, labels=rows_a.settings.classes)
     mcnemar = mcnemar_test(rows_a.y, rows_a.predicted, predicted_b, groups=rows_a.groups)
     return {
         "a": name_a,

@@ -13,6 +13,7 @@ from ..metrics import (
     delong_auc_ci,
     fold_metrics,
     metric_names,
+    predicted_labels,
     prediction_metrics,
     proportion_intervals,
 )
@@ -46,9 +47,7 @@ class Rows:
         self.settings = settings
         self.y = self.frame["label"].to_numpy()
         self.prob = self.frame[[f"prob_{c}" for c in settings.classes]].to_numpy(dtype=float)
-        # The most probable class, the first on ties, as every metric function predicts.
-        classes = np.asarray(settings.classes, dtype=object)
-        self.predicted = classes[np.argmax(self.prob, axis=1)]
+        self.predicted = predicted_labels(self.prob, labels=settings.classes)
         self.folds = self.frame["fold"].to_numpy()
         self.groups = self.frame["group"].to_numpy()
         self.options = {"labels": settings.classes, "positive_class": settings.positive_class}

@@ -18,14 +18,10 @@ import numpy as np
 from ..config import SAVE_MODELS
 from ..data.images import THUMBNAIL_SIZE
 from ..errors import MpxEvalError
+from ..rundir.kept import GRADCAM_RIGHT_PER_CLASS, GRADCAM_WRONG
 from ..rundir.layout import MODEL_FILE
 from .gradcam import gradcam, last_conv_layer
 from .models import ModelSpec, build, outputs_probabilities
-
-#: Grad-CAM per unit: the most confident mistakes (the report's gallery shows at most this
-#: many per model) and an even spread of correct predictions per class.
-GRADCAM_WRONG = 8
-GRADCAM_RIGHT_PER_CLASS = 2
 
 
 def saves_model(scheme: str, choice: str) -> bool:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from ...rundir.kept import GRADCAM_WRONG
 from .. import curves as C
 from .. import text as T
 from ..run import Run
 
-#: Wrong predictions shown per model, and findings of each kind shown with thumbnails (the
-#: rest are listed as text): keeps the page small.
-MISCLASSIFIED_PER_MODEL = 8
+#: Wrong predictions shown per model: those each unit explains with a heatmap.
+MISCLASSIFIED_PER_MODEL = GRADCAM_WRONG
+#: Findings of each kind shown with thumbnails (the rest are listed as text): a small page.
 AUDIT_FINDINGS_SHOWN = 24
 
 _ROLE_ORDER = ("train", "val", "test")

@@ -8,7 +8,7 @@ from ...assessment.intervals import Bounds, exact_interval, finite, proportion_c
 from ...assessment.intervals import t_interval as fold_t_interval
 from ...assessment.layout import Estimate, FoldCount
 from ...assessment.verdicts import no_interval_reason
-from ...summary.layout import CrossValidation, Interval, ModelSummary, SeedSplit
+from ...summary.layout import CrossValidation, Interval, SeedSplit
 from .. import curves as C
 from .. import text as T
 from ..run import Run
@@ -110,22 +110,6 @@ def headline_metrics(run: Run) -> list[str]:
     return [m for m in wanted if m in run.metrics.metrics]
 
 
-def chosen_epochs(entry: ModelSummary, units: dict, model: str) -> dict:
-    """The epoch whose weights each of a model's units kept, by (scheme, fold)."""
-    chosen = {}
-    for unit in units.values():
-        if unit.get("model") == model and isinstance(unit.get("best_epoch"), int):
-            chosen[(unit.get("scheme"), int(unit.get("fold", 0)))] = unit["best_epoch"]
-    for fold in entry.cv.folds if entry.cv is not None else []:
-        if fold.best_epoch is not None:
-            chosen[("cv", fold.fold)] = fold.best_epoch
-    if entry.seed_split is not None and entry.seed_split.best_epoch is not None:
-        chosen[("seed", 0)] = entry.seed_split.best_epoch
-    return chosen
-
-
 def judged_rows(run: Run, name: str) -> C.EvalRows | None:
     """What a model is judged on: its cv test folds, else the seed split's validation part."""
-    return C.eval_rows(run.predictions, name, run.classes, "cv") or C.eval_rows(
-        run.predictions, name, run.classes, "seed"
-    )
+    return run.rows(name, "cv") or run.rows(name, "seed")

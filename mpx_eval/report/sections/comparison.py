@@ -14,7 +14,6 @@ from .. import curves as C
 from .. import figures as F
 from .. import text as T
 from ..run import Run
-from . import cells
 
 # --------------------------------------------------------------------------- input sizes
 
@@ -171,9 +170,8 @@ def _side_by_side(run: Run, names: list[str]) -> list[dict]:
     return out
 
 
-def pairs(run: Run) -> list[dict]:
+def pairs(run: Run, primary: str, alpha: float) -> list[dict]:
     """Each pair's tests and the verdict decided for it, in words."""
-    primary, alpha = declared_test(run.metrics)
     out = []
     for comparison, verdict in zip(run.metrics.comparisons, decide_all(run.metrics), strict=True):
         tests = T.comparison_tests(comparison, primary=primary, alpha=alpha)
@@ -181,7 +179,6 @@ def pairs(run: Run) -> list[dict]:
             {
                 "a": comparison.a,
                 "b": comparison.b,
-                "comparison": comparison,
                 "verdict_decided": verdict,
                 "tests": tests,
                 "verdict": T.verdict(verdict, tests),
@@ -204,7 +201,7 @@ def _figures(run: Run, names: list[str], figures: F.Figures) -> tuple:
             per_fold[name] = ([f.fold for f in cv.folds], accuracies)
     folds = figures.add(F.fold_comparison_figure(per_fold)) if len(per_fold) >= 2 else None
     overlays = []
-    rows = {name: C.eval_rows(run.predictions, name, run.classes, "cv") for name in names}
+    rows = {name: run.rows(name, "cv") for name in names}
     rows = {name: r for name, r in rows.items() if r is not None}
     if run.positive is not None and len(rows) >= 2:
         panel = C.roc_overlay(rows, run.positive)
@@ -212,8 +209,7 @@ def _figures(run: Run, names: list[str], figures: F.Figures) -> tuple:
             overlays.append(figures.add(F.roc_overlay_figure(panel)))
     means = {}
     for name in names:
-        chosen = cells.chosen_epochs(run.entry(name), run.units, name)
-        mean = C.mean_curves(C.training_runs(run.history, name, chosen))
+        mean = C.mean_curves(run.training(name))
         if mean is not None:
             means[name] = mean
     if len(means) >= 2:
@@ -229,7 +225,8 @@ def comparison(run: Run, sections: list[dict], figures: F.Figures) -> dict:
         [[_layer_cell(layer) for layer in run.models[n]["layers"]] for n in layer_names]
     )
     mixed = size_mix(run)
-    found = pairs(run)
+    primary, alpha = declared_test(run.metrics)
+    found = pairs(run, primary, alpha)
     folds, overlays = _figures(run, names, figures)
     return {
         "names": names,
@@ -246,6 +243,6 @@ def comparison(run: Run, sections: list[dict], figures: F.Figures) -> dict:
         "overlays": overlays,
         "several_pairs": len(found) > 1,
         "no_cv": len(names) > 1 and not found,
-        "alpha": declared_test(run.metrics)[1],
+        "alpha": alpha,
     }
 

@@ -4,7 +4,6 @@ figure."""
 
 from __future__ import annotations
 
-from .. import curves as C
 from .. import figures as F
 from .. import text as T
 from ..run import Run
@@ -24,7 +23,7 @@ def _rows(run: Run, name: str, metrics: list[str]) -> list[dict]:
     counts = assessment.fold_counts if assessment is not None else {}
     rows = []
     if cv is not None:
-        cv_rows = C.eval_rows(run.predictions, name, run.classes, "cv")
+        cv_rows = run.rows(name, "cv")
         rows.append(
             {
                 "label": f"Pooled over the {cv.k} test folds ({cv.n} images)",
@@ -42,7 +41,7 @@ def _rows(run: Run, name: str, metrics: list[str]) -> list[dict]:
             }
         )
     if seed is not None:
-        seed_rows = C.eval_rows(run.predictions, name, run.classes, "seed")
+        seed_rows = run.rows(name, "seed")
         rows.append(
             {
                 "label": f"Seed split, the blog's procedure ({seed.n_val} validation images)",

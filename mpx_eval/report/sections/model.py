@@ -89,10 +89,10 @@ def _all_metrics_table(run: Run, model: str, names: list[str]) -> list[dict]:
     counts = entry.assessment.fold_counts if entry.assessment is not None else {}
     pooled = seeded = []
     if cv is not None:
-        cv_rows = C.eval_rows(run.predictions, model, run.classes, "cv")
+        cv_rows = run.rows(model, "cv")
         pooled = cells.pooled_cells(cv, cv_rows, names, positive)
     if seed is not None:
-        seed_rows = C.eval_rows(run.predictions, model, run.classes, "seed")
+        seed_rows = run.rows(model, "seed")
         seeded = cells.pooled_cells(seed, seed_rows, names, positive)
     rows = []
     for i, name in enumerate(names):
@@ -119,7 +119,7 @@ def _figures(
     it is judged on, confusion matrices, ROC, precision-recall and reliability."""
     entry = run.entry(name)
     out = []
-    runs = C.training_runs(run.history, name, cells.chosen_epochs(entry, run.units, name))
+    runs = run.training(name)
     if runs:
         has_cv = any(r.scheme == "cv" for r in runs)
         out.append(F.training_curves_figure(slug, name, runs, has_cv=has_cv))
