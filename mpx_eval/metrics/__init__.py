@@ -31,15 +31,18 @@ from ._classification import (
     precision_recall_f1_support,
 )
 from ._comparison import (
+    AUCDifference,
     AUCInterval,
     CorrectedTTestResult,
     DeLongResult,
     McNemarResult,
     corrected_resampled_ttest,
     delong_auc_ci,
+    delong_auc_difference,
     delong_roc_test,
     mcnemar_test,
 )
+from ._differences import AccuracyDifference, paired_accuracy_difference
 from ._folds import MeanROC, fold_metrics, mean_roc_curve, summarize_folds
 from ._intervals import proportion_intervals, wilson_interval
 from ._ranking import (
@@ -52,7 +55,9 @@ from ._ranking import (
 )
 
 __all__ = [
+    "AUCDifference",
     "AUCInterval",
+    "AccuracyDifference",
     "BinaryRates",
     "ConfidenceInterval",
     "CorrectedTTestResult",
@@ -73,6 +78,7 @@ __all__ = [
     "confusion_matrix",
     "corrected_resampled_ttest",
     "delong_auc_ci",
+    "delong_auc_difference",
     "delong_roc_test",
     "expected_calibration_error",
     "f1_macro_score",
@@ -82,6 +88,7 @@ __all__ = [
     "mean_roc_curve",
     "metric_names",
     "operating_point",
+    "paired_accuracy_difference",
     "precision_recall_curve",
     "precision_recall_f1_support",
     "predicted_labels",

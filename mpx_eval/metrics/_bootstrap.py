@@ -7,7 +7,9 @@ for the same data and seed both draw exactly the same resamples.
 
 from __future__ import annotations
 
+import copy
 import inspect
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -21,7 +23,9 @@ from .validation import (
     check_positive_int,
 )
 
-#: Resample weights are computed in blocks of about this many entries to bound memory.
+#: Resample counts are drawn and used in blocks of about this many entries (resamples x
+#: samples), so that the extra memory stays bounded however many images and resamples:
+#: 2,000,000 entries are 16 MB as float64 weights.
 _BLOCK_ENTRIES = 2_000_000
 
 
@@ -50,14 +54,20 @@ class ResamplingPlan(NamedTuple):
 def resampling_plan(y_true: np.ndarray, groups, stratify: bool) -> ResamplingPlan:
     """Decide what is resampled (samples or groups) and within which strata."""
     labels = np.unique(np.asarray(y_true, dtype=object).astype(str), return_inverse=True)[1]
-    if groups is None:
+    unit = None
+    if groups is not None:
+        groups = as_1d("groups", groups)
+        check_lengths(y_true=y_true, groups=groups)
+        _, unit = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+        if unit.max() + 1 == unit.shape[0]:
+            # Every group holds one image: resampling groups is resampling images, so the
+            # plan is the ungrouped one and gives the same draws and the same description.
+            unit = None
+    if unit is None:
         unit = np.arange(labels.shape[0])
         unit_label = labels
         what = "samples resampled"
     else:
-        groups = as_1d("groups", groups)
-        check_lengths(y_true=y_true, groups=groups)
-        _, unit = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
         # A group's stratum is its most frequent label (the first in sorted order on ties).
         table = np.zeros((unit.max() + 1, labels.max() + 1), dtype=np.int64)
         np.add.at(table, (unit, labels), 1)
@@ -65,26 +75,57 @@ def resampling_plan(y_true: np.ndarray, groups, stratify: bool) -> ResamplingPla
         what = "whole groups resampled"
     if stratify:
         strata = unit_label
-        how = "stratified by label" if groups is None else "stratified by group label"
+        how = "stratified by label" if what == "samples resampled" else "stratified by group label"
     else:
         strata = np.zeros_like(unit_label)
         how = "not stratified"
     return ResamplingPlan(unit, strata, f"{what}, {how}")
 
 
-def draw_counts(plan: ResamplingPlan, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_resamples, n_samples) counts: how often each sample occurs in each resample.
+def block_size(n_samples: int) -> int:
+    """How many resamples one block of counts holds for ``n_samples`` samples."""
+    return max(1, _BLOCK_ENTRIES // max(n_samples, 1))
 
-    Each stratum of ``m`` units is resampled to ``m`` units with replacement; a sample
-    occurs as often as its unit was drawn.
+
+def _draw_units(rng: np.random.Generator, m: int, size: int) -> np.ndarray:
+    """``size`` resamples of ``m`` units: how often each unit is drawn, (size, m)."""
+    return rng.multinomial(m, np.full(m, 1.0 / m), size=size)
+
+
+def _block_sizes(n_resamples: int, block: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, n_resamples, block):
+        yield start, min(block, n_resamples - start)
+
+
+def count_blocks(
+    plan: ResamplingPlan, n_resamples: int, rng: np.random.Generator, block: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, counts)`` for consecutive blocks of at most ``block`` resamples.
+
+    ``counts`` (shape (resamples in the block, n_samples)) says how often each sample occurs
+    in each resample: each stratum of ``m`` units is resampled to ``m`` units with
+    replacement, and a sample occurs as often as its unit was drawn.
+
+    The counts are those of drawing all resamples at once, whatever ``block`` is: that
+    draw takes every resample of the first stratum, then every resample of the second, ...
+    from one stream, so each stratum here gets a copy of ``rng`` at the point where its
+    draws begin. Reaching that point means drawing (and dropping) the earlier strata's
+    resamples once more, block by block; the last stratum draws from ``rng`` itself, which
+    therefore ends where the draw all at once leaves it.
     """
+    strata = [np.flatnonzero(plan.unit_strata == s) for s in np.unique(plan.unit_strata)]
+    generators = []
+    for members in strata[:-1]:
+        generators.append(copy.deepcopy(rng))
+        for _, size in _block_sizes(n_resamples, block):
+            _draw_units(rng, members.shape[0], size)
+    generators.append(rng)
     n_units = plan.unit_strata.shape[0]
-    unit_counts = np.zeros((n_resamples, n_units), dtype=np.int32)
-    for stratum in np.unique(plan.unit_strata):
-        members = np.flatnonzero(plan.unit_strata == stratum)
-        m = members.shape[0]
-        unit_counts[:, members] = rng.multinomial(m, np.full(m, 1.0 / m), size=n_resamples)
-    return unit_counts[:, plan.unit_of_sample]
+    for start, size in _block_sizes(n_resamples, block):
+        unit_counts = np.empty((size, n_units), dtype=np.int32)
+        for members, generator in zip(strata, generators, strict=True):
+            unit_counts[:, members] = _draw_units(generator, members.shape[0], size)
+        yield start, unit_counts[:, plan.unit_of_sample]
 
 
 def percentile_interval(values: np.ndarray, confidence_level: float) -> tuple[float, float, int]:
@@ -230,17 +271,23 @@ def bootstrap_ci(
         )
 
     plan = resampling_plan(y_true, groups, stratify)
-    counts = draw_counts(plan, n_resamples, rng)
-    rows = np.arange(y_true.shape[0])
-    values = np.empty(n_resamples)
-    for b in range(n_resamples):
-        index = np.repeat(rows, counts[b])
-        try:
-            values[b] = metric(y_true[index], y_score[index])
-        except ValueError:
-            values[b] = np.nan
+    values = _metric_values(metric, y_true, y_score, plan, n_resamples, rng)
     low, high, n_dropped = percentile_interval(values, confidence_level)
     return ConfidenceInterval(estimate, low, high, f"percentile ({plan.description})", n_dropped)
+
+
+def _metric_values(metric, y_true, y_score, plan, n_resamples, rng) -> np.ndarray:
+    """The metric on each resample; NaN where it raises ``ValueError``."""
+    rows = np.arange(y_true.shape[0])
+    values = np.empty(n_resamples)
+    for start, counts in count_blocks(plan, n_resamples, rng, block_size(rows.shape[0])):
+        for offset, row_counts in enumerate(counts):
+            index = np.repeat(rows, row_counts)
+            try:
+                values[start + offset] = metric(y_true[index], y_score[index])
+            except ValueError:
+                values[start + offset] = np.nan
+    return values
 
 
 def bootstrap_prediction_metrics(
@@ -301,14 +348,12 @@ def bootstrap_prediction_metrics(
 def _bundle_intervals(bundle, plan, confidence_level, n_resamples, random_state):
     n = bundle.y.shape[0]
     rng = np.random.default_rng(random_state)
-    counts = draw_counts(plan, n_resamples, rng)
     estimates = bundle.compute(np.ones((1, n)))
     values = {name: np.empty(n_resamples) for name in estimates}
-    block = max(1, _BLOCK_ENTRIES // max(n, 1))
-    for start in range(0, n_resamples, block):
-        chunk = bundle.compute(counts[start : start + block].astype(float))
+    for start, counts in count_blocks(plan, n_resamples, rng, block_size(n)):
+        chunk = bundle.compute(counts.astype(float))
         for name, v in chunk.items():
-            values[name][start : start + block] = v
+            values[name][start : start + counts.shape[0]] = v
     method = f"percentile ({plan.description})"
     out = {}
     for name, estimate in estimates.items():

@@ -18,6 +18,7 @@ from .validation import (
     check_lengths,
     check_positive_int,
     encode,
+    format_labels,
     resolve_classes,
     resolve_positive,
 )
@@ -138,10 +139,22 @@ def prepare_bundle(
     y_prob = as_probabilities("y_prob", y_prob, ndim=2)
     check_lengths(y_true=y_true, y_prob=y_prob)
     classes = resolve_classes(labels, y_true)
+    if len(classes) < 2:
+        # Checked before the columns: with one class the column count cannot be right, and
+        # "2 columns but 1 class" would hide that the labels are what is short.
+        columns = f"{y_prob.shape[1]} column{'s' if y_prob.shape[1] != 1 else ''}"
+        if labels is None:
+            raise ValueError(
+                f"y_true holds only one class ({format_labels(classes)}) and labels= was not "
+                f"given; at least two classes are needed: pass labels= naming the class of "
+                f"each of y_prob's {columns}"
+            )
+        raise ValueError(
+            f"labels holds only one class ({format_labels(classes)}); at least two classes "
+            f"are needed, one for each of y_prob's {columns}"
+        )
     check_columns("y_prob", y_prob, classes)
     codes = encode("y_true", y_true, classes)
-    if len(classes) < 2:
-        raise ValueError("y_prob must cover at least two classes")
     if len(classes) == 2:
         positive = resolve_positive(classes, positive_class)
     elif positive_class is not None:

@@ -59,6 +59,52 @@ def effective_size(success: np.ndarray, group: np.ndarray) -> float:
     return n / max(deff, 1.0)
 
 
+def clustered_size(success: np.ndarray, group: np.ndarray) -> tuple[float, float]:
+    """Effective size and degrees of freedom of a proportion over grouped images.
+
+    The size is ``n / deff`` as in :func:`effective_size`, with three small-sample changes,
+    each asked for by a seeded simulation (groups of 1 to 14 images, strong group effects;
+    see :func:`proportion_intervals`):
+
+    - ``deff`` is the groups' jackknife (CR3) variance of the proportion over the images'
+      jackknife variance: each group's residual sum is divided by ``1 - n_g / n``, one
+      minus its share of the images, each image's residual by ``1 - 1 / n``. With groups
+      of equal size this is the ``g / (g - 1)`` factor of the plain estimate; with unequal
+      ones it weighs up the large groups, whose pull on the proportion that factor
+      understates.
+    - One pseudo-group of the mean group size ``n / g``, its images half successes, joins
+      the groups for that estimate only (not for the proportion). When few groups hold
+      the failures (an accuracy near 1) the design effect rests on them and came out far
+      too small exactly when the estimate was too high; the pseudo-group pulls it towards
+      its value for groups that behave as one image, by the weight of one group, and
+      leaves it almost unchanged where many groups vary. At a proportion of 0 or 1 it
+      alone gives the variance, and the size comes out near Kish's effective number of
+      groups. ``deff`` is taken as at least 1.
+    - The degrees of freedom are Kish's effective number of groups less one,
+      ``n^2 / sum(n_g^2) - 1`` (at least 1): 8 groups of 1 to 14 images carry the
+      information of about 6 equal ones.
+
+    A single group gives size 1 and one degree of freedom.
+    """
+    n = success.shape[0]
+    _, group = np.unique(group, return_inverse=True)
+    sizes = np.bincount(group).astype(float)
+    n_groups = sizes.shape[0]
+    kish = n**2 / float((sizes**2).sum())
+    df = max(kish - 1.0, 1.0)
+    if n_groups < 2:
+        return kish, df
+    pseudo = n / n_groups
+    totals = np.r_[np.bincount(group, weights=success.astype(float)), pseudo / 2]
+    sizes = np.r_[sizes, pseudo]
+    total = n + pseudo
+    p = totals.sum() / total
+    between = float((((totals - p * sizes) / (1 - sizes / total)) ** 2).sum())
+    within = float(((success - p) ** 2).sum()) + pseudo * (0.5 - p) ** 2
+    deff = between / (within / (1 - 1 / total) ** 2)
+    return n / max(deff, 1.0), df
+
+
 def wilson_bounds(p, n_effective, confidence_level: float, *, df: float | None = None):
     """Wilson score bounds of proportion(s) ``p`` observed on ``n_effective`` images.
 
@@ -133,9 +179,8 @@ def _proportion_ci(success, group, confidence_level) -> ConfidenceInterval:
     method = "Wilson score"
     n_groups = np.unique(group).shape[0]
     if n_groups < success.shape[0]:
-        # The design effect rests on the groups, not the images: t with groups - 1 df.
-        n_eff = effective_size(success, group)
-        df = max(n_groups - 1, 1)
+        # The design effect rests on the groups, not the images: t on their effective number.
+        n_eff, df = clustered_size(success, group)
         method = "Wilson score, groups' design effect"
     low, high = wilson_bounds(p, n_eff, confidence_level, df=df)
     return ConfidenceInterval(p, float(low), float(high), method)
@@ -175,15 +220,23 @@ def proportion_intervals(
 
     With ``groups`` (e.g. patients, or copies of one photo), images of a group are not
     independent: the interval uses the proportion's effective sample size, ``n`` over the
-    design effect estimated from the groups, and Student's t quantile with (groups - 1)
-    degrees of freedom instead of the normal one, since the design effect is estimated
-    from the groups (see the ``method`` of the result). When every group holds one image
-    the result is exactly that without groups.
+    design effect estimated from the groups, and Student's t quantile on Kish's effective
+    number of groups less one instead of the normal one, since the design effect is
+    estimated from the groups (see the ``method`` of the result, and
+    :func:`clustered_size` for the estimate: a jackknife design effect steadied by one
+    pseudo-group). When every group holds one image the result is exactly that without
+    groups.
 
     In a seeded simulation (n = 100, 2,000 data sets; ``tests/metrics/test_coverage.py``)
     these 95 % intervals covered the true accuracy 0.946 and sensitivity 0.953 of the time
-    with independent images, and 0.947 and 0.954 with patients of one to five images
-    sharing a patient effect; ignoring those groups, 0.803 and 0.872.
+    with independent images, and 0.954 and 0.981 with patients of one to five images
+    sharing a patient effect; ignoring those groups, 0.803 and 0.872. With groups of 1-14
+    images and strong group effects (the second design of that file, 1,000 data sets per
+    cell at 60, 200 and 1,000 images, prevalence 0.2 and 0.5) accuracy, sensitivity and
+    specificity covered 0.946-0.999 in every cell (the former design-effect interval, with
+    groups - 1 degrees of freedom: 0.928-0.996); with normal group effects of SD 2 the
+    former interval covered 0.88-0.90 at 200 images where a proportion was near 0.9, this
+    one 0.94-0.99.
 
     Parameters
     ----------

@@ -43,8 +43,13 @@ def as_1d(name: str, values) -> np.ndarray:
         raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
     if array.shape[0] == 0:
         raise ValueError(f"{name} is empty")
-    if array.dtype.kind in "fcOV":
-        n_missing = int(pd.isna(pd.Series(array, dtype=object)).sum())
+    # numpy turns a float NaN among strings into the text 'nan' (['a', nan] becomes
+    # ['a', 'nan']), so a list's missing labels are only visible before that conversion.
+    checked = array
+    if array.dtype.kind in "US" and not isinstance(values, np.ndarray):
+        checked = np.asarray(values, dtype=object).reshape(array.shape)
+    if checked.dtype.kind in "fcOV":
+        n_missing = int(pd.isna(pd.Series(checked, dtype=object)).sum())
         if n_missing:
             raise ValueError(
                 f"{name} has {n_missing} missing value{'s' if n_missing != 1 else ''} "
@@ -193,10 +198,12 @@ def require_both(codes: np.ndarray, positive: int, classes: np.ndarray, what: st
 
 def check_columns(name: str, probabilities: np.ndarray, classes: Sequence) -> None:
     """Raise unless a 2-D probability array has one column per class."""
-    if probabilities.shape[1] != len(classes):
+    n_columns, n_classes = probabilities.shape[1], len(classes)
+    if n_columns != n_classes:
+        columns = f"{n_columns} column{'s' if n_columns != 1 else ''}"
+        given = f"{n_classes} classes were" if n_classes != 1 else "1 class was"
         raise ValueError(
-            f"{name} has {probabilities.shape[1]} columns but {len(classes)} classes were given; "
-            "its columns must follow the classes"
+            f"{name} has {columns} but {given} given; its columns must follow the classes"
         )
 
 
@@ -234,9 +241,14 @@ def check_unit_interval(name: str, value: float, *, closed_low: bool = False) ->
 
 
 def check_confidence_level(value: float) -> float:
-    """``value`` as a float strictly between 0 and 1."""
-    number = check_unit_interval("confidence_level", value)
-    if number >= 1:
+    """``value`` as a float strictly between 0 and 1 (a level of 1 has no finite interval)."""
+    if isinstance(value, (str, bytes, bool)):
+        raise ValueError(f"confidence_level must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"confidence_level must be a number, got {value!r}") from None
+    if not 0 < number < 1:  # also refuses NaN
         raise ValueError(f"confidence_level must lie in (0, 1), got {value!r}")
     return number
 

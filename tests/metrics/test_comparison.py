@@ -8,8 +8,10 @@ import scipy.stats
 from statsmodels.stats.contingency_tables import mcnemar
 
 from mpx_eval.metrics import (
+    CorrectedTTestResult,
     corrected_resampled_ttest,
     delong_auc_ci,
+    delong_auc_difference,
     delong_roc_test,
     mcnemar_test,
     roc_auc_score,
@@ -64,8 +66,42 @@ def test_corrected_ttest_without_variance_is_nan_with_a_warning_never_p_zero(a, 
     with pytest.warns(RuntimeWarning, match="do not vary"):
         result = corrected_resampled_ttest(a, b, n_train=80, n_test=20)
     assert math.isnan(result.statistic) and math.isnan(result.pvalue)
+    assert math.isnan(result.low) and math.isnan(result.high)
     assert result.mean_difference == pytest.approx(d.mean())
     assert result.df == len(a) - 1
+
+
+def test_corrected_ttest_interval_of_the_mean_difference_against_hand_computed_values():
+    # As above: mean 0.03, corrected se sqrt(0.0001125) = 0.0106066; the 97.5 % quantile
+    # of t with 4 degrees of freedom is 2.7764451, so the half-width is 0.0294489.
+    a = [0.80, 0.85, 0.90, 0.75, 0.80]
+    b = [0.78, 0.80, 0.86, 0.74, 0.77]
+    result = corrected_resampled_ttest(a, b, n_train=80, n_test=20)
+    assert result.low == pytest.approx(0.03 - 2.7764451 * math.sqrt(0.0001125), rel=1e-7)
+    assert result.high == pytest.approx(0.03 + 2.7764451 * math.sqrt(0.0001125), rel=1e-7)
+    wider = corrected_resampled_ttest(a, b, n_train=80, n_test=20, confidence_level=0.99)
+    assert wider.low < result.low and wider.high > result.high
+    assert wider[:4] == result[:4]  # the test itself does not depend on the level
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_corrected_interval_excludes_zero_exactly_when_p_is_below_the_level(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0.7, 0.9, 5)
+    b = a - rng.normal(0.02, 0.02, 5)
+    for level in (0.9, 0.95):
+        result = corrected_resampled_ttest(a, b, n_train=200, n_test=50, confidence_level=level)
+        assert (result.low > 0 or result.high < 0) == (result.pvalue < 1 - level)
+        assert result.low < result.mean_difference < result.high
+
+
+def test_corrected_ttest_result_still_builds_from_its_first_four_fields():
+    result = CorrectedTTestResult(1.0, 0.5, 4, 0.02)
+    assert math.isnan(result.low) and math.isnan(result.high)
+    _, _, _, mean, low, high = corrected_resampled_ttest(
+        [0.8, 0.9, 0.7], [0.7, 0.85, 0.7], n_train=8, n_test=2
+    )
+    assert low < mean < high
 
 
 def test_corrected_ttest_with_small_real_variation_is_still_computed():
@@ -163,6 +199,37 @@ def test_delong_test_of_identical_scores_is_undefined():
     result = delong_roc_test(y, a, a)
     assert result.auc_a == result.auc_b
     assert math.isnan(result.statistic) and math.isnan(result.pvalue)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("seed", range(4))
+def test_auc_difference_matches_the_slow_definition(seed, ties):
+    y, a, b = correlated_scores(seed, ties=ties)
+    aucs, cov = slow_delong(y, [a, b])
+    se = math.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    d = aucs[0] - aucs[1]
+    z = scipy.stats.norm.ppf(0.95)
+    result = delong_auc_difference(y, a, b, confidence_level=0.90)
+    assert result.difference == pytest.approx(d, abs=1e-12)
+    assert (result.low, result.high) == pytest.approx((d - z * se, d + z * se))
+    assert result.reason is None
+    # Without groups the p-value is DeLong's test's, and agrees with the interval.
+    assert result.pvalue == pytest.approx(delong_roc_test(y, a, b).pvalue, rel=1e-12)
+    assert (result.low > 0 or result.high < 0) == (result.pvalue < 0.10)
+
+
+def test_auc_difference_with_a_perfect_model_still_has_an_interval():
+    y, a, b = correlated_scores(3)
+    perfect = y + 0.01 * a  # every positive above every negative
+    result = delong_auc_difference(y, perfect, b)
+    assert result.auc_a == 1.0 and result.reason is None
+    # DeLong's variance of a perfect AUC is 0; the covariance is then that of the data with
+    # a pseudo-image of each class at the other class's median score (see delong_auc_ci).
+    scores = [np.r_[s, np.median(s[y == 0]), np.median(s[y == 1])] for s in (perfect, b)]
+    _, cov = slow_delong(np.r_[y, 1, 0], scores)
+    half = scipy.stats.norm.ppf(0.975) * math.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    d = result.difference
+    assert (result.low, result.high) == pytest.approx((d - half, min(1.0, d + half)))
 
 
 def test_delong_respects_the_positive_class():

@@ -167,7 +167,11 @@ CASES = {
     ),
     "bootstrap confidence": (
         lambda: M.bootstrap_ci(lambda t, s: 0.0, Y2, P1, confidence_level=95),
-        "confidence_level must lie in (0, 1]",
+        "confidence_level must lie in (0, 1), got 95",
+    ),
+    "confidence level zero": (
+        lambda: M.proportion_intervals(Y2, Y2, confidence_level=0),
+        "confidence_level must lie in (0, 1), got 0",
     ),
     "n_resamples": (
         lambda: M.bootstrap_ci(lambda t, s: 0.0, Y2, P1, n_resamples=1),
@@ -180,6 +184,32 @@ CASES = {
     "bca with strata": (
         lambda: M.bootstrap_ci(lambda t, s: 0.0, Y2, P1, stratify=True, method="bca"),
         "pass stratify=False and groups=None",
+    ),
+    "ttest confidence level": (
+        lambda: M.corrected_resampled_ttest(
+            [0.8, 0.9], [0.7, 0.8], n_train=8, n_test=2, confidence_level=1
+        ),
+        "confidence_level must lie in (0, 1), got 1",
+    ),
+    "mcnemar method": (
+        lambda: M.mcnemar_test([0, 1, 1], [0, 1, 0], [1, 1, 0], groups=[1, 1, 2], method="yang"),
+        "method must be 'cluster-count' or 'durkalski', got 'yang'",
+    ),
+    "accuracy difference length": (
+        lambda: M.paired_accuracy_difference([0, 1, 1], [0, 1], [0, 1, 1]),
+        "y_true has 3 entries, y_pred_a has 2",
+    ),
+    "accuracy difference nan label": (
+        lambda: M.paired_accuracy_difference(["a", np.nan], ["a", "b"], ["b", "b"]),
+        "y_true has 1 missing value",
+    ),
+    "accuracy difference confidence level": (
+        lambda: M.paired_accuracy_difference([0, 1], [0, 1], [1, 1], confidence_level=95),
+        "confidence_level must lie in (0, 1), got 95",
+    ),
+    "accuracy difference groups length": (
+        lambda: M.paired_accuracy_difference([0, 1], [0, 1], [1, 1], groups=[1]),
+        "groups has 1 entries, y_true has 2",
     ),
     "ttest one fold": (
         lambda: M.corrected_resampled_ttest([0.8], [0.7], n_train=8, n_test=2),
@@ -239,6 +269,45 @@ CASES = {
         lambda: M.mcnemar_test([0, 1, 1], [0, 1, 0], [1, 1, 0], groups=["p1", None, "p2"]),
         "groups has 1 missing value",
     ),
+    # ... and a NaN among class names, which numpy would turn into the text 'nan'
+    "auc nan among class names": (
+        lambda: M.roc_auc_score(["Mpox", "Others", np.nan, "Mpox"], [0.9, 0.2, 0.5, 0.8]),
+        "y_true has 1 missing value (NaN, None or NA)",
+    ),
+    "auc nan among class names, positive named": (
+        lambda: M.roc_auc_score(
+            ["Mpox", "Others", np.nan, "Mpox"], [0.9, 0.2, 0.5, 0.8], positive_class="Mpox"
+        ),
+        "y_true has 1 missing value",
+    ),
+    "two nans in a tuple of names": (
+        lambda: M.accuracy_score(("a", np.nan, "b", float("nan")), ("a", "b", "b", "a")),
+        "y_true has 2 missing values",
+    ),
+    "nan among predicted names": (
+        lambda: M.confusion_matrix(["a", "b", "a"], ["a", np.nan, "b"]),
+        "y_pred has 1 missing value",
+    ),
+    "nan among group names": (
+        lambda: M.mcnemar_test([0, 1, 1], [0, 1, 0], [1, 1, 0], groups=["p1", np.nan, "p2"]),
+        "groups has 1 missing value",
+    ),
+    "bootstrap nan among group names": (
+        lambda: M.bootstrap_ci(lambda t, s: 0.0, Y2, P1, groups=["g"] * 9 + [np.nan]),
+        "groups has 1 missing value",
+    ),
+    "bundle nan among class names": (
+        lambda: M.prediction_metrics(["Monkeypox"] * 9 + [np.nan], P2),
+        "y_true has 1 missing value",
+    ),
+    "bundle one class": (
+        lambda: M.prediction_metrics([1, 1, 1], [[0.2, 0.8], [0.3, 0.7], [0.1, 0.9]]),
+        "y_true holds only one class (1) and labels= was not given; at least two classes",
+    ),
+    "bundle one label for two columns": (
+        lambda: M.prediction_metrics([1, 1, 1], [[0.2, 0.8], [0.3, 0.7], [0.1, 0.9]], labels=[1]),
+        "labels holds only one class (1); at least two classes are needed",
+    ),
     "labels list nan": (
         lambda: M.confusion_matrix([0, 1], [0, 1], labels=[0, 1, np.nan]),
         "labels has 1 missing value",
@@ -292,3 +361,27 @@ def test_bad_input_raises_value_error_naming_the_problem(case):
     with pytest.raises(ValueError) as info:
         call()
     assert message in str(info.value)
+
+
+def test_a_confidence_level_message_states_the_range_it_enforces():
+    # It once said "(0, 1]" and then refused 1.
+    for level in (1, 1.0, 2, 95, 0, -0.5, float("nan")):
+        with pytest.raises(ValueError) as info:
+            M.wilson_interval(3, 10, confidence_level=level)
+        assert "must lie in (0, 1), got" in str(info.value), level
+        assert "(0, 1]" not in str(info.value)
+
+
+def test_one_class_is_said_in_words_not_as_1_classes():
+    with pytest.raises(ValueError) as info:
+        M.prediction_metrics([1, 1, 1], [[0.2, 0.8], [0.3, 0.7], [0.1, 0.9]])
+    assert "1 classes" not in str(info.value)
+    with pytest.raises(ValueError, match="has 2 columns but 1 class was given"):
+        M.roc_auc_score([0, 1], [[0.2, 0.8], [0.6, 0.4]], labels=[0])
+
+
+def test_class_names_without_missing_values_still_pass_as_lists():
+    # The check looks at the list before numpy converts it; plain names are untouched,
+    # and a class literally named "nan" in a numpy array of text is a name, not a gap.
+    assert M.accuracy_score(["a", "b", "a"], ["a", "b", "b"]) == pytest.approx(2 / 3)
+    assert M.accuracy_score(np.array(["nan", "b"]), np.array(["nan", "a"])) == 0.5
