@@ -70,6 +70,8 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_protocol_options(p: argparse.ArgumentParser, *, folds_default: int | None) -> None:
+    from .config import CHECKPOINT_RULES, RunConfig
+
     g = p.add_argument_group("protocol")
     g.add_argument(
         "--folds",
@@ -92,6 +94,12 @@ def _add_protocol_options(p: argparse.ArgumentParser, *, folds_default: int | No
         "--inner-fraction",
         type=float,
         help="part of each training fold that chooses the checkpoint (default 1/8)",
+    )
+    g.add_argument(
+        "--checkpoint",
+        metavar="RULE",
+        help="how each fold's epoch is chosen from its inner-validation curve: "
+        f"{', '.join(CHECKPOINT_RULES)} (default {RunConfig.checkpoint}; docs/checkpoints.md)",
     )
 
 
@@ -229,6 +237,7 @@ _CONFIG_OPTIONS = (
     "seed",
     "validation_split",
     "inner_fraction",
+    "checkpoint",
     "repeats",
     "models",
     "epochs",

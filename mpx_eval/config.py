@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MpxEvalError
+from .summary.checkpoints import DEFAULT_RULE
+from .summary.checkpoints import RULES as _CHECKPOINT_RULES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,6 +29,7 @@ _USER_MODEL = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 PRECISIONS = ("auto", "float32", "mixed")
 EXECUTORS = ("local", "ray")
 SAVE_MODELS = ("none", "seed", "all")
+CHECKPOINT_RULES = tuple(_CHECKPOINT_RULES)
 ENGINES = ("auto", "sequential", "batched")
 
 #: File names "<patient>_<shot>.jpg": the patient id is everything before the first underscore.
@@ -58,6 +61,7 @@ class RunConfig:
     validation_split: float = 0.2
     inner_fraction: float = 0.125
     repeats: int = 1
+    checkpoint: str = DEFAULT_RULE
     # [training]
     models: tuple[str, ...] = ("t3", "t4")
     epochs: int = 50
@@ -106,7 +110,7 @@ class RunConfig:
 #: Which TOML table each field lives in.
 SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("data_dir", "demo", "group_pattern", "families", "skip_bad_images"),
-    "protocol": ("folds", "seed", "validation_split", "inner_fraction", "repeats"),
+    "protocol": ("folds", "seed", "validation_split", "inner_fraction", "repeats", "checkpoint"),
     "training": ("models", "epochs", "batch_size", "learning_rate", "image_size"),
     "runtime": (
         "device",
@@ -131,7 +135,8 @@ RESULT_FIELDS = tuple(
 )
 #: Fields added after runs were written: at these values they are omitted from the identity
 #: and from config.toml, so those runs' artefacts and resumption stay exactly as they were.
-LATER_DEFAULTS: dict[str, Any] = {"repeats": 1}
+#: (Runs written before ``checkpoint`` existed chose each fold's epoch by "val-accuracy".)
+LATER_DEFAULTS: dict[str, Any] = {"repeats": 1, "checkpoint": "val-accuracy"}
 
 
 def _field_types() -> dict[str, str]:
@@ -255,6 +260,7 @@ def _check_choices(cfg: RunConfig) -> None:
         ("engine", ENGINES),
         ("executor", EXECUTORS),
         ("save_models", SAVE_MODELS),
+        ("checkpoint", CHECKPOINT_RULES),
     ):
         if getattr(cfg, name) not in allowed:
             raise MpxEvalError(
@@ -399,11 +405,14 @@ def config_from_toml_text(text: str, where: str = "config.toml") -> tuple[RunCon
         for key, value in table.items()
         if key in fields
     }
+    unrecorded = frozenset(fields) - set(values)
+    # a field the writer did not know yet had the value it stood for then
+    values.update({k: v for k, v in LATER_DEFAULTS.items() if k in unrecorded})
     try:
         config = RunConfig(**values)
     except MpxEvalError as exc:
         raise MpxEvalError(f"{where}: {exc}") from None
-    return config, frozenset(fields) - set(values)
+    return config, unrecorded
 
 
 def read_recorded(path: str | Path) -> RecordedConfig:

@@ -37,7 +37,8 @@ for k, (n_train, n_val, n_test) in enumerate([(40, 8, 16), (35, 10, 0), (44, 6, 
     units.append(dict(
         train=rows[:n_train], val=rows[n_train:n_train + n_val],
         test=rows[n_train + n_val:n_train + n_val + n_test], num_classes=2, epochs=2,
-        batch_size=16, learning_rate=1e-3, seed=100 + k))
+        batch_size=16, learning_rate=1e-3, seed=100 + k,
+        checkpoint=("val-loss", "val-accuracy", "val-accuracy-latest")[k]))
 spec = resolve_model("t4")
 alone = [train.train_unit(spec, x, y, **u) for u in units]
 together = batched.train_units(spec, x, y, units, chunk=2)
@@ -48,7 +49,8 @@ print(json.dumps([{
     "epochs": [len(s.history), len(t.history)],
     "best_epoch": [s.best_epoch, t.best_epoch],
     "probs": max(float(np.abs(s.probs_best - t.probs_best).max()),
-                 float(np.abs(s.probs_last - t.probs_last).max())),
+                 float(np.abs(s.probs_last - t.probs_last).max()),
+                 float(np.abs(s.probs_by_epoch - t.probs_by_epoch).max())),
     "rows": bool(np.array_equal(s.eval_index, t.eval_index)),
 } for s, t in zip(alone, together)]))
 """

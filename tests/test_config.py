@@ -106,6 +106,18 @@ def test_repeats_at_one_leave_the_identity_and_config_toml_as_before():
     assert "repeats = 3" in dump_toml(repeated)
 
 
+def test_a_run_recorded_before_checkpoint_rules_reads_back_with_the_rule_it_used():
+    from mpx_eval.config import config_from_toml_text
+
+    old = dump_toml(RunConfig()).replace(f"checkpoint = '{RunConfig.checkpoint}'\n", "")
+    config, unrecorded = config_from_toml_text(old)
+    assert "checkpoint" in unrecorded
+    assert config.checkpoint == "val-accuracy"  # the only rule before the option existed
+    assert RunConfig(checkpoint="val-loss").identity()["checkpoint"] == "val-loss"
+    with pytest.raises(MpxEvalError, match="checkpoint must be one of val-loss, val-accuracy"):
+        RunConfig(checkpoint="best")
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

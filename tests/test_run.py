@@ -103,7 +103,11 @@ def test_checkpoint_is_chosen_on_inner_validation_only(tiny_run):
         unit = json.loads(
             (tiny_run / "units" / f"{model}-{scheme}-{fold}" / "unit.json").read_text()
         )
-        chosen = int(h.epoch.iloc[int(np.argmax(h.val_accuracy.to_numpy()))])  # first maximum
+        val = h.val_accuracy.to_numpy()
+        # cv: the default rule, the last epoch of the best inner accuracy; the seed split:
+        # the blog's, the first
+        best = np.flatnonzero(val == val.max())
+        chosen = int(h.epoch.iloc[best[-1] if scheme == "cv" else best[0]])
         assert unit["best_epoch"] == chosen
         rows = predictions[
             (predictions.model == model)
@@ -221,9 +225,9 @@ def test_missing_data_folder_points_at_demo(tmp_path, capsys):
 def test_metrics_json_agrees_with_an_independent_recomputation(tiny_run):
     """McNemar and DeLong p-values recomputed from predictions.csv with other code.
 
-    The demo's images come in patients, so both tests are the clustered ones (Durkalski et
-    al.'s McNemar, Obuchowski's DeLong); with one image per patient they would be the
-    exact McNemar test and DeLong's.
+    The demo's images come in patients, so both tests are the clustered ones (the
+    cluster-count McNemar test and Obuchowski's DeLong); with one image per patient they
+    would be the exact McNemar test and DeLong's.
     """
     import scipy.stats
     from statsmodels.stats.contingency_tables import mcnemar
@@ -317,3 +321,39 @@ def test_repeats_run_the_folds_again_and_report_over_all_of_them(tmp_path):
     assert "Bouckaert" in html and "repeated 2 times" in html
     # Resuming the same command trains nothing.
     assert main(["run", *options, "--quiet", "--out", str(out)]) == 0
+
+
+def test_a_rule_pooling_the_folds_takes_one_epoch_per_repeat_from_the_mean_inner_curve(
+    tmp_path,
+):
+    out = tmp_path / "out"
+    options = ["--demo", "--folds", "2", "--repeats", "2", "--epochs", "3", "--image-size", "32"]
+    options += ["--models", "t4", "--checkpoint", "mean-val-loss", "--save-models", "none"]
+    assert main(["run", *options, "--quiet", "--out", str(out)]) == 0
+    assert "checkpoint = 'mean-val-loss'" in (out / "config.toml").read_text()
+    history = pd.read_csv(out / "history.csv")
+    predictions = pd.read_csv(out / "predictions.csv")
+    cv = history[history.scheme == "cv"]
+    for folds in ((1, 2), (3, 4)):  # one repeat each
+        part = cv[cv.fold.isin(folds)]
+        epoch = int(part.groupby("epoch").val_loss.mean().idxmin())
+        for fold in folds:
+            kept = np.load(out / "units" / f"t4-cv-{fold}" / "epochs.npz")
+            n_val = int(kept["n_val"])
+            rows = predictions[
+                (predictions.scheme == "cv")
+                & (predictions.fold == fold)
+                & (predictions.checkpoint == "best")
+            ]
+            assert list(rows.path) == list(kept["paths"][n_val:])
+            expected = kept["probabilities"][epoch - 1, n_val:, 0]
+            assert np.allclose(rows.prob_Monkeypox, expected, atol=1e-6)
+            test = part[(part.fold == fold) & (part.epoch == epoch)].test_accuracy.iloc[0]
+            predicted = np.where(rows.prob_Monkeypox >= rows.prob_Others, "Monkeypox", "Others")
+            assert np.mean(predicted == rows.label.to_numpy()) == pytest.approx(test)
+    metrics = json.loads((out / "metrics.json").read_text())
+    optimism = metrics["models"]["t4"]["optimism"]
+    assert optimism["rule"] == "mean-val-loss"
+    chosen = [f["best_epoch"] for f in metrics["models"]["t4"]["cv"]["folds"]]
+    assert chosen[0] == chosen[1] and chosen[2] == chosen[3]
+    assert "mean-val-loss (one epoch for all folds" in (out / "index.html").read_text()

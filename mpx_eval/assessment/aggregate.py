@@ -19,6 +19,7 @@ from ..rundir.units import Units, is_diverged, unit_is_damaged
 from ..summary import summarize_predictions
 from ..summary._from_json import from_json
 from ..summary.layout import Comparison, ModelSummary
+from .checkpoints import checkpoint_flags, pooled_rule_predictions
 from .departures import departures
 from .headline import assess_model, baseline
 from .layout import RunMetrics, metrics_from_text, read_metrics
@@ -82,15 +83,24 @@ def collect(sources: RunSources) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]
     done = [n for n in units if not is_diverged(units[n])]
     names = [n for n in planned if n in done] + sorted(n for n in done if n not in planned)
     if not names:
-        return pd.DataFrame(columns=list(HISTORY_COLUMNS)), pd.DataFrame(
-            columns=list(PREDICTION_KEYS)
-        ), []
+        return (
+            pd.DataFrame(columns=list(HISTORY_COLUMNS)),
+            pd.DataFrame(columns=list(PREDICTION_KEYS)),
+            [],
+        )
     tables = [units.tables(name) for name in names]
-    return (
-        pd.concat([history for history, _ in tables], ignore_index=True),
-        pd.concat([predictions for _, predictions in tables], ignore_index=True),
-        names,
+    history = pd.concat([history for history, _ in tables], ignore_index=True)
+    predictions = pd.concat([predictions for _, predictions in tables], ignore_index=True)
+    config = _recorded_config(sources.out) or RunConfig()
+    predictions = pooled_rule_predictions(
+        history,
+        predictions,
+        units,
+        rule_name=config.checkpoint,
+        folds_per_repeat=config.folds_per_repeat,
+        classes=sources.classes,
     )
+    return history, predictions, names
 
 
 def current_metrics(sources: RunSources) -> RunMetrics | None:
@@ -168,6 +178,7 @@ def summarize_run(
             history=history,
             n_samples=dataset["n_images"],
             folds_per_repeat=config.folds_per_repeat if config else None,
+            checkpoint=(config or RunConfig()).checkpoint,
         )
     metrics["dataset"] = {
         key: dataset[key] for key in ("classes", "counts", "fingerprint", "n_images")
@@ -182,7 +193,14 @@ def summarize_run(
     metrics["units_finished"] = len(names)
     metrics["units_diverged"] = sources.units.diverged()
     metrics["units_planned"] = len(runinfo.get("units_planned") or names)
-    return assess(metrics, predictions, config or RunConfig())
+    metrics = assess(metrics, predictions, config or RunConfig())
+    for name, entry in metrics["models"].items():
+        if entry.get("cv") and entry.get("assessment"):
+            epochs = {f["fold"]: f["best_epoch"] for f in entry["cv"]["folds"] if f["best_epoch"]}
+            entry["assessment"]["checkpoint_flags"] = checkpoint_flags(
+                history, sources.units, name, (config or RunConfig()).checkpoint, epochs
+            )
+    return metrics
 
 
 def assess(metrics: dict, predictions: pd.DataFrame, config: RunConfig) -> dict:

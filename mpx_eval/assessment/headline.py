@@ -164,9 +164,7 @@ def _headline(
     interval = proportion_interval(
         ci.get("accuracy"), correct, n, confidence_level=confidence_level
     )
-    accuracy.update(
-        interval.as_json() if interval else {"low": None, "high": None, "method": None}
-    )
+    accuracy.update(interval.as_json() if interval else {"low": None, "high": None, "method": None})
     accuracy["successes"], accuracy["n"] = correct, n
 
     auc = {"estimate": pooled.get("roc_auc"), "estimator": "pooled", "n": n}
@@ -178,7 +176,9 @@ def _headline(
         auc.update(low=auc_ci.low, high=auc_ci.high, method=auc_ci.method)
     else:
         auc.update(low=None, high=None, method=None)
-        if finite(auc["estimate"]):
+        if delong is not None and delong.reason:
+            auc["no_interval"] = f"no interval: {delong.reason}"
+        elif finite(auc["estimate"]):
             auc["no_interval"] = "no interval: every resample gives the same AUC"
     return {"accuracy": accuracy, "roc_auc": auc}
 

@@ -76,10 +76,7 @@ def exact_interval(successes: int, n: int, *, confidence_level: float = 0.95) ->
 def usable(ci: HasEnds | None) -> bool:
     """An interval with both ends and a width: a zero-width interval is never shown."""
     return bool(
-        ci is not None
-        and finite(ci.low)
-        and finite(ci.high)
-        and ci.high - ci.low > ZERO_WIDTH
+        ci is not None and finite(ci.low) and finite(ci.high) and ci.high - ci.low > ZERO_WIDTH
     )
 
 

@@ -107,6 +107,8 @@ class Assessment:
     fold_counts: dict[str, FoldCount] = field(default_factory=dict)
     per_class_fold_counts: dict[str, dict[str, FoldCount]] = field(default_factory=dict)
     seed_split: SeedHeadline | None = None
+    # when the cv epochs rest on too little: a small inner part, early epochs, flat curves
+    checkpoint_flags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -71,8 +71,7 @@ class ComparisonVerdict:
         return {
             Outcome.NOT_DESIGNS: " and ".join(f"{name} {alarm}" for name, alarm in self.warned),
             Outcome.NO_VARIANCE: "the accuracy difference is the same in every fold",
-            Outcome.NO_TEST: "the primary test needs at least two folds that both models "
-            "finished",
+            Outcome.NO_TEST: "the primary test needs at least two folds that both models finished",
             Outcome.INCONCLUSIVE: "the mean accuracies are equal",
         }.get(self.outcome, "")
 
@@ -92,8 +91,7 @@ def test_name(comparison: Comparison) -> str:
     """``corrected t over 5 folds``, or its repeated-CV form when the folds were repeated."""
     if comparison.repeats > 1:
         return (
-            f"corrected repeated k-fold t over {comparison.k} folds, "
-            f"{comparison.repeats} repeats"
+            f"corrected repeated k-fold t over {comparison.k} folds, {comparison.repeats} repeats"
         )
     return f"corrected t over {comparison.k} folds"
 

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..assessment.checkpoints import small_inner_part
 from ..atomic import write_csv, write_json
 from ..config import RunConfig
 from ..data.audit import audit_lines
@@ -44,6 +45,12 @@ def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
             f"{role} {roles[role]}" for role in ("train", "val", "test") if role in roles
         )
         print(f"  {split.name}: {parts}")
+    small = small_inner_part([len(split.val) for split in plan if split.scheme == "cv"])
+    if small:
+        print(
+            f"  ! {small} (a larger --inner-fraction than {cfg.inner_fraction:g} steadies it)",
+            file=sys.stderr,
+        )
     for line in [*audit_lines(found), *family_lines(found)]:
         print(line, file=sys.stderr if "!" in line else sys.stdout)
     print(f"Wrote {out_csv} and {audit_path}")

@@ -74,8 +74,11 @@ def summary_lines(metrics: RunMetrics) -> list[str]:
     """The result a user reads first in the terminal: per model the pooled accuracy and AUC
     with their intervals beside the majority-class baseline, the warnings, the primary test,
     and the departures from the blog's settings."""
+    rules = {e.optimism.rule for e in metrics.models.values() if e.optimism is not None}
+    by = f" by {rules.pop()}" if len(rules) == 1 else ""
     lines = [
-        "Results (pooled over the held-out test images; checkpoints chosen on inner validation):"
+        "Results (pooled over the held-out test images; checkpoints chosen on inner "
+        f"validation{by}):"
     ]
     width = max((len(name) for name in metrics.models), default=4)
     lines += _model_lines(metrics, width)

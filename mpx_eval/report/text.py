@@ -1,4 +1,4 @@
-"""Numbers as text, and the report's plain-language sentences: the optimism of the blog's
+"""Numbers as text, and the report's plain-language sentences: the checkpoint rules, the blog's
 checkpoint rule, the seed split beside the honest estimate, the paired tests and the
 verdicts (rendered from :mod:`mpx_eval.assessment.verdicts`, never decided here).
 
@@ -11,7 +11,8 @@ from ..assessment.intervals import HasEnds, finite, usable
 from ..assessment.layout import Estimate
 from ..assessment.verdicts import ALPHA, PRIMARY_TEST, ComparisonVerdict, Outcome
 from ..assessment.verdicts import p_text as pvalue
-from ..summary.layout import Comparison, CrossValidation, Optimism, SeedSplit
+from ..summary.checkpoints import RULES
+from ..summary.layout import Comparison, CrossValidation, Effect, Optimism, SeedSplit
 
 _LABELS = {
     "accuracy": "Accuracy",
@@ -110,23 +111,46 @@ def fraction(value) -> str:
 # --------------------------------------------------------------------------- sentences
 
 
-def optimism_sentence(optimism: Optimism) -> str:
-    """What choosing the epoch on the test images would have claimed, in plain words."""
-    best, chosen, last = optimism.best_epoch_on_test, optimism.chosen, optimism.last
-    if not (finite(best) and finite(chosen)):
+def checkpoint_sentence(optimism: Optimism, honest: Estimate | None = None) -> str:
+    """The run's checkpoint rule, what the other honest rules give, whether their spread is
+    selection noise (within the headline interval) or more, and what choosing on the test
+    images would have claimed, in plain words. ``honest``: the headline accuracy."""
+    chosen, best = optimism.chosen, optimism.best_epoch_on_test
+    if not finite(chosen):
         return ""
-    gap = best - chosen
+    described = RULES[optimism.rule].description if optimism.rule in RULES else optimism.rule
     text = (
-        f"Picking the best epoch by looking at the test images would have reported an "
-        f"accuracy of {best:.3f}; choosing it honestly on held-out training images gives "
-        f"{chosen:.3f}"
+        f"Each fold's epoch was chosen by the rule fixed before the run, {optimism.rule} "
+        f"({described}); at those epochs the test folds score {chosen:.3f} on average."
     )
-    if gap >= 0.0005:
-        text += f" — the difference of {gap:.3f} is optimism, not skill."
-    else:
-        text += " — here the honest choice happened to find the best epoch as well."
-    if finite(last):
-        text += f" Simply keeping the last epoch gives {last:.3f}."
+    rules = [r for r in optimism.rules if r.honest and finite(r.mean)]
+    if len(rules) > 1:
+        low = min(rules, key=lambda r: r.mean)
+        high = max(rules, key=lambda r: r.mean)
+        spread = high.mean - low.mean
+        text += (
+            f" All the honest rules, each choosing on the inner validation part only, give "
+            f"between {low.mean:.3f} ({low.rule}) and {high.mean:.3f} ({high.rule})."
+        )
+        if honest is not None and finite(honest.low) and finite(honest.high):
+            half = (honest.high - honest.low) / 2
+            if spread <= half:
+                text += (
+                    f" A spread of {spread:.3f}, within the headline's 95 % interval "
+                    f"(±{half:.3f}), is selection noise: where a rule lands on a noisy curve, "
+                    "not a difference in skill."
+                )
+            else:
+                text += (
+                    f" A spread of {spread:.3f} is wider than the headline's 95 % interval "
+                    f"(±{half:.3f}): on this data the epoch matters, which is why the rule "
+                    "is fixed in advance rather than picked after seeing these numbers."
+                )
+    if finite(best) and best - chosen >= 0.0005:
+        text += (
+            f" Choosing each fold's epoch on its own test images, which no honest protocol "
+            f"can do, would have claimed {best:.3f}."
+        )
     return text
 
 
@@ -204,13 +228,20 @@ def _corrected_t_row(comparison: Comparison) -> dict | None:
     }
 
 
+def _mcnemar_name(method: str) -> str:
+    """The McNemar test's name for the method ``mcnemar_test`` recorded."""
+    if "Durkalski" in method:
+        return "McNemar's test for grouped images (Durkalski et al., per-group proportions)"
+    if method.startswith("clustered"):
+        return "McNemar's test for grouped images (Obuchowski, cluster counts)"
+    return "McNemar's exact test"
+
+
 def _mcnemar_row(comparison: Comparison) -> dict:
     a, b, m = comparison.a, comparison.b, comparison.mcnemar
     return {
         "key": "mcnemar",
-        "name": "McNemar's test for grouped images (Durkalski et al.)"
-        if m.method.startswith("clustered")
-        else "McNemar's exact test",
+        "name": _mcnemar_name(m.method),
         "what": f"images only {a} got right: {m.n_a_only}; only {b}: "
         f"{m.n_b_only} (of {comparison.n_paired} paired test images)",
         "statistic": f"discordant pairs {m.n_a_only} / {m.n_b_only}",
@@ -229,6 +260,57 @@ def _delong_row(comparison: Comparison) -> dict | None:
         "statistic": f"z = {num(d.z, 2)}",
         "p": d.p,
     }
+
+
+def signed(value, digits: int = 3) -> str:
+    """``+0.042``, ``−0.067`` (a true minus sign), ``n/a``."""
+    if not finite(value):
+        return "n/a"
+    text = f"{abs(value):.{digits}f}"
+    return ("−" if value < 0 and float(text) != 0 else "+") + text
+
+
+def effect_text(effect: Effect) -> str:
+    """``+0.042 (95 % CI −0.067 to +0.148)``, or the difference with why it has no interval."""
+    if finite(effect.low) and finite(effect.high):
+        return (
+            f"{signed(effect.difference)} (95 % CI {signed(effect.low)} to {signed(effect.high)})"
+        )
+    return f"{signed(effect.difference)} ({effect.reason or 'no interval'})"
+
+
+def comparison_effects(comparison: Comparison) -> list[dict]:
+    """The effect sizes of one pair (a − b), each with what it measures and how."""
+    effects = comparison.effects
+    if effects is None:
+        return []
+    rows = (
+        ("Accuracy, pooled test images (paired)", effects.accuracy),
+        ("AUC, pooled test images (paired)", effects.roc_auc),
+        ("Mean of the per-fold accuracy differences", effects.fold_mean_accuracy),
+    )
+    return [
+        {"what": what, "text": effect_text(effect), "method": effect.method}
+        for what, effect in rows
+        if effect is not None
+    ]
+
+
+def effect_sentence(comparison: Comparison) -> str:
+    """``t3 − t4: +0.042 accuracy, 95 % CI −0.067 to +0.148`` (pooled images), for a verdict."""
+    effects = comparison.effects
+    if effects is None or not finite(effects.accuracy.difference):
+        return ""
+    acc = effects.accuracy
+    text = f"{comparison.a} − {comparison.b}: {signed(acc.difference)} accuracy"
+    if finite(acc.low) and finite(acc.high):
+        text += f", 95 % CI {signed(acc.low)} to {signed(acc.high)}"
+    auc = effects.roc_auc
+    if auc is not None and finite(auc.difference):
+        text += f"; {signed(auc.difference)} AUC"
+        if finite(auc.low) and finite(auc.high):
+            text += f", 95 % CI {signed(auc.low)} to {signed(auc.high)}"
+    return text + " (paired, on the pooled test images)."
 
 
 def comparison_tests(
@@ -333,4 +415,3 @@ def short_verdict(verdict: ComparisonVerdict) -> str:
     if outcome is Outcome.FAVOURS:
         return f"Evidence that {verdict.favoured} is more accurate than {verdict.other} ({where})."
     return f"No evidence that {a} and {b} differ in accuracy ({where})."
-

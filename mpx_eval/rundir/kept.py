@@ -1,6 +1,6 @@
-"""What a unit keeps besides its numbers, on disk: the saved model, the record beside it,
-and the Grad-CAM heatmaps, written and read back. No Keras here (the report reads the
-heatmaps)."""
+"""What a unit keeps besides its tables, on disk: the saved model, the record beside it,
+the Grad-CAM heatmaps and every epoch's probabilities, written and read back. No Keras here
+(the report reads the heatmaps)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from ..atomic import write_bytes, write_json
 from ..errors import MpxEvalError
-from .layout import GRADCAM_FILE, MODEL_FILE, MODEL_INFO
+from .layout import EPOCHS_FILE, GRADCAM_FILE, MODEL_FILE, MODEL_INFO
 
 #: Grad-CAM per unit: its most confident mistakes, as many as the report's gallery shows per
 #: model (so that every mistake shown has its heatmap), and an even spread of correct
@@ -26,6 +26,7 @@ PREPROCESSING = {
     "resize": "bilinear to input_size x input_size, aspect ratio not kept",
     "dtype": "uint8 0-255; the model rescales its input itself",
 }
+
 
 def write_kept(folder: Path, kept: dict, *, paths: list[str], model_info: dict) -> dict:
     """Write a unit's saved model (``model.keras`` and ``model.json``) and heatmaps
@@ -83,3 +84,38 @@ def read_gradcam(folder: Path) -> dict[str, np.ndarray] | None:
             return {key: data[key] for key in data.files}
     except (OSError, ValueError, EOFError) as exc:
         raise MpxEvalError(f"{path} cannot be read ({exc}); it may be truncated") from None
+
+
+def write_epochs(folder: Path, probabilities: np.ndarray, *, val: list[str], test: list[str]):
+    """Every epoch's probabilities of a unit (``(epochs, len(val) + len(test), classes)``,
+    validation rows first) with the paths of those rows."""
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        paths=np.array([*val, *test], dtype=str),
+        n_val=np.int64(len(val)),
+        probabilities=np.asarray(probabilities, dtype=np.float32),
+    )
+    write_bytes(folder / EPOCHS_FILE, buf.getvalue())
+
+
+def read_epochs(folder: Path) -> dict[str, np.ndarray] | None:
+    """A unit's every-epoch probabilities: ``paths``, ``n_val`` and ``probabilities``
+    (checked to fit together), or None when the unit has none (written before they were
+    kept, or diverged)."""
+    path = Path(folder) / EPOCHS_FILE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            out = {key: data[key] for key in ("paths", "n_val", "probabilities")}
+    except (OSError, ValueError, EOFError, KeyError) as exc:
+        raise MpxEvalError(f"{path} cannot be read ({exc}); it may be truncated") from None
+    probs = out["probabilities"]
+    if (
+        probs.ndim != 3
+        or probs.shape[1] != out["paths"].shape[0]
+        or not 0 <= out["n_val"] <= probs.shape[1]
+    ):
+        raise MpxEvalError(f"{path} holds arrays that do not fit together; it may be damaged")
+    return out

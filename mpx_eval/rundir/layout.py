@@ -31,6 +31,8 @@ MODEL_FILE = "model.keras"
 MODEL_INFO = "model.json"
 #: A unit's Grad-CAM heatmaps.
 GRADCAM_FILE = "gradcam.npz"
+#: A unit's probabilities at every epoch, for rules that choose after all folds are trained.
+EPOCHS_FILE = "epochs.npz"
 
 #: Files a run writes at the top of its folder (what ``--overwrite`` removes there).
 RUN_FILES = (
@@ -49,7 +51,9 @@ RUN_FILES = (
 #: output folder, a file manager's notes).
 PLACEHOLDERS = frozenset({LOCK, ".gitignore", ".gitkeep", ".keep", ".DS_Store"})
 #: Files a unit writes in its folder under ``units/``.
-UNIT_FILES = (HISTORY, PREDICTIONS, UNIT_INFO, MODEL_FILE, MODEL_INFO, GRADCAM_FILE)
+UNIT_FILES = (
+    HISTORY, PREDICTIONS, UNIT_INFO, MODEL_FILE, MODEL_INFO, GRADCAM_FILE, EPOCHS_FILE,
+)  # fmt: skip
 #: A unit folder's name (``t4-cv-3``), or one moved aside as damaged.
 UNIT_DIR = re.compile(r"^[\w.-]+-(seed|cv)-\d+(\.damaged-\d{8}T\d{6}Z(-\d+)?)?$")
 #: What an interrupted atomic write leaves behind (see mpx_eval.atomic.atomic_open).

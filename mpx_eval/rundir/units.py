@@ -16,8 +16,16 @@ from .. import __version__
 from ..atomic import read_csv, write_csv, write_json
 from ..errors import MpxEvalError
 from ._checks import damaged, require_keys, require_numeric
-from .kept import PREPROCESSING, write_kept
-from .layout import HISTORY, HISTORY_COLUMNS, PREDICTION_KEYS, PREDICTIONS, UNIT_INFO, RunPaths
+from .kept import PREPROCESSING, write_epochs, write_kept
+from .layout import (
+    EPOCHS_FILE,
+    HISTORY,
+    HISTORY_COLUMNS,
+    PREDICTION_KEYS,
+    PREDICTIONS,
+    UNIT_INFO,
+    RunPaths,
+)
 
 if TYPE_CHECKING:
     from ..data.images import ImageSet
@@ -264,6 +272,14 @@ def write_unit(out: Path, unit, result, images: ImageSet, identity: str, extra: 
         result.eval_index = np.empty(0, dtype=np.int64)
     history, predictions = unit_frames(unit, result, images)
     write_unit_tables(folder, history, None if diverged_at else predictions)
+    (folder / EPOCHS_FILE).unlink(missing_ok=True)  # an earlier, unfinished attempt's
+    if not diverged_at and getattr(result, "probs_by_epoch", None) is not None:
+        write_epochs(
+            folder,
+            result.probs_by_epoch,
+            val=[images.paths[i] for i in unit.split.val],
+            test=[images.paths[i] for i in unit.split.test],
+        )
     kept = write_kept(
         folder, result.kept, paths=images.paths, model_info=saved_model_info(unit, images)
     )

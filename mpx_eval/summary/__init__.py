@@ -2,16 +2,18 @@
 
 :func:`summarize_predictions` computes it with :mod:`mpx_eval.metrics`; its layout is typed in
 :mod:`mpx_eval.summary.layout` and its JSON Schema ships with the package
-(:func:`metrics_json_schema`). Like the metrics, it needs numpy, scipy, scikit-learn and pandas
-only.
+(:func:`metrics_json_schema`); the checkpoint rules that choose each fold's epoch from its
+inner-validation curve are in :mod:`mpx_eval.summary.checkpoints`. Like the metrics, it needs
+numpy, scipy, scikit-learn and pandas only.
 """
 
-from ._schema import metrics_json_schema
-from ._summarize import summarize_predictions
-from .layout import Summary
+from .. import lazy_exports
 
-__all__ = [
-    "Summary",
-    "metrics_json_schema",
-    "summarize_predictions",
-]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "Summary": ".layout",
+        "metrics_json_schema": "._schema",
+        "summarize_predictions": "._summarize",
+    },
+)

@@ -1,5 +1,6 @@
 """The paired comparison of two models over the cv folds both have: the corrected t-test on
-the per-fold accuracies, McNemar's test and DeLong's test on the pooled test images."""
+the per-fold accuracies, McNemar's test and DeLong's test on the pooled test images, and the
+effect sizes (paired differences with their intervals) beside them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..metrics import corrected_resampled_ttest, delong_roc_test, mcnemar_test, predicted_labels
+from ..metrics import (
+    corrected_resampled_ttest,
+    delong_auc_difference,
+    delong_roc_test,
+    mcnemar_test,
+    paired_accuracy_difference,
+    predicted_labels,
+)
 from ._rows import Rows, repeat_of
 
 
@@ -47,20 +55,67 @@ def _paired_probabilities(name_a, rows_a: Rows, name_b, rows_b: Rows) -> np.ndar
     return rows_b.prob[order]
 
 
-def _corrected_t(table_a: pd.DataFrame, table_b: pd.DataFrame, n: int) -> dict | None:
+def _corrected_t(table_a: pd.DataFrame, table_b: pd.DataFrame, n: int, level: float):
+    """The corrected t-test's record and the fold-mean difference's effect, or (None, None)
+    with one fold."""
     acc_a = table_a["accuracy"].to_numpy()
     acc_b = table_b["accuracy"].to_numpy()
     if acc_a.shape[0] < 2:
-        return None
+        return None, None
     n_test = float(table_a["n_test"].mean())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
-        result = corrected_resampled_ttest(acc_a, acc_b, n_train=n - n_test, n_test=n_test)
-    return {
+        result = corrected_resampled_ttest(
+            acc_a, acc_b, n_train=n - n_test, n_test=n_test, confidence_level=level
+        )
+    test = {
         "t": result.statistic,
         "p": result.pvalue,
         "df": result.df,
         "undefined_reason": "no_variance" if caught else None,
+    }
+    effect = {
+        "difference": result.mean_difference,
+        "low": result.low,
+        "high": result.high,
+        "method": f"corrected resampled t over {acc_a.shape[0]} folds (Nadeau–Bengio)",
+        "reason": "the per-fold differences do not vary" if caught else None,
+    }
+    return test, effect
+
+
+def _accuracy_effect(rows_a: Rows, predicted_b: np.ndarray) -> dict:
+    level = rows_a.settings.confidence_level
+    result = paired_accuracy_difference(
+        rows_a.y, rows_a.predicted, predicted_b, groups=rows_a.groups, confidence_level=level
+    )
+    return {
+        "difference": result.difference,
+        "low": result.low,
+        "high": result.high,
+        "method": result.method,
+        "reason": None,
+    }
+
+
+def _auc_effect(rows_a: Rows, prob_b: np.ndarray) -> dict | None:
+    if not rows_a.has_both():
+        return None
+    result = delong_auc_difference(
+        rows_a.y,
+        rows_a.positive_score(),
+        rows_a.positive_score(prob_b),
+        positive_class=rows_a.settings.positive_class,
+        groups=rows_a.groups,
+        confidence_level=rows_a.settings.confidence_level,
+    )
+    clustered = rows_a.groups_repeat()
+    return {
+        "difference": result.difference,
+        "low": result.low,
+        "high": result.high,
+        "method": "DeLong, clustered (Obuchowski)" if clustered else "DeLong",
+        "reason": result.reason,
     }
 
 
@@ -87,6 +142,7 @@ def compare(name_a, rows_a: Rows, name_b, rows_b: Rows, n: int) -> dict | None:
     acc_b = table_b["accuracy"].to_numpy()
     predicted_b = predicted_labels(prob_b, labels=rows_a.settings.classes)
     mcnemar = mcnemar_test(rows_a.y, rows_a.predicted, predicted_b, groups=rows_a.groups)
+    corrected_t, fold_effect = _corrected_t(table_a, table_b, n, rows_a.settings.confidence_level)
     return {
         "a": name_a,
         "b": name_b,
@@ -97,7 +153,7 @@ def compare(name_a, rows_a: Rows, name_b, rows_b: Rows, n: int) -> dict | None:
         "mean_a": float(acc_a.mean()),
         "mean_b": float(acc_b.mean()),
         "mean_difference": float(acc_a.mean() - acc_b.mean()),
-        "corrected_t": _corrected_t(table_a, table_b, n),
+        "corrected_t": corrected_t,
         "mcnemar": {
             "statistic": mcnemar.statistic,
             "p": mcnemar.pvalue,
@@ -107,4 +163,9 @@ def compare(name_a, rows_a: Rows, name_b, rows_b: Rows, n: int) -> dict | None:
         },
         "delong": _delong(rows_a, prob_b),
         "n_paired": len(rows_a),
+        "effects": {
+            "accuracy": _accuracy_effect(rows_a, predicted_b),
+            "roc_auc": _auc_effect(rows_a, prob_b),
+            "fold_mean_accuracy": fold_effect,
+        },
     }

@@ -69,8 +69,10 @@ def _union(args: tuple, value: Any, where: str) -> Any:
             return from_json(option, value, where)
         except LayoutError as exc:
             errors.append(exc)
-    raise errors[0] if len(errors) == 1 else LayoutError(
-        where, f"is {_describe(value)}, which fits none of its types"
+    raise (
+        errors[0]
+        if len(errors) == 1
+        else LayoutError(where, f"is {_describe(value)}, which fits none of its types")
     )
 
 

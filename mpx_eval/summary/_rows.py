@@ -29,6 +29,7 @@ class Settings(NamedTuple):
     random_state: int | None
     n_samples: int | None
     folds_per_repeat: int | None
+    checkpoint: str  # the rule that chose each cv fold's epoch (mpx_eval.summary.checkpoints)
 
     @property
     def positive_class(self) -> str | None:
@@ -118,11 +119,15 @@ class Rows:
         }
         if self.has_both():
             ci = self.auc_interval()
-            clustered = "Obuchowski's clustered " if self.groups_repeat() else ""
+            method = (
+                "Obuchowski's clustered DeLong variance, logit scale, t on the rarer class's groups"
+                if self.groups_repeat()
+                else "DeLong variance, logit scale"
+            )
             out["roc_auc"] = {
                 "low": ci.low,
                 "high": ci.high,
-                "method": f"{clustered}DeLong variance, logit scale",
+                "method": method,
                 "n_dropped": 0,
             }
         return out

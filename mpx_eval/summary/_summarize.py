@@ -31,11 +31,13 @@ from ..metrics.validation import (
     resolve_positive,
 )
 from ..rundir.layout import PREDICTION_KEYS
+from . import checkpoints as CK
 from ._compare import compare
 from ._rows import Rows, Settings, repeat_of
 
 #: The history columns the summary reads: a subset of what a run writes
-#: (``mpx_eval.rundir.layout.HISTORY_COLUMNS``), so a history of only these is accepted too.
+#: (``mpx_eval.rundir.layout.HISTORY_COLUMNS``), so a history of only these is accepted too;
+#: ``val_loss`` as well when it is there (the rules that read it need it).
 HISTORY_USED = ("model", "scheme", "fold", "epoch", "val_accuracy", "test_accuracy")
 
 
@@ -135,7 +137,8 @@ def _check_history(history) -> pd.DataFrame:
     missing = [c for c in HISTORY_USED if c not in history.columns]
     if missing:
         raise ValueError(f"history lacks column(s): {', '.join(missing)}")
-    frame = history.loc[:, list(HISTORY_USED)].copy()
+    read = [*HISTORY_USED, *(["val_loss"] if "val_loss" in history.columns else [])]
+    frame = history.loc[:, read].copy()
     frame["model"] = frame["model"].astype(str)
     frame["scheme"] = frame["scheme"].astype(str)
     for column in ("fold", "epoch"):
@@ -145,7 +148,7 @@ def _check_history(history) -> pd.DataFrame:
         frame[column] = values.astype(int)
     if (frame["epoch"] < 1).any():
         raise ValueError("history has epoch values below 1; epochs are counted from 1")
-    for column in ("val_accuracy", "test_accuracy"):
+    for column in read[len(HISTORY_USED) - 2 :]:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     row = _first_repeat(frame, ["model", "scheme", "fold", "epoch"])
     if row is not None:
@@ -171,13 +174,13 @@ def _check_partition(rows: Rows, model: str, checkpoint: str) -> None:
         )
 
 
-def _first_best_epoch(rows: pd.DataFrame, column: str):
-    """(epoch of the first maximum of ``column``, that maximum), or (None, None)."""
-    values = rows[column].to_numpy(dtype=float)
-    if rows.shape[0] == 0 or not np.isfinite(values).any():
+def _seed_split_epoch(rows: pd.DataFrame):
+    """(epoch the seed split's rule keeps, its validation accuracy), or (None, None)."""
+    values = rows["val_accuracy"].to_numpy(dtype=float)
+    epoch = CK.choose_epoch(values, CK.SEED_SPLIT_RULE)
+    if epoch is None:
         return None, None
-    i = int(np.nanargmax(values))
-    return int(rows["epoch"].iloc[i]), float(values[i])
+    return int(rows["epoch"].iloc[epoch - 1]), float(values[epoch - 1])
 
 
 def _history_rows(history, model, scheme, fold) -> pd.DataFrame:
@@ -230,27 +233,42 @@ def _cv_checkpoints(cv: pd.DataFrame, model: str, s: Settings) -> dict[str, Rows
     return by_checkpoint
 
 
-def _fold_rows(table: pd.DataFrame, model, history, n: int, names) -> list[dict]:
+def _fold_rows(table: pd.DataFrame, model, history, n: int, s: Settings) -> list[dict]:
+    chosen = _chosen(history, model, s.checkpoint, s) if history is not None else {}
     folds = []
     for fold, row in table.iterrows():
-        epoch, _ = _first_best_epoch(_history_rows(history, model, "cv", fold), "val_accuracy")
+        epoch = chosen.get(int(fold))
         folds.append(
             {
                 "fold": int(fold),
                 "n_test": int(row["n_test"]),
                 "n_train": n - int(row["n_test"]),
                 "best_epoch": epoch,
-                **{name: float(row[name]) for name in names},
+                **{name: float(row[name]) for name in s.names},
             }
         )
     return folds
+
+
+def _cv_history(history, model) -> pd.DataFrame:
+    return history.loc[(history["model"] == model) & (history["scheme"] == "cv")]
+
+
+def _chosen(history, model, rule_name: str, s: Settings) -> dict[int, int]:
+    """Fold -> epoch that ``rule_name`` chooses for ``model`` from its cv history."""
+    h = _cv_history(history, model)
+    chosen = CK.rule(rule_name)
+    if h.shape[0] == 0 or (chosen.column is not None and chosen.column not in h.columns):
+        return {}
+    k = s.folds_per_repeat
+    return CK.chosen_epochs(h, rule_name, (lambda f: (f - 1) // k) if k else None)
 
 
 def _auc_delong(best: Rows) -> dict | None:
     if not best.has_both():
         return None
     ci = best.auc_interval()
-    return {"auc": ci.auc, "low": ci.low, "high": ci.high}
+    return {"auc": ci.auc, "low": ci.low, "high": ci.high, "reason": ci.reason}
 
 
 def _mean_roc(best: Rows, table: pd.DataFrame) -> dict | None:
@@ -307,7 +325,7 @@ def _cv_summary(
     best = by_checkpoint["best"]
     n = int(cv["path"].nunique()) if s.n_samples is None else s.n_samples
     table = best.fold_table()
-    folds = _fold_rows(table, model, history, n, s.names)
+    folds = _fold_rows(table, model, history, n, s)
     cv_summary = {
         "k": len(folds),
         "n": n,
@@ -337,7 +355,7 @@ def _seed_summary(frame: pd.DataFrame, model: str, history, s: Settings) -> dict
     metrics = best.pooled()
     h = _history_rows(history, model, "seed", 0)
     if h.shape[0]:
-        best_epoch, best_val = _first_best_epoch(h, "val_accuracy")
+        best_epoch, best_val = _seed_split_epoch(h)
         last_val = float(h["val_accuracy"].iloc[-1])
         source = "history"
     else:
@@ -365,37 +383,58 @@ def _finite_mean(values: list) -> float:
     return float(np.where(finite, values, 0.0).sum() / finite.sum())
 
 
-def _optimism(history, model) -> dict | None:
+def _rule_outcome(name: str, epochs: dict[int, int], test: pd.Series, **flags) -> dict:
+    accuracy = [float(test.loc[(fold, epoch)]) for fold, epoch in sorted(epochs.items())]
+    return {
+        "rule": name,
+        **flags,
+        "mean": _finite_mean(accuracy),
+        "std": float(np.std(accuracy, ddof=1)) if len(accuracy) > 1 else None,
+        "epochs": [epochs[fold] for fold in sorted(epochs)],
+    }
+
+
+def _optimism(history, model, s: Settings) -> dict | None:
+    """Every checkpoint rule's test-fold accuracy (the run's rule and the honest
+    alternatives), beside the optimistic best epoch on each test fold and the last epoch."""
     if history is None:
         return None
-    h = history.loc[(history["model"] == model) & (history["scheme"] == "cv")]
+    h = _cv_history(history, model)
     if h.shape[0] == 0:
         return None
+    test = h.set_index(["fold", "epoch"])["test_accuracy"].astype(float)
+    rules = []
+    for name, rule in CK.RULES.items():
+        epochs = _chosen(history, model, name, s)
+        if epochs:
+            rules.append(_rule_outcome(name, epochs, test, honest=True, pooled=rule.pooled))
+    best_on_test = CK.chosen_epochs(h.assign(val_accuracy=h["test_accuracy"]), "val-accuracy")
+    rules.append(_rule_outcome(CK.BEST_ON_TEST, best_on_test, test, honest=False, pooled=False))
+    chosen = _chosen(history, model, s.checkpoint, s)
+    last = CK.chosen_epochs(h, "last")
     per_fold = []
-    for fold, rows in h.groupby("fold", sort=True):
-        rows = rows.sort_values("epoch")
-        chosen_epoch, _ = _first_best_epoch(rows, "val_accuracy")
-        best_test_epoch, best_test = _first_best_epoch(rows, "test_accuracy")
-        test = rows.set_index("epoch")["test_accuracy"]
-        chosen = float(test.loc[chosen_epoch]) if chosen_epoch is not None else None
+    for fold in sorted(best_on_test):
+        epoch = chosen.get(fold)
         per_fold.append(
             {
                 "fold": int(fold),
-                "chosen_epoch": chosen_epoch,
-                "best_test_epoch": best_test_epoch,
-                "best_epoch_on_test": best_test,
-                "chosen": chosen,
-                "last": float(test.iloc[-1]),
+                "chosen_epoch": epoch,
+                "best_test_epoch": best_on_test[fold],
+                "best_epoch_on_test": float(test.loc[(fold, best_on_test[fold])]),
+                "chosen": float(test.loc[(fold, epoch)]) if epoch is not None else None,
+                "last": float(test.loc[(fold, last[fold])]),
             }
         )
-    best_on_test = _finite_mean([f["best_epoch_on_test"] for f in per_fold])
-    chosen = _finite_mean([f["chosen"] for f in per_fold])
+    best = _finite_mean([f["best_epoch_on_test"] for f in per_fold])
+    mean_chosen = _finite_mean([f["chosen"] for f in per_fold])
     return {
-        "best_epoch_on_test": best_on_test,
-        "chosen": chosen,
+        "best_epoch_on_test": best,
+        "chosen": mean_chosen,
         "last": _finite_mean([f["last"] for f in per_fold]),
-        "gap": best_on_test - chosen,
+        "gap": best - mean_chosen,
         "per_fold": per_fold,
+        "rule": s.checkpoint,
+        "rules": rules,
     }
 
 
@@ -410,6 +449,7 @@ def summarize_predictions(
     random_state=0,
     n_samples=None,
     folds_per_repeat=None,
+    checkpoint=CK.DEFAULT_RULE,
 ) -> dict:
     """Summarise a run's predictions (and optionally its training history) for reporting.
 
@@ -457,6 +497,10 @@ def summarize_predictions(
         repeated k-fold t-test, the same formula with R k folds), and the pooled rows hold
         every image R times, which the group-aware intervals and tests treat as one
         cluster. By default every fold belongs to one repetition.
+    checkpoint : str, default=mpx_eval.summary.checkpoints.DEFAULT_RULE
+        The rule (:data:`mpx_eval.summary.checkpoints.RULES`) that chose the epoch of the
+        cv "best" rows: the folds' chosen epochs are read from the history by it, and every
+        other rule's test-fold accuracy is given beside it.
 
     Returns
     -------
@@ -503,6 +547,7 @@ def summarize_predictions(
         random_state,
         n_samples,
         folds_per_repeat,
+        checkpoint,
     )
     frame = _check_predictions(predictions, s.classes)
     history = _check_history(history) if history is not None else None
@@ -517,7 +562,7 @@ def summarize_predictions(
         models[model] = {
             "cv": cv,
             "seed_split": _seed_summary(rows, model, history, s),
-            "optimism": _optimism(history, model) if cv is not None else None,
+            "optimism": _optimism(history, model, s) if cv is not None else None,
         }
     comparisons = [
         comparison
@@ -539,7 +584,14 @@ def summarize_predictions(
 
 
 def _settings(
-    labels, positive_class, confidence_level, n_resamples, random_state, n_samples, folds_per_repeat
+    labels,
+    positive_class,
+    confidence_level,
+    n_resamples,
+    random_state,
+    n_samples,
+    folds_per_repeat,
+    checkpoint,
 ) -> Settings:
     classes = resolve_classes(labels, name="labels").tolist()
     if len(classes) < 2:
@@ -556,6 +608,14 @@ def _settings(
     n_resamples = check_positive_int("n_resamples", n_resamples, minimum=2)
     if folds_per_repeat is not None:
         folds_per_repeat = check_positive_int("folds_per_repeat", folds_per_repeat, minimum=2)
+    CK.rule(checkpoint)
     return Settings(
-        classes, positive, confidence_level, n_resamples, random_state, n_samples, folds_per_repeat
+        classes,
+        positive,
+        confidence_level,
+        n_resamples,
+        random_state,
+        n_samples,
+        folds_per_repeat,
+        checkpoint,
     )

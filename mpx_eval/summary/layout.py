@@ -73,6 +73,7 @@ class AUCDeLong:
     auc: Probability
     low: Probability
     high: Probability
+    reason: str | None = None  # why the bounds are None ("too few groups of Monkeypox (1) …")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,18 +193,34 @@ class OptimismFold:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RuleOutcome:
+    """One checkpoint rule applied to a model's cv history: the test-fold accuracy at the
+    epochs it chooses (mean and spread over the folds) and those epochs, in fold order."""
+
+    rule: str  # a name of mpx_eval.summary.checkpoints.RULES, or "best-on-test"
+    honest: bool  # False only for "best-on-test": the test fold chose its own epoch
+    pooled: bool  # one epoch for all folds of a repeat, from the mean inner curve
+    mean: float | None
+    std: float | None  # ddof=1; None with one fold
+    epochs: list[int]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Optimism:
-    """What choosing the epoch on the test fold would have claimed, against what was chosen.
+    """The epochs the run's checkpoint rule chose, against the other rules and against
+    choosing the epoch on the test fold itself (optimistic).
 
     Means over the folds of the model's cv history.
     """
 
     # Highest test_accuracy of any epoch: an optimistic figure no honest procedure can reach.
     best_epoch_on_test: float | None
-    chosen: float | None  # test_accuracy at the epoch the inner validation chose
+    chosen: float | None  # test_accuracy at the epoch the run's rule chose
     last: float | None  # test_accuracy of the last epoch
     gap: float | None  # best_epoch_on_test - chosen
     per_fold: list[OptimismFold]
+    rule: str = "val-accuracy"  # the run's rule (older runs: their only rule)
+    rules: list[RuleOutcome] = field(default_factory=list)  # every rule, then "best-on-test"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -232,7 +249,8 @@ class CorrectedT:
 class McNemar:
     """McNemar's test on the pooled paired correctness (see :func:`mpx_eval.metrics.mcnemar_test`).
 
-    Exact, or Durkalski et al.'s clustered test when groups repeat (``method`` says which).
+    Exact, or the cluster-count test (Obuchowski 1998) when groups repeat (``method`` says
+    which).
     """
 
     statistic: int | float  # a count of discordant pairs (exact), or a chi-square
@@ -250,6 +268,26 @@ class DeLong:
     p: Probability
     auc_a: Probability
     auc_b: Probability
+
+
+@dataclass(frozen=True, kw_only=True)
+class Effect:
+    """A paired difference a − b with its interval (None bounds, and ``reason``, without)."""
+
+    difference: float | None
+    low: float | None
+    high: float | None
+    method: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Effects:
+    """How much better, with what interval: the effect sizes beside the tests."""
+
+    accuracy: Effect  # pooled test images, paired (clustered when groups repeat)
+    roc_auc: Effect | None  # two classes only
+    fold_mean_accuracy: Effect | None  # mean of the per-fold differences; None with one fold
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,6 +310,7 @@ class Comparison:
     mcnemar: McNemar
     delong: DeLong | None  # two classes only
     n_paired: PositiveCount
+    effects: Effects | None = None  # None in summaries from before effect sizes
 
 
 @dataclass(frozen=True, kw_only=True)

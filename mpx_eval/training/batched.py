@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from ..errors import MpxEvalError
+from ..summary.checkpoints import SEED_SPLIT_RULE
 from .models import ModelSpec, build, outputs_probabilities
 from .train import EVAL_BATCH, UnitResult, _EpochEvaluator
 
@@ -52,8 +53,8 @@ class _GivenOutputs(_EpochEvaluator):
     """The sequential engine's evaluator, fed with outputs the batched program computed, so
     that history rows, checkpoint choice and probabilities are the same code."""
 
-    def __init__(self, x, y, val, test, probabilities: bool, on_epoch) -> None:
-        super().__init__(None, x, y, val, test, probabilities, on_epoch)
+    def __init__(self, x, y, val, test, probabilities: bool, on_epoch, checkpoint) -> None:
+        super().__init__(None, x, y, val, test, probabilities, on_epoch, checkpoint=checkpoint)
         self.outputs: np.ndarray | None = None
 
     def _outputs(self) -> np.ndarray:
@@ -277,7 +278,12 @@ def _train_chunk(spec, x, y, units, on_epoch) -> list[UnitResult]:
         def report(row, seconds, _i=i):
             on_epoch(_i, row, seconds)
 
-        evaluators.append(_GivenOutputs(x, y, u["val"], u["test"], probabilities, report))
+        evaluators.append(
+            _GivenOutputs(
+                x, y, u["val"], u["test"], probabilities, report,
+                u.get("checkpoint", SEED_SPLIT_RULE),
+            )
+        )  # fmt: skip
     eval_rows = jnp.asarray(_eval_plan(evaluators))
     for epoch in range(epochs):
         epoch_started = time.perf_counter()
@@ -306,6 +312,7 @@ def _train_chunk(spec, x, y, units, on_epoch) -> list[UnitResult]:
             probs_best=np.exp(e.best_logp),
             probs_last=np.exp(e.last_logp),
             params=params,
+            probs_by_epoch=np.stack(e.by_epoch),
             seconds=seconds,
             seconds_per_epoch=e.seconds,
         )

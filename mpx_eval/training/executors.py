@@ -13,6 +13,7 @@ from typing import Protocol
 
 from ..config import RunConfig
 from ..errors import MpxEvalError
+from ..summary.checkpoints import SEED_SPLIT_RULE
 from . import usercode
 from .backend import Training, load_training, precision_policy
 
@@ -154,6 +155,8 @@ def training_arguments(unit, images, cfg: RunConfig) -> dict:
         "batch_size": cfg.batch_size,
         "learning_rate": cfg.learning_rate,
         "seed": unit.seed(cfg.seed),
+        # the seed split reproduces the blog, whose checkpoint is its best validation accuracy
+        "checkpoint": cfg.checkpoint if unit.split.scheme == "cv" else SEED_SPLIT_RULE,
     }
 
 

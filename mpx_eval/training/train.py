@@ -1,7 +1,8 @@
 """Training one unit: a fresh model on one split (the device and precision: ``backend``).
 
-The checkpoint is the epoch with the best validation accuracy (ties: the earlier epoch); the
-test part's numbers are recorded every epoch for the curves and never choose anything.
+The checkpoint is chosen on the validation part by a rule of ``mpx_eval.summary.checkpoints``;
+the test part's numbers and every epoch's probabilities are recorded for the curves and for
+rules that choose after all folds are trained, and never choose anything themselves.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from ..summary.checkpoints import SEED_SPLIT_RULE, is_better, rule
 from .models import ModelSpec, build, outputs_probabilities
 
 EVAL_BATCH = 64
@@ -32,6 +34,9 @@ class UnitResult:
     seconds_per_epoch: list[float] = field(default_factory=list)
     diverged_at: int | None = None  # the epoch whose loss or outputs were not finite
     kept: dict = field(default_factory=dict)  # what the ``keep`` hook returned (plain data)
+    # (epochs, n_val + n_test, classes) float32: every epoch's probabilities of the validation
+    # rows, then the test rows
+    probs_by_epoch: np.ndarray | None = None
 
 
 def log_probabilities(out: np.ndarray, probabilities: bool) -> np.ndarray:
@@ -60,11 +65,16 @@ def _loss_acc(logp: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 class _EpochEvaluator:
     """After each epoch: predict the validation and test parts together, in batches sliced
-    from the image array, record their loss and accuracy, and keep the probabilities of the
-    best and the last epoch."""
+    from the image array, record their loss and accuracy and every epoch's probabilities,
+    and keep those of the epoch ``checkpoint`` (a per-fold rule) chooses and of the last."""
 
-    def __init__(self, model, x, y, val, test, probabilities: bool, on_epoch, keep_best=False):
+    def __init__(
+        self, model, x, y, val, test, probabilities: bool, on_epoch, keep_best=False,
+        checkpoint: str = SEED_SPLIT_RULE,
+    ):  # fmt: skip
         self.model = model
+        self.checkpoint = rule(checkpoint).during_training
+        self.by_epoch: list[np.ndarray] = []
         self.keep_best = keep_best
         self.best_weights: list[np.ndarray] | None = None
         self.x = x
@@ -75,7 +85,7 @@ class _EpochEvaluator:
         self.on_epoch = on_epoch
         self.history: list[dict] = []
         self.seconds: list[float] = []
-        self.best_acc = -1.0
+        self.best_value: float | None = None
         self.best_epoch = 0
         self.best_logp: np.ndarray | None = None
         self.last_logp: np.ndarray | None = None
@@ -107,10 +117,12 @@ class _EpochEvaluator:
             "test_accuracy": test_acc,
         }
         self.history.append(row)
+        self.by_epoch.append(np.exp(logp).astype(np.float32))
         # the seed split reports on its validation part; cv folds on their test part
         reported = logp[self.n_val :] if len(self.y_test) else logp[: self.n_val]
-        if val_acc > self.best_acc:  # strict: ties keep the earlier epoch
-            self.best_acc, self.best_epoch, self.best_logp = val_acc, epoch + 1, reported
+        value = row.get(rule(self.checkpoint).column or "epoch")
+        if is_better(self.checkpoint, value, self.best_value):
+            self.best_value, self.best_epoch, self.best_logp = value, epoch + 1, reported
             if self.keep_best:
                 self.best_weights = self.model.get_weights()
         self.last_logp = reported
@@ -236,6 +248,7 @@ def train_unit(
     policy: str = "float32",
     on_epoch: Callable[[dict, float], None] | None = None,
     keep: Callable[[keras.Model, UnitResult], dict] | None = None,
+    checkpoint: str = SEED_SPLIT_RULE,
 ) -> UnitResult:
     """Train a fresh model on ``x[train]`` and evaluate every epoch on ``val`` and ``test``.
 
@@ -244,7 +257,9 @@ def train_unit(
     ``model.fit`` trains on a copy of the training rows. Shuffling (a new order of the
     training rows each epoch), initialisation and dropout are seeded with ``seed``. The
     recorded training loss and accuracy are each epoch's averages over its images, as
-    ``model.fit`` reports them. ``keep(model, result)`` is called with the chosen
+    ``model.fit`` reports them. ``checkpoint`` names the rule that chooses the epoch on
+    ``val`` (a pooled rule trains with its per-fold form). ``keep(model, result)`` is called
+    with the chosen
     checkpoint's weights loaded, while the model is still in memory (a saved model, Grad-CAM
     heatmaps); what it returns is ``result.kept``.
     """
@@ -266,8 +281,9 @@ def train_unit(
             jit_compile=False if on_cpu else "auto",
         )
         evaluator = _EpochEvaluator(
-            model, x, y, val, test, probabilities, on_epoch, keep_best=keep is not None
-        )
+            model, x, y, val, test, probabilities, on_epoch, keep_best=keep is not None,
+            checkpoint=checkpoint,
+        )  # fmt: skip
         if on_cpu:
             _train_in_a_loop(model, x, y, train, batch_size, epochs, order, evaluator)
         else:
@@ -289,6 +305,7 @@ def train_unit(
             probs_best=None if diverged else np.exp(evaluator.best_logp),
             probs_last=None if diverged else np.exp(evaluator.last_logp),
             params=params,
+            probs_by_epoch=None if diverged else np.stack(evaluator.by_epoch),
             seconds=0.0,
             seconds_per_epoch=evaluator.seconds,
             diverged_at=evaluator.diverged_at,

@@ -13,7 +13,7 @@ from mpx_eval.report import text as T
 from mpx_eval.report.sections.comparison import align_layers
 from mpx_eval.report.sections.model import slugify
 from mpx_eval.summary._from_json import from_json
-from mpx_eval.summary.layout import Comparison, Optimism, SeedSplit
+from mpx_eval.summary.layout import Comparison, Optimism, RuleOutcome, SeedSplit
 
 
 def _comparison(p_t, p_mcnemar, p_delong, *, diff=0.03, only_a=4, only_b=1, auc=(0.9, 0.8)):
@@ -82,9 +82,7 @@ def test_the_primary_test_decides_even_when_a_secondary_test_points_the_other_wa
 
 
 def test_every_test_has_its_role():
-    roles = {
-        t["key"]: t["role"] for t in T.comparison_tests(_typed(_comparison(0.3, 0.4, 0.5)))
-    }
+    roles = {t["key"]: t["role"] for t in T.comparison_tests(_typed(_comparison(0.3, 0.4, 0.5)))}
     assert roles == {"corrected_t": "primary", "mcnemar": "secondary", "delong": "secondary"}
 
 
@@ -117,9 +115,7 @@ def test_the_one_sentence_verdict_follows_the_primary_test():
         "p = 0.010)."
     )
     comparison = _comparison(0.2, 0.01, 0.01)
-    assert _short(comparison).startswith(
-        "No evidence that t3 and t4 differ in accuracy"
-    )
+    assert _short(comparison).startswith("No evidence that t3 and t4 differ in accuracy")
 
 
 def test_a_zero_width_interval_is_never_printed():
@@ -173,17 +169,45 @@ def test_p_values_near_the_threshold_keep_enough_digits(p, text):
     assert T.pvalue(p) == text
 
 
-def test_optimism_sentence_states_the_three_numbers():
-    text = T.optimism_sentence(
-        Optimism(best_epoch_on_test=0.86, chosen=0.79, last=0.77, gap=0.07, per_fold=[])
+def _rules(**means):
+    return [
+        RuleOutcome(rule=name, honest=True, pooled=False, mean=mean, std=None, epochs=[])
+        for name, mean in means.items()
+    ]
+
+
+def test_the_checkpoint_sentence_names_the_rule_and_reads_a_small_spread_as_noise():
+    optimism = Optimism(
+        best_epoch_on_test=0.86, chosen=0.79, last=0.77, gap=0.07, per_fold=[],
+        rule="val-loss", rules=_rules(**{"val-loss": 0.79, "last": 0.77, "mean-val-loss": 0.81}),
+    )  # fmt: skip
+    headline = Estimate(estimate=0.8, estimator="pooled", low=0.7, high=0.9, method="x", n=100)
+    text = T.checkpoint_sentence(optimism, headline)
+    assert "rule fixed before the run, val-loss (per fold, the epoch of the lowest" in text
+    assert "test folds score 0.790 on average" in text
+    assert "between 0.770 (last) and 0.810 (mean-val-loss)" in text
+    assert (
+        "A spread of 0.040, within the headline's 95 % interval (±0.100), is selection noise"
+        in text
     )
-    assert "would have reported an accuracy of 0.860" in text
-    assert "gives 0.790 — the difference of 0.070 is optimism, not skill" in text
-    assert "last epoch gives 0.770" in text
-    same = T.optimism_sentence(
+    assert "would have claimed 0.860" in text
+    # no figure of a fixed number of epochs is called optimistic or said to overstate
+    assert "optimism, not skill" not in text and "overstate" not in text
+
+
+def test_the_checkpoint_sentence_says_when_the_rules_differ_more_than_the_interval():
+    optimism = Optimism(
+        best_epoch_on_test=0.8, chosen=0.6, last=0.8, gap=0.2, per_fold=[],
+        rule="val-accuracy", rules=_rules(**{"val-accuracy": 0.6, "last": 0.8}),
+    )  # fmt: skip
+    headline = Estimate(estimate=0.6, estimator="pooled", low=0.55, high=0.65, method="x", n=9)
+    text = T.checkpoint_sentence(optimism, headline)
+    assert "A spread of 0.200 is wider than the headline's 95 % interval (±0.050)" in text
+    assert "selection noise" not in text
+    same = T.checkpoint_sentence(
         Optimism(best_epoch_on_test=0.8, chosen=0.8, last=None, gap=0.0, per_fold=[])
     )
-    assert "happened to find the best epoch" in same and "optimism, not skill" not in same
+    assert "would have claimed" not in same and "0.800 on average" in same
 
 
 @pytest.mark.parametrize(
@@ -258,11 +282,18 @@ def test_a_corrected_t_test_without_variance_says_why_and_claims_nothing():
     assert "No evidence" in _verdict(comparison)
 
 
-def test_grouped_images_name_the_clustered_mcnemar_test():
+@pytest.mark.parametrize(
+    ("method", "name"),
+    [
+        ("clustered (cluster counts, Obuchowski 1998)", "(Obuchowski, cluster counts)"),
+        ("clustered (Durkalski et al. 2003)", "(Durkalski et al., per-group proportions)"),
+    ],
+)
+def test_grouped_images_name_the_clustered_mcnemar_test(method, name):
     comparison = _comparison(0.3, 0.4, 0.5)
-    comparison["mcnemar"]["method"] = "clustered (Durkalski et al. 2003)"
+    comparison["mcnemar"]["method"] = method
     names = [t["name"] for t in T.comparison_tests(_typed(comparison))]
-    assert "McNemar's test for grouped images (Durkalski et al.)" in names
+    assert f"McNemar's test for grouped images {name}" in names
 
 
 def test_repeated_folds_name_the_repeated_kfold_test():

@@ -103,7 +103,7 @@ def test_top_level_and_model_structure(binary_run):
         assert list(cv[part]) == BINARY_METRICS
     assert set(cv["ci"]) == set(BINARY_METRICS)
     assert set(cv["ci"]["accuracy"]) == {"low", "high", "method", "n_dropped"}
-    assert set(cv["auc_delong"]) == {"auc", "low", "high"}
+    assert set(cv["auc_delong"]) == {"auc", "low", "high", "reason"}
     assert cv["confusion_matrix"]["labels"] == BINARY
     assert set(cv["per_class"]) == set(BINARY)
     assert set(cv["per_class"]["Others"]) == {"precision", "recall", "f1", "support"}
@@ -122,7 +122,9 @@ def test_top_level_and_model_structure(binary_run):
         "ci",
     } <= set(seed)
     optimism = summary["models"]["cnn"]["optimism"]
-    assert set(optimism) == {"best_epoch_on_test", "chosen", "last", "gap", "per_fold"}
+    assert set(optimism) == {
+        "best_epoch_on_test", "chosen", "last", "gap", "per_fold", "rule", "rules",
+    }  # fmt: skip
     assert [c["a"] + "/" + c["b"] for c in summary["comparisons"]] == ["cnn/vgg"]
 
 
@@ -143,7 +145,9 @@ def test_fold_and_pooled_numbers_match_sklearn(binary_run):
         h = history[
             (history.model == "cnn") & (history.scheme == "cv") & (history.fold == fold["fold"])
         ]
-        assert fold["best_epoch"] == int(h.epoch[h.val_accuracy.idxmax()])
+        # the default rule: the last epoch of the highest inner-validation accuracy
+        h = h.sort_values("epoch")
+        assert fold["best_epoch"] == int(h.epoch[h.val_accuracy == h.val_accuracy.max()].iloc[-1])
     assert cv["mean"]["accuracy"] == pytest.approx(statistics.mean(accuracies))
     assert cv["std"]["accuracy"] == pytest.approx(statistics.stdev(accuracies))
     assert cv["min"]["accuracy"] == pytest.approx(min(accuracies))
@@ -234,7 +238,7 @@ def test_grouped_predictions_get_cluster_aware_intervals_and_tests():
         alone_width = cv_alone["ci"][name]["high"] - cv_alone["ci"][name]["low"]
         assert width > alone_width, name
     mcnemar = grouped["comparisons"][0]["mcnemar"]
-    assert mcnemar["method"] == "clustered (Durkalski et al. 2003)"
+    assert mcnemar["method"] == "clustered (cluster counts, Obuchowski 1998)"
     assert alone["comparisons"][0]["mcnemar"]["method"] == "exact"
     assert grouped["comparisons"][0]["delong"]["p"] != alone["comparisons"][0]["delong"]["p"]
 
@@ -277,7 +281,7 @@ def test_seed_split_and_optimism_follow_the_history(binary_run):
     for _, h in cv_history.groupby("fold"):
         h = h.sort_values("epoch").reset_index(drop=True)
         best_on_test.append(h.test_accuracy.max())
-        chosen.append(h.test_accuracy[h.val_accuracy.idxmax()])
+        chosen.append(h.test_accuracy[h.val_accuracy == h.val_accuracy.max()].iloc[-1])
         last.append(h.test_accuracy.iloc[-1])
     assert optimism["best_epoch_on_test"] == pytest.approx(np.mean(best_on_test))
     assert optimism["chosen"] == pytest.approx(np.mean(chosen))
@@ -285,6 +289,81 @@ def test_seed_split_and_optimism_follow_the_history(binary_run):
     assert optimism["gap"] == pytest.approx(np.mean(best_on_test) - np.mean(chosen))
     assert optimism["gap"] >= 0
     assert [f["chosen"] for f in optimism["per_fold"]] == pytest.approx(chosen)
+
+
+def _brute_force_epochs(cv_history: pd.DataFrame, rule: str) -> list[int]:
+    """Each fold's epoch under ``rule``, written out the long way."""
+    curves = {
+        fold: h.sort_values("epoch").reset_index(drop=True)
+        for fold, h in cv_history.groupby("fold")
+    }
+    if rule.startswith("mean-"):
+        column = rule.removeprefix("mean-").replace("-", "_")
+        mean = sum(h[column] for h in curves.values()) / len(curves)
+        epoch = int(mean.idxmin() if column == "val_loss" else mean.idxmax()) + 1
+        return [epoch] * len(curves)
+    out = []
+    for h in curves.values():
+        if rule == "last":
+            out.append(int(h.epoch.iloc[-1]))
+        elif rule == "val-loss":
+            out.append(int(h.epoch[h.val_loss.idxmin()]))
+        elif rule == "val-accuracy":
+            out.append(int(h.epoch[h.val_accuracy.idxmax()]))
+        else:  # the latest of the tied best
+            best = h.val_accuracy.max()
+            out.append(int(h.epoch[h.val_accuracy == best].iloc[-1]))
+    return out
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "val-loss",
+        "val-accuracy",
+        "val-accuracy-latest",
+        "mean-val-loss",
+        "mean-val-accuracy",
+        "last",
+    ],
+)
+def test_every_checkpoint_rule_is_given_beside_the_runs_rule(binary_run, rule):
+    predictions, history, _ = binary_run
+    summary = summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", history=history,
+        n_resamples=50, checkpoint=rule,
+    )  # fmt: skip
+    cv_history = history[(history.model == "vgg") & (history.scheme == "cv")]
+    epochs = _brute_force_epochs(cv_history, rule)
+    optimism = summary["models"]["vgg"]["optimism"]
+    assert optimism["rule"] == rule
+    assert [f["best_epoch"] for f in summary["models"]["vgg"]["cv"]["folds"]] == epochs
+    assert [f["chosen_epoch"] for f in optimism["per_fold"]] == epochs
+    by_rule = {r["rule"]: r for r in optimism["rules"]}
+    assert list(by_rule)[-1] == "best-on-test" and not by_rule["best-on-test"]["honest"]
+    test = cv_history.set_index(["fold", "epoch"]).test_accuracy
+    accuracy = [test[(fold, e)] for fold, e in zip(range(1, 6), epochs, strict=True)]
+    assert by_rule[rule]["epochs"] == epochs
+    assert by_rule[rule]["mean"] == pytest.approx(np.mean(accuracy))
+    assert by_rule[rule]["std"] == pytest.approx(np.std(accuracy, ddof=1))
+    assert optimism["chosen"] == pytest.approx(np.mean(accuracy))
+    # the test columns choose nothing: scrambling them moves no honest rule's epochs
+    scrambled = history.assign(
+        test_accuracy=history.test_accuracy.sample(frac=1, random_state=1).to_numpy()
+    )
+    again = summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", history=scrambled,
+        n_resamples=50, checkpoint=rule,
+    )  # fmt: skip
+    assert [r["epochs"] for r in again["models"]["vgg"]["optimism"]["rules"][:-1]] == [
+        r["epochs"] for r in optimism["rules"][:-1]
+    ]
+
+
+def test_an_unknown_checkpoint_rule_is_refused_by_name(binary_run):
+    predictions, history, _ = binary_run
+    with pytest.raises(ValueError, match=r"checkpoint rule must be one of val-loss, .*'best'"):
+        summarize_predictions(predictions, labels=BINARY, history=history, checkpoint="best")
 
 
 def test_comparison_numbers(binary_run):
@@ -576,7 +655,7 @@ def test_folds_that_each_hold_one_class_give_no_auc_and_no_mean_roc():
     assert cv["auc_delong"]["auc"] == pytest.approx(cv["pooled"]["roc_auc"])
 
 
-def test_ties_in_validation_accuracy_choose_the_first_epoch():
+def test_ties_in_validation_accuracy_take_the_later_epoch_in_cv_and_the_first_in_the_seed_split():
     predictions, _ = make_run(models=("cnn",), k=2, n=40, seed=16)
     epochs = [1, 2, 3, 4]
     history = pd.DataFrame(
@@ -596,20 +675,27 @@ def test_ties_in_validation_accuracy_choose_the_first_epoch():
         predictions, labels=BINARY, positive_class="Monkeypox", history=history, n_resamples=50
     )
     model = summary["models"]["cnn"]
-    assert [f["best_epoch"] for f in model["cv"]["folds"]] == [2, 2]
+    # the default rule keeps the later of tied epochs; the blog's seed split the first
+    assert [f["best_epoch"] for f in model["cv"]["folds"]] == [3, 3]
     assert model["seed_split"]["best_epoch"] == 2
     assert model["seed_split"]["best_val_accuracy"] == 0.90
     assert model["seed_split"]["last_val_accuracy"] == 0.85
     fold_1 = model["optimism"]["per_fold"][0]
     assert fold_1 == {
         "fold": 1,
-        "chosen_epoch": 2,
+        "chosen_epoch": 3,
         "best_test_epoch": 3,
         "best_epoch_on_test": 0.95,
-        "chosen": 0.75,
+        "chosen": 0.95,
         "last": 0.95,
     }
-    assert model["optimism"]["gap"] == pytest.approx(0.20)
+    assert model["optimism"]["gap"] == pytest.approx(0.0)
+    first = summarize_predictions(
+        predictions, labels=BINARY, positive_class="Monkeypox", history=history,
+        n_resamples=50, checkpoint="val-accuracy",
+    )["models"]["cnn"]  # fmt: skip
+    assert [f["best_epoch"] for f in first["cv"]["folds"]] == [2, 2]
+    assert first["optimism"]["gap"] == pytest.approx(0.20)
 
 
 def test_partial_run_compares_models_on_their_common_folds():
@@ -679,7 +765,7 @@ def test_repeated_folds_summarise_over_all_folds_with_the_repeated_kfold_test():
     assert comparison["corrected_t"]["t"] == pytest.approx(t)
     assert comparison["corrected_t"]["df"] == 5
     assert comparison["corrected_t"]["p"] == pytest.approx(2 * scipy.stats.t.sf(abs(t), 5))
-    assert comparison["mcnemar"]["method"] == "clustered (Durkalski et al. 2003)"
+    assert comparison["mcnemar"]["method"] == "clustered (cluster counts, Obuchowski 1998)"
 
 
 def test_repeated_folds_must_each_partition_the_images():

@@ -181,6 +181,8 @@ def pairs(run: Run, primary: str, alpha: float) -> list[dict]:
                 "b": comparison.b,
                 "verdict_decided": verdict,
                 "tests": tests,
+                "effects": T.comparison_effects(comparison),
+                "effect_sentence": T.effect_sentence(comparison),
                 "verdict": T.verdict(verdict, tests),
             }
         )
@@ -245,4 +247,3 @@ def comparison(run: Run, sections: list[dict], figures: F.Figures) -> dict:
         "no_cv": len(names) > 1 and not found,
         "alpha": alpha,
     }
-

@@ -43,7 +43,7 @@ def _cell(entry: LeakagePart | None) -> dict:
 
 
 def _state(run: Run) -> str:
-    """"on", "off" or "absent" (an audit written before family detection existed)."""
+    """ "on", "off" or "absent" (an audit written before family detection existed)."""
     if "families" not in run.audit:
         return "absent"
     if run.audit.get("family_detection") == "off" or not run.config.families:

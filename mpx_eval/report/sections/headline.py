@@ -11,7 +11,6 @@ from . import cells
 
 #: Colours of the checkpoint-choice bars: the blog's seed split, the test-chosen epoch,
 #: the honest choice, the last epoch.
-_BAR_COLOURS = ("#9467bd", "#ff7f0e", "#2ca02c", "#7f7f7f")
 
 
 def _rows(run: Run, name: str, metrics: list[str]) -> list[dict]:
@@ -64,29 +63,38 @@ def _sentences(run: Run, name: str) -> list[str]:
             T.seed_sentence(seed, cv, run.config.seed, run.config.epochs, honest=honest)
         )
     if entry.optimism is not None:
-        sentences.append(T.optimism_sentence(entry.optimism))
+        assessment = entry.assessment
+        honest = assessment.headline.accuracy if assessment and cv is not None else None
+        sentences.append(T.checkpoint_sentence(entry.optimism, honest))
     if cv is None and seed is None:
         sentences.append("No unit of this model has finished yet.")
     return [s for s in sentences if s]
 
 
 def _bars(run: Run, name: str) -> list[tuple[str, float | None, str]]:
-    """The checkpoint-choice figure's bars of one model."""
+    """The checkpoint figure's bars of one model: (label, accuracy, kind), kind being
+    "optimistic" (the graded images chose the epoch), "primary" (the run's rule) or
+    "honest" (another rule that reads the inner validation part only)."""
     entry = run.entry(name)
     seed, optimism = entry.seed_split, entry.optimism
-    values = (
-        seed.best_val_accuracy if seed is not None else None,
-        optimism.best_epoch_on_test if optimism is not None else None,
-        optimism.chosen if optimism is not None else None,
-        optimism.last if optimism is not None else None,
-    )
-    labels = (
-        "seed split: best validation epoch (the blog: epoch chosen on these images)",
-        "cv: best epoch picked on the test fold (chosen on the graded images)",
-        "cv: epoch chosen on inner validation (honest)",
-        "cv: last epoch",
-    )
-    return list(zip(labels, values, _BAR_COLOURS, strict=True))
+    bars = [
+        (
+            "seed split, epoch chosen on the images it grades (the blog)",
+            seed.best_val_accuracy if seed is not None else None,
+            "optimistic",
+        )
+    ]
+    if optimism is None:
+        return bars
+    bars.append(("cv, each test fold's own best epoch", optimism.best_epoch_on_test, "optimistic"))
+    if not optimism.rules:  # written before the rules were compared: the run's rule alone
+        return [*bars, (f"cv, {optimism.rule} (the run's rule)", optimism.chosen, "primary")]
+    for outcome in optimism.rules:
+        if outcome.honest:
+            primary = outcome.rule == optimism.rule
+            label = f"cv, {outcome.rule}" + (" (the run's rule)" if primary else "")
+            bars.append((label, outcome.mean, "primary" if primary else "honest"))
+    return bars
 
 
 def headline(run: Run, sections: list[dict], figures: F.Figures) -> dict:
@@ -104,6 +112,7 @@ def headline(run: Run, sections: list[dict], figures: F.Figures) -> dict:
                 "rows": _rows(run, name, metrics),
                 "sentences": _sentences(run, name),
                 "alarms": [a.message for a in assessment.alarms] if assessment else [],
+                "flags": list(assessment.checkpoint_flags) if assessment else [],
             }
         )
         model_bars = _bars(run, name)

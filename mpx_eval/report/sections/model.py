@@ -192,8 +192,7 @@ def _ci_method(run: Run, name: str) -> str | None:
         if ci.method:
             by_method.setdefault(ci.method, []).append(T.metric_label(metric, run.positive))
     return (
-        "; ".join(f"{method} for {', '.join(names)}" for method, names in by_method.items())
-        or None
+        "; ".join(f"{method} for {', '.join(names)}" for method, names in by_method.items()) or None
     )
 
 

@@ -48,7 +48,10 @@ def architecture_sentence(run: Run, pairs: list[dict]) -> str:
             "No architecture verdict: paired tests need cross-validated predictions of both "
             "models on the same test images, and this run has none."
         )
-    clauses = [T.short_verdict(p["verdict_decided"]) for p in pairs]
+    clauses = [
+        " ".join(filter(None, (T.short_verdict(p["verdict_decided"]), p.get("effect_sentence"))))
+        for p in pairs
+    ]
     text = " ".join(clauses)
     mix = size_mix(run)
     if mix:
