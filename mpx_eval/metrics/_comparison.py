@@ -231,16 +231,23 @@ def mcnemar_test(y_true, y_pred_a, y_pred_b, *, groups=None, method="cluster-cou
     """
     if method not in MCNEMAR_METHODS:
         raise ValueError(f"method must be 'cluster-count' or 'durkalski', got {method!r}")
+    correct_a, correct_b, group = paired_correctness(y_true, y_pred_a, y_pred_b, groups)
+    return _mcnemar(correct_a, correct_b, group, method)
+
+
+def paired_correctness(y_true, y_pred_a, y_pred_b, groups):
+    """Checked inputs of a paired comparison of predictions: whether each model got each
+    sample right, and the samples' group codes."""
     y_true = as_1d("y_true", y_true)
     y_pred_a = as_1d("y_pred_a", y_pred_a)
     y_pred_b = as_1d("y_pred_b", y_pred_b)
     check_lengths(y_true=y_true, y_pred_a=y_pred_a, y_pred_b=y_pred_b)
     group = group_index(groups, y_true.shape[0])
     classes = resolve_classes(None, y_true, y_pred_a, y_pred_b)
-    t = encode("y_true", y_true, classes)
-    correct_a = encode("y_pred_a", y_pred_a, classes) == t
-    correct_b = encode("y_pred_b", y_pred_b, classes) == t
-    return _mcnemar(correct_a, correct_b, group, method)
+    truth = encode("y_true", y_true, classes)
+    correct_a = encode("y_pred_a", y_pred_a, classes) == truth
+    correct_b = encode("y_pred_b", y_pred_b, classes) == truth
+    return correct_a, correct_b, group
 
 
 def _mcnemar(
@@ -437,7 +444,8 @@ def delong_auc_ci(
     - The logit interval is that of a shrunk estimate: one pseudo-image of each class is
       added, each as a group of its own, scored at the median score of the other class,
       and the AUC and variance of the data so extended give the interval (widened, if need
-      be, to hold the AUC itself). With a few groups of a class the variance comes out
+      be, to hold the AUC itself; the upper end is the plain logit interval's where that is
+      higher). With a few groups of a class the variance comes out
       small exactly when the AUC comes out high (a correlation of -0.6 to -0.9 across
       simulated data sets), so the plain interval misses mostly by lying wholly above the
       truth; the pseudo-images widen the intervals of near-perfect separation most. They
@@ -627,6 +635,12 @@ def _delong_ci(
         return AUCInterval(auc, float(max(0.0, auc - q * se)), float(min(1.0, auc + q * se)))
     half = q * se / (centre * (1 - centre))
     low, high = scipy.special.expit(np.log(centre / (1 - centre)) + np.array([-half, half]))
+    if plain:
+        # The shrunk centre guards the lower end; above, the plain logit interval's end is
+        # kept when higher, so that an AUC of 0.995 does not read "up to 0.995" (widening
+        # only: coverage cannot drop).
+        plain_half = q * np.sqrt(float(cov[0, 0])) / (auc * (1 - auc))
+        high = max(high, float(scipy.special.expit(np.log(auc / (1 - auc)) + plain_half)))
     return AUCInterval(auc, float(min(low, auc)), float(max(high, auc)))
 
 

@@ -12,14 +12,9 @@ from typing import NamedTuple
 import numpy as np
 import scipy.stats
 
-from ._intervals import effective_size, group_index
-from .validation import (
-    as_1d,
-    check_confidence_level,
-    check_lengths,
-    encode,
-    resolve_classes,
-)
+from ._comparison import paired_correctness
+from ._intervals import effective_size
+from .validation import check_confidence_level
 
 
 class AccuracyDifference(NamedTuple):
@@ -125,15 +120,7 @@ def paired_accuracy_difference(
     (-0.1296, 0.5734, 5)
     """
     confidence_level = check_confidence_level(confidence_level)
-    y_true = as_1d("y_true", y_true)
-    y_pred_a = as_1d("y_pred_a", y_pred_a)
-    y_pred_b = as_1d("y_pred_b", y_pred_b)
-    check_lengths(y_true=y_true, y_pred_a=y_pred_a, y_pred_b=y_pred_b)
-    group = group_index(groups, y_true.shape[0])
-    classes = resolve_classes(None, y_true, y_pred_a, y_pred_b)
-    truth = encode("y_true", y_true, classes)
-    correct_a = encode("y_pred_a", y_pred_a, classes) == truth
-    correct_b = encode("y_pred_b", y_pred_b, classes) == truth
+    correct_a, correct_b, group = paired_correctness(y_true, y_pred_a, y_pred_b, groups)
     return _accuracy_difference(correct_a, correct_b, group, confidence_level)
 
 

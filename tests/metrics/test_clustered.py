@@ -84,14 +84,28 @@ def test_clustered_delong_interval_matches_obuchowski_written_out(seed):
     half = q * math.sqrt(cov[0, 0])
     assert (ci.low, ci.high) == pytest.approx((aucs[0] - half, min(1.0, aucs[0] + half)))
     assert ci.reason is None
-    # The logit interval is that of the data extended by the two pseudo-images.
+    # The logit interval is that of the data extended by the two pseudo-images, its upper
+    # end raised to the plain logit interval's where that is higher.
     shrunk, shrunk_cov = slow_obuchowski(*with_pseudo_images(y, [a], groups))
     centre = math.log(shrunk[0] / (1 - shrunk[0]))
     spread = q * math.sqrt(shrunk_cov[0, 0]) / (shrunk[0] * (1 - shrunk[0]))
     low, high = scipy.special.expit([centre - spread, centre + spread])
+    plain_spread = q * math.sqrt(cov[0, 0]) / (aucs[0] * (1 - aucs[0]))
+    high = max(high, scipy.special.expit(math.log(aucs[0] / (1 - aucs[0])) + plain_spread))
     logit = delong_auc_ci(y, a, positive_class=1, groups=groups)
     assert logit.auc == pytest.approx(aucs[0], abs=1e-12)
     assert (logit.low, logit.high) == pytest.approx((min(low, aucs[0]), max(high, aucs[0])))
+
+
+def test_a_high_clustered_auc_keeps_room_above_it():
+    # the shrunk centre pulls towards 0.5; the upper end must not stop at the estimate
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(1, 4, 40)
+    patient = np.repeat(np.arange(40), sizes)
+    y = (patient % 2).astype(int)
+    score = 3 * y + rng.normal(size=patient.shape[0])
+    ci = delong_auc_ci(y, score, positive_class=1, groups=patient)
+    assert 0.99 < ci.auc < 1 and ci.high > ci.auc + 0.004
 
 
 def test_clustered_degrees_of_freedom_come_from_the_rarer_class():
