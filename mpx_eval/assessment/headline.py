@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..metrics import predicted_labels
 from ..summary.layout import CrossValidation, ModelSummary, SeedSplit
-from .intervals import finite, proportion_interval, t_interval, usable
+from .intervals import finite, proportion_counts, proportion_interval, t_interval, usable
 from .layout import FoldMean
 
 #: Standard deviation of the scores (the positive class's probability, or the top
@@ -151,11 +151,17 @@ def per_class_fold_counts(rows: pd.DataFrame, classes: list[str]) -> dict:
 
 
 def _headline(
-    summary: CrossValidation | SeedSplit, rows: pd.DataFrame, classes: list[str], confidence_level
+    summary: CrossValidation | SeedSplit,
+    rows: pd.DataFrame,
+    classes: list[str],
+    confidence_level,
+    positive: str | None = None,
 ) -> dict:
-    """The pooled estimates with their own intervals: one estimator per number."""
+    """The pooled estimates with their own intervals: one estimator per number; with a
+    positive class, its sensitivity and the specificity too."""
     labels = rows["label"].to_numpy(dtype=object)
-    correct = int((predicted_classes(rows, classes) == labels).sum())
+    predicted = predicted_classes(rows, classes)
+    correct = int((predicted == labels).sum())
     n = int(labels.size)
     ci = summary.ci
     # a cv summary keeps its pooled values under "pooled"; a seed split's are at its top
@@ -180,7 +186,34 @@ def _headline(
             auc["no_interval"] = f"no interval: {delong.reason}"
         elif finite(auc["estimate"]):
             auc["no_interval"] = "no interval: every resample gives the same AUC"
-    return {"accuracy": accuracy, "roc_auc": auc}
+    out = {"accuracy": accuracy, "roc_auc": auc}
+    if positive is not None:
+        for metric in ("sensitivity", "specificity"):
+            out[metric] = _proportion_estimate(
+                pooled.get(metric), ci.get(metric), labels, predicted, metric, positive,
+                classes, confidence_level,
+            )  # fmt: skip
+    return out
+
+
+def _proportion_estimate(
+    estimate, from_metrics, labels, predicted, metric, positive, classes, confidence_level
+) -> dict:
+    """A pooled proportion (sensitivity, specificity) with its interval and its counts."""
+    successes, trials = proportion_counts(labels, predicted, metric, positive, classes)
+    entry = {"estimate": estimate, "estimator": "pooled"}
+    interval = (
+        proportion_interval(from_metrics, successes, trials, confidence_level=confidence_level)
+        if trials
+        else None
+    )
+    entry.update(interval.as_json() if interval else {"low": None, "high": None, "method": None})
+    entry["successes"], entry["n"] = successes, trials
+    if not trials:
+        entry["no_interval"] = (
+            f"no interval: no {'positive' if metric == 'sensitivity' else 'negative'} image"
+        )
+    return entry
 
 
 def alarms(rows: pd.DataFrame, classes, positive, headline: dict, base: dict) -> list[dict]:
@@ -270,10 +303,12 @@ def assess_model(
     if rows.empty:
         return None
     base = baseline(rows["label"].to_numpy(dtype=object), classes)
-    headline = _headline(summary, rows, classes, confidence_level)
+    headline = _headline(summary, rows, classes, confidence_level, positive)
     out: dict[str, Any] = {
         "evaluated_on": scheme,
         "n": int(rows.shape[0]),
+        "n_images": int(rows["path"].nunique()),
+        "n_groups": int(rows["group"].nunique()),
         "baseline": base,
         "headline": headline,
         "alarms": alarms(rows, classes, positive, headline, base),
@@ -293,7 +328,7 @@ def assess_model(
         seed_rows = _rows(predictions, model, "seed")
         if not seed_rows.empty:
             out["seed_split"] = {
-                **_headline(seed, seed_rows, classes, confidence_level),
+                **_headline(seed, seed_rows, classes, confidence_level, positive),
                 "baseline": baseline(seed_rows["label"].to_numpy(dtype=object), classes),
             }
     return out

@@ -44,6 +44,10 @@ class Estimate:
 class Headline:
     accuracy: Estimate
     roc_auc: Estimate
+    # two classes: the positive class's sensitivity and the specificity, at the decision rule
+    # "the most probable class" (a probability of at least 0.5 for the positive class)
+    sensitivity: Estimate | None = None
+    specificity: Estimate | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +56,8 @@ class SeedHeadline:
 
     accuracy: Estimate
     roc_auc: Estimate
+    sensitivity: Estimate | None = None
+    specificity: Estimate | None = None
     baseline: Baseline
 
 
@@ -99,7 +105,9 @@ class Assessment:
     """A model's headline, judged on its cv test folds, else on the seed split."""
 
     evaluated_on: str  # "cv" or "seed"
-    n: int
+    n: int  # prediction rows (with repeated cv, each image once per repeat)
+    n_images: int | None = None  # distinct images among them
+    n_groups: int | None = None  # distinct patient / photo groups among them
     baseline: Baseline
     headline: Headline
     alarms: list[Alarm]

@@ -41,6 +41,15 @@ def _model_lines(metrics: RunMetrics, width: int) -> list[str]:
             f"{_num(base.accuracy)} (always {base.class_}); AUC "
             f"{_with_interval(head.roc_auc)} vs 0.500; {where}"
         )
+        if head.sensitivity is not None and head.specificity is not None:
+            sens, spec = head.sensitivity, head.specificity
+            groups = f" of {found.n_groups} groups" if found.n_groups else ""
+            lines.append(
+                f"  {'':<{width}}  at P({metrics.positive_class}) >= 0.5: sensitivity "
+                f"{_with_interval(sens)}, "
+                f"{sens.successes} of {sens.n}; specificity {_with_interval(spec)}, "
+                f"{spec.successes} of {spec.n} ({found.n_images or found.n} images{groups})"
+            )
         for alarm in found.alarms:
             lines.append(f"  {'':<{width}}  WARNING: {name} {alarm.message}")
         seed = entry.seed_split

@@ -369,3 +369,39 @@ def test_5_chromium_shows_the_verdict_on_the_first_screen(fixture, request, tmp_
     with Image.open(shot) as image:
         assert image.size == (1280, 800)
         assert np.asarray(image.convert("L"), dtype=float).std() > 20
+
+
+# --------------------------------------------------------------------------- clinical read-out
+
+
+def test_the_first_screen_states_the_decision_rule_and_counts_the_sick_found(binary_run):
+    metrics = _metrics(binary_run)
+    predictions = __import__("pandas").read_csv(binary_run.out / "predictions.csv")
+    text = _verdict(binary_run).text
+    assert "Decision rule: an image is called Monkeypox when its probability of Monkeypox" in text
+    assert "Sensitivity (Monkeypox), pooled (95 % CI)" in text
+    lines = summary_lines(metrics_from_json(metrics))
+    for name in ("t3", "t4"):
+        assessment = metrics["models"][name]["assessment"]
+        head = assessment["headline"]
+        rows = predictions[
+            (predictions.model == name)
+            & (predictions.scheme == "cv")
+            & (predictions.checkpoint == "best")
+        ]
+        said = rows.prob_Monkeypox >= rows.prob_Others
+        sick = rows.label == "Monkeypox"
+        sens, spec = head["sensitivity"], head["specificity"]
+        assert (sens["successes"], sens["n"]) == (int((said & sick).sum()), int(sick.sum()))
+        assert (spec["successes"], spec["n"]) == (int((~said & ~sick).sum()), int((~sick).sum()))
+        assert sens["estimate"] == pytest.approx(sens["successes"] / sens["n"])
+        assert sens["low"] <= sens["estimate"] <= sens["high"]
+        assert f"{sens['successes']} of {sens['n']} found" in text
+        assert f"{spec['successes']} of {spec['n']} cleared" in text
+        n_groups = rows.group.nunique()
+        assert assessment["n_groups"] == n_groups and assessment["n_images"] == len(rows)
+        assert f"{len(rows)} images of {n_groups} patient or photo groups" in text
+        assert any(
+            f"sensitivity {sens['estimate']:.3f}" in line and f"{sens['successes']} of" in line
+            for line in lines
+        )

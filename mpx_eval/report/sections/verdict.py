@@ -8,7 +8,7 @@ It renders the assessment and the verdicts; it decides nothing.
 
 from __future__ import annotations
 
-from ...assessment.layout import Assessment
+from ...assessment.layout import Assessment, Estimate
 from .. import text as T
 from ..run import Run
 from .cells import estimate_cell
@@ -20,9 +20,9 @@ def _row(run: Run, name: str, assessment: Assessment) -> dict:
     base, headline = assessment.baseline, assessment.headline
     cv = run.entry(name).cv
     evaluated = (
-        f"{cv.k} test folds, {assessment.n} images"
+        f"{cv.k} test folds, {_counted(assessment)}"
         if assessment.evaluated_on == "cv" and cv is not None
-        else f"seed split only: {assessment.n} images that also chose the checkpoint"
+        else f"seed split only: {_counted(assessment)} that also chose the checkpoint"
     )
     return {
         "missing": False,
@@ -32,9 +32,41 @@ def _row(run: Run, name: str, assessment: Assessment) -> dict:
         "baseline_accuracy": T.num(base.accuracy),
         "baseline_class": base.class_,
         "auc": estimate_cell(headline.roc_auc),
+        "sensitivity": _rate_cell(headline.sensitivity, "found"),
+        "specificity": _rate_cell(headline.specificity, "cleared"),
         "baseline_auc": T.num(base.roc_auc),
         "alarms": [a.short or a.message for a in assessment.alarms],
     }
+
+
+def _rate_cell(found: Estimate | None, what: str) -> dict | None:
+    """A sensitivity or specificity cell, with the counts behind it (``43 of 102 …``)."""
+    if found is None:
+        return None
+    cell = {**estimate_cell(found), "method": ""}  # the caption says how (clustered Wilson)
+    counts = f"{found.successes} of {found.n} {what}" if found.successes is not None else ""
+    cell["note"] = "; ".join(filter(None, (counts, cell.get("note"))))
+    return cell
+
+
+def _counted(assessment: Assessment) -> str:
+    """``228 images of 129 patient or photo groups`` (images counted once each, repeats
+    or not); the image count alone where every image is its own group."""
+    images = assessment.n_images or assessment.n
+    groups = assessment.n_groups
+    if groups is None or groups >= images:
+        return f"{images} images"
+    return f"{images} images of {groups} patient or photo groups"
+
+
+def decision_rule(run: Run) -> str:
+    """The rule that turns probabilities into the classes the verdict counts."""
+    if run.positive is not None:
+        return (
+            f"Decision rule: an image is called {run.positive} when its probability of "
+            f"{run.positive} is at least 0.5 (the more probable class)."
+        )
+    return "Decision rule: each image is called the class the model finds most probable."
 
 
 def architecture_sentence(run: Run, pairs: list[dict]) -> str:
@@ -76,15 +108,16 @@ def first_screen(run: Run, sections: list[dict], pairs: list[dict]) -> dict:
         "alarms": alarms,
         "any_alarm": any(alarms.values()),
         "architecture": architecture_sentence(run, pairs),
+        "rule": decision_rule(run),
+        "positive": run.positive,
+        "rates": any(r.get("sensitivity") for r in rows),
         "caption": (
-            "Each number is the pooled estimate over every held-out test image (each image "
-            "predicted by the fold model that never saw it), and its 95 % interval is computed "
-            "on those same pooled images: accuracy with "
+            "Each number is the pooled estimate over every held-out test image (each predicted "
+            "by the fold model that never saw it), its 95 % interval computed on those images: "
+            "accuracy, sensitivity and specificity with "
             + _accuracy_interval_words(rows)
-            + "; AUC with "
-            "DeLong's interval. The baseline always answers the majority class: its accuracy "
-            "is that class's share, its AUC 0.5. Fold means with t intervals are in the "
-            "detailed results."
+            + "; AUC with DeLong's interval. The baseline always answers the majority class "
+            "(AUC 0.5). Fold means are in the detailed results."
         ),
     }
 
