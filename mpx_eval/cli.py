@@ -96,6 +96,19 @@ def _add_protocol_options(p: argparse.ArgumentParser, *, folds_default: int | No
         help="part of each training fold that chooses the checkpoint (default 1/8)",
     )
     g.add_argument(
+        "--target-sensitivity",
+        type=float,
+        metavar="S",
+        help="also report an operating point: in each fold the threshold reaching "
+        "sensitivity S on the inner validation part, applied to the test fold",
+    )
+    g.add_argument(
+        "--target-specificity",
+        type=float,
+        metavar="S",
+        help="the same for a specificity S (one of the two targets)",
+    )
+    g.add_argument(
         "--checkpoint",
         metavar="RULE",
         help="how each fold's epoch is chosen from its inner-validation curve: "
@@ -238,6 +251,8 @@ _CONFIG_OPTIONS = (
     "validation_split",
     "inner_fraction",
     "checkpoint",
+    "target_sensitivity",
+    "target_specificity",
     "repeats",
     "models",
     "epochs",

@@ -62,6 +62,8 @@ class RunConfig:
     inner_fraction: float = 0.125
     repeats: int = 1
     checkpoint: str = DEFAULT_RULE
+    target_sensitivity: float | None = None
+    target_specificity: float | None = None
     # [training]
     models: tuple[str, ...] = ("t3", "t4")
     epochs: int = 50
@@ -110,7 +112,16 @@ class RunConfig:
 #: Which TOML table each field lives in.
 SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("data_dir", "demo", "group_pattern", "families", "skip_bad_images"),
-    "protocol": ("folds", "seed", "validation_split", "inner_fraction", "repeats", "checkpoint"),
+    "protocol": (
+        "folds",
+        "seed",
+        "validation_split",
+        "inner_fraction",
+        "repeats",
+        "checkpoint",
+        "target_sensitivity",
+        "target_specificity",
+    ),
     "training": ("models", "epochs", "batch_size", "learning_rate", "image_size"),
     "runtime": (
         "device",
@@ -129,7 +140,12 @@ SECTIONS: dict[str, tuple[str, ...]] = {
 #: Fields that do not change what a unit estimates (where and how it ran, where it is
 #: written). The thread count can change the last bits of a sum and so, over many epochs,
 #: a unit's exact numbers; unit.json records it, and finished units stay valid.
-NON_RESULT_FIELDS = frozenset(SECTIONS["runtime"]) - {"precision"} | {"data_dir"}
+#: The operating-point targets only change how finished units are read, never the units.
+NON_RESULT_FIELDS = frozenset(SECTIONS["runtime"]) - {"precision"} | {
+    "data_dir",
+    "target_sensitivity",
+    "target_specificity",
+}
 RESULT_FIELDS = tuple(
     f.name for f in dataclasses.fields(RunConfig) if f.name not in NON_RESULT_FIELDS
 )
@@ -225,6 +241,7 @@ def validate(cfg: RunConfig) -> None:
     if cfg.repeats > 1 and cfg.folds == 0:
         raise MpxEvalError(f"repeats {cfg.repeats} needs cross-validation; set folds to 2 or more")
     _check_numbers(cfg)
+    _check_targets(cfg)
     _check_choices(cfg)
     _check_models(cfg.models)
     if cfg.group_pattern is not None:
@@ -251,6 +268,18 @@ def _check_numbers(cfg: RunConfig) -> None:
         value = getattr(cfg, name)
         if not 0 < value < 0.5:
             raise MpxEvalError(f"{name} must be between 0 and 0.5, got {value}")
+
+
+def _check_targets(cfg: RunConfig) -> None:
+    targets = [
+        n for n in ("target_sensitivity", "target_specificity") if getattr(cfg, n) is not None
+    ]
+    if len(targets) > 1:
+        raise MpxEvalError("give target_sensitivity or target_specificity, not both")
+    for name in targets:
+        value = getattr(cfg, name)
+        if not (0 < value < 1):
+            raise MpxEvalError(f"{name} must be between 0 and 1 (exclusive), got {value}")
 
 
 def _check_choices(cfg: RunConfig) -> None:

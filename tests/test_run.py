@@ -357,3 +357,68 @@ def test_a_rule_pooling_the_folds_takes_one_epoch_per_repeat_from_the_mean_inner
     chosen = [f["best_epoch"] for f in metrics["models"]["t4"]["cv"]["folds"]]
     assert chosen[0] == chosen[1] and chosen[2] == chosen[3]
     assert "mean-val-loss (one epoch for all folds" in (out / "index.html").read_text()
+
+
+def test_thresholds_are_chosen_on_inner_parts_and_no_test_label_moves_them(tiny_run):
+    from mpx_eval.assessment.operating import inner_thresholds
+    from mpx_eval.rundir.units import Units
+
+    units = Units.scan(tiny_run)
+    splits = pd.read_csv(tiny_run / "splits.csv")
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    labels = dict(zip(splits.path, splits.label, strict=False))
+    epochs = {f["fold"]: f["best_epoch"] for f in metrics["models"]["t4"]["cv"]["folds"]}
+    target = ("sensitivity", 0.9)
+
+    def thresholds(changed: dict) -> dict:
+        found = inner_thresholds(
+            units, "t4", epochs, {**labels, **changed}, metrics["classes"], "Monkeypox", target
+        )
+        return {fold: record["threshold"] for fold, record in found.items()}
+
+    base = thresholds({})
+    assert set(base) == {1, 2} and all(t is not None for t in base.values())
+    other = {"Monkeypox": "Others", "Others": "Monkeypox"}
+    moved = []
+    for fold in (1, 2):
+        part = splits[(splits.scheme == "cv") & (splits.fold == fold)]
+        test = {p: other[labels[p]] for p in part.path[part.role == "test"]}
+        assert thresholds(test)[fold] == base[fold]  # the fold's test labels choose nothing
+        inner = {p: other[labels[p]] for p in part.path[part.role == "val"]}
+        moved.append(thresholds(inner)[fold] != base[fold])
+    assert any(moved)  # while its inner part's labels do
+
+
+def test_a_target_gives_the_honest_and_the_optimistic_operating_point(tiny_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(tiny_run, out)
+    assert main(["run", *TINY, "--out", str(out), "--target-sensitivity", "0.9"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    predictions = pd.read_csv(out / "predictions.csv")
+    clinical = metrics["models"]["t4"]["assessment"]["clinical"]
+    target = clinical["target"]
+    assert (target["kind"], target["value"]) == ("sensitivity", 0.9)
+    rows = predictions[
+        (predictions.model == "t4")
+        & (predictions.scheme == "cv")
+        & (predictions.checkpoint == "best")
+    ]
+    by_fold = {f["fold"]: f["threshold"] for f in target["folds"]}
+    called = rows.prob_Monkeypox >= rows.fold.map(by_fold)
+    sick = rows.label == "Monkeypox"
+    honest = target["honest"]["sensitivity"]
+    assert (honest["successes"], honest["n"]) == (int((called & sick).sum()), int(sick.sum()))
+    assert target["optimistic"]["sensitivity"] >= 0.9
+    # net benefit at a threshold probability of 0.3, counted directly
+    curve = clinical["decision_curve"]
+    i = curve["thresholds"].index(0.3)
+    treated = rows.prob_Monkeypox >= 0.3
+    n = len(rows)
+    expected = (treated & sick).sum() / n - (treated & ~sick).sum() / n * 0.3 / 0.7
+    assert curve["model"][i] == pytest.approx(expected)
+    html = __import__("html").unescape((out / "index.html").read_text())
+    assert "Target sensitivity 0.9, each fold's threshold chosen on its inner validation" in html
+    assert "The same target, threshold chosen on these test images" in html
+    assert "figures/decision-curve.png" in html

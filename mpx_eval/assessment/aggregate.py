@@ -24,6 +24,7 @@ from .departures import departures
 from .headline import assess_model, baseline
 from .layout import RunMetrics, metrics_from_text, read_metrics
 from .leakage import seed_leakage_metrics
+from .operating import clinical_readout, inner_thresholds
 from .verdicts import primary_result, primary_test_declaration
 
 #: The class a run reports sensitivity, PPV, ... of when the data set has it; the metrics
@@ -193,14 +194,41 @@ def summarize_run(
     metrics["units_finished"] = len(names)
     metrics["units_diverged"] = sources.units.diverged()
     metrics["units_planned"] = len(runinfo.get("units_planned") or names)
-    metrics = assess(metrics, predictions, config or RunConfig())
+    config = config or RunConfig()
+    metrics = assess(metrics, predictions, config)
     for name, entry in metrics["models"].items():
         if entry.get("cv") and entry.get("assessment"):
             epochs = {f["fold"]: f["best_epoch"] for f in entry["cv"]["folds"] if f["best_epoch"]}
             entry["assessment"]["checkpoint_flags"] = checkpoint_flags(
-                history, sources.units, name, (config or RunConfig()).checkpoint, epochs
+                history, sources.units, name, config.checkpoint, epochs
             )
+            if metrics.get("positive_class") and len(classes) == 2:
+                entry["assessment"]["clinical"] = _clinical(
+                    sources, predictions, name, epochs, metrics["positive_class"], config
+                )
     return metrics
+
+
+def _clinical(sources, predictions, model, epochs, positive, config: RunConfig) -> dict:
+    """The clinical read-out of one model, its target's thresholds chosen on inner parts."""
+    rows = predictions.loc[
+        (predictions["model"] == model)
+        & (predictions["scheme"] == "cv")
+        & (predictions["checkpoint"] == "best")
+    ]
+    target = None
+    for kind in ("sensitivity", "specificity"):
+        value = getattr(config, f"target_{kind}")
+        if value is not None:
+            target = (kind, float(value))
+    thresholds = None
+    if target is not None:
+        splits = records.read_splits(sources.out)
+        labels = dict(zip(splits["path"].astype(str), splits["label"].astype(str), strict=True))
+        thresholds = inner_thresholds(
+            sources.units, model, epochs, labels, sources.classes, positive, target
+        )
+    return clinical_readout(rows, positive, target=target, thresholds=thresholds)
 
 
 def assess(metrics: dict, predictions: pd.DataFrame, config: RunConfig) -> dict:

@@ -101,6 +101,79 @@ class FoldCount:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Readout:
+    """A rate read off the pooled ROC at a fixed other rate (``fixed``), with its group
+    bootstrap interval and the threshold that gives it."""
+
+    fixed: float
+    value: float | None
+    low: float | None
+    high: float | None
+    threshold: float | None
+    method: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FoldThreshold:
+    """The threshold one fold chose on its inner validation part (None: ``reason``)."""
+
+    fold: int
+    threshold: float | None
+    n_inner: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HonestPoint:
+    """The target's rates on the test folds, each fold at its own inner-chosen threshold."""
+
+    n_images: int
+    sensitivity: Estimate
+    specificity: Estimate
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptimisticPoint:
+    """The same target reached by a threshold chosen on the pooled test images themselves."""
+
+    threshold: float
+    sensitivity: float
+    specificity: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetPoint:
+    kind: str  # "sensitivity" or "specificity"
+    value: float
+    folds: list[FoldThreshold]
+    honest: HonestPoint | None
+    optimistic: OptimisticPoint | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecisionCurveData:
+    """Net benefit per threshold probability: the model, and treating everyone (treating
+    no one is 0 throughout)."""
+
+    thresholds: list[float]
+    model: list[float]
+    treat_all: list[float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Clinical:
+    """What a clinician reads first, on the pooled cv test images (two classes)."""
+
+    rule_threshold: float  # the positive class at a probability of at least this
+    lr_positive: Estimate
+    lr_negative: Estimate
+    sensitivity_at_specificity: Readout
+    specificity_at_sensitivity: Readout
+    decision_curve: DecisionCurveData
+    target: TargetPoint | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Assessment:
     """A model's headline, judged on its cv test folds, else on the seed split."""
 
@@ -117,6 +190,7 @@ class Assessment:
     seed_split: SeedHeadline | None = None
     # when the cv epochs rest on too little: a small inner part, early epochs, flat curves
     checkpoint_flags: list[str] = field(default_factory=list)
+    clinical: Clinical | None = None  # two classes, with cv
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -413,6 +413,28 @@ def plot_optimism(rows, *, ax=None):
     return ax
 
 
+def plot_decision_curve(curves, treat_all, thresholds, *, ax=None):
+    """Net benefit against threshold probability: each model (``curves``: name -> values),
+    treating everyone (``treat_all``) and treating no one (0), on the thresholds given."""
+    ax = _axes(ax, 7.0, 3.8)
+    x = np.asarray(thresholds, dtype=float)
+    styles = ("-", "--", "-.", ":")
+    for i, ((name, values), colour) in enumerate(
+        zip(curves.items(), _colours(len(curves)), strict=True)
+    ):
+        ax.plot(x, values, color=colour, linestyle=styles[i % 4], linewidth=1.8, label=name)
+    ax.plot(x, treat_all, color="#525252", linewidth=1.0, label="treat everyone")
+    ax.axhline(0.0, color="#969696", linewidth=1.0, linestyle=(0, (1, 2)), label="treat no one")
+    top = max([float(np.nanmax(v)) for v in curves.values()] + [float(np.nanmax(treat_all))])
+    ax.set_ylim(-0.05, max(0.05, top * 1.1))
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("threshold probability (the risk at which one would act)")
+    ax.set_ylabel("net benefit")
+    ax.legend(loc="upper right", frameon=False, fontsize=8)
+    ax.set_title("Decision curve, pooled test folds", loc="left")
+    return ax
+
+
 def plot_fold_comparison(per_model, *, ax=None):
     """Per-fold test accuracy of every model; lines join one model's folds.
 
@@ -591,6 +613,20 @@ def fold_comparison_figure(per_fold) -> FigureSpec:
         "Per-fold accuracy of the models",
         plot_fold_comparison,
         (per_fold,),
+    )
+
+
+def decision_curve_figure(curves, treat_all, thresholds, positive) -> FigureSpec:
+    return FigureSpec(
+        "decision-curve",
+        f"Net benefit of acting on the model's call of {positive} (probability at least the "
+        "threshold), against acting on everyone and on no one (Vickers & Elkin 2006), on the "
+        "pooled held-out test images. A model is useful at a threshold probability where its "
+        "curve lies above both references; the threshold is the risk at which one would act. "
+        "The prevalence is that of this data set.",
+        "Decision curve of the models",
+        plot_decision_curve,
+        (curves, treat_all, thresholds),
     )
 
 

@@ -262,6 +262,54 @@ def _delong_row(comparison: Comparison) -> dict | None:
     }
 
 
+def useful_ranges(thresholds, model, treat_all) -> list[tuple[float, float]]:
+    """The runs of threshold probabilities where the model's net benefit exceeds both
+    treating everyone and treating no one."""
+    ranges: list[tuple[float, float]] = []
+    start = None
+    previous = None
+    for t, nb, everyone in zip(thresholds, model, treat_all, strict=True):
+        better = finite(nb) and nb > max(everyone if finite(everyone) else 0.0, 0.0) + 1e-12
+        if better and start is None:
+            start = t
+        if not better and start is not None:
+            ranges.append((start, previous))
+            start = None
+        previous = t
+    if start is not None:
+        ranges.append((start, previous))
+    return _steady(ranges)
+
+
+def _steady(ranges: list[tuple[float, float]], gap: float = 0.025, width: float = 0.025):
+    """Runs closer than ``gap`` joined, then runs narrower than ``width`` dropped: a curve
+    that crosses a reference back and forth on a small data set is read as one run, and a
+    blip of one or two thresholds as none."""
+    joined: list[tuple[float, float]] = []
+    for start, end in ranges:
+        if joined and start - joined[-1][1] <= gap:
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append((start, end))
+    return [(a, b) for a, b in joined if b - a >= width]
+
+
+def net_benefit_sentence(name: str, thresholds, model, treat_all) -> str:
+    """``At threshold probabilities from 10 % to 40 %, acting on t4's call does better than
+    treating everyone or treating no one``, in plain words."""
+    ranges = useful_ranges(thresholds, model, treat_all)
+    if not ranges:
+        return (
+            f"At no threshold probability does acting on {name}'s call do better than "
+            "treating everyone or treating no one."
+        )
+    spans = " and ".join(f"from {100 * a:.0f} % to {100 * b:.0f} %" for a, b in ranges)
+    return (
+        f"At threshold probabilities {spans}, acting on {name}'s call does better than "
+        "treating everyone or treating no one."
+    )
+
+
 def signed(value, digits: int = 3) -> str:
     """``+0.042``, ``−0.067`` (a true minus sign), ``n/a``."""
     if not finite(value):

@@ -46,6 +46,7 @@ def test_every_section_is_present_and_linked_from_the_contents(binary_run):
 def test_every_figure_is_saved_as_png_and_inlined(binary_run):
     expected = {f"{m}-{f}" for m in ("t3", "t4") for f in PER_MODEL_FIGURES}
     expected |= {"optimism", "comparison-folds", "comparison-roc", "comparison-curves"}
+    expected |= {"decision-curve"}
     assert _figure_names(binary_run) == expected
     inline = [i["src"] for i in binary_run.page.images() if i["src"].startswith("data:image/png")]
     assert len(inline) == len(expected)

@@ -4,6 +4,7 @@ figure."""
 
 from __future__ import annotations
 
+from ...assessment.intervals import usable
 from .. import figures as F
 from .. import text as T
 from ..run import Run
@@ -97,6 +98,114 @@ def _bars(run: Run, name: str) -> list[tuple[str, float | None, str]]:
     return bars
 
 
+def _rate(estimate) -> dict:
+    if estimate is None:
+        return _plain(None)
+    return cells.estimate_cell(estimate)
+
+
+def _plain(value) -> dict:
+    """A cell with a number and no interval (none is claimed for it)."""
+    return {"value": T.num(value), "ci": "", "method": "", "note": ""}
+
+
+def _ratio(estimate) -> str:
+    if estimate is None or not T.finite(estimate.estimate):
+        return "n/a"
+    text = f"{estimate.estimate:.2f}"
+    if usable(estimate):
+        text += f" (95 % CI {estimate.low:.2f}–{estimate.high:.2f})"
+    return text
+
+
+def _readout_text(found) -> str:
+    text = T.num(found.value)
+    if usable(found):
+        text += f" (95 % CI {T.num(found.low)}–{T.num(found.high)})"
+    return text
+
+
+def _clinical(run: Run, name: str) -> dict | None:
+    """A model's clinical read-out: rates and likelihood ratios at the decision rule, the
+    target's honest and optimistic operating points, and the ROC read-outs."""
+    assessment = run.assessment(name)
+    clinical = assessment.clinical if assessment else None
+    if clinical is None:
+        return None
+    head, positive = assessment.headline, run.positive
+    rows = [
+        {
+            "label": f"Decision rule: {positive} at a probability ≥ {clinical.rule_threshold:g}",
+            "kind": "honest",
+            "sensitivity": _rate(head.sensitivity),
+            "specificity": _rate(head.specificity),
+            "extra": f"LR+ {_ratio(clinical.lr_positive)}; LR− {_ratio(clinical.lr_negative)}",
+        }
+    ]
+    target = clinical.target
+    if target is not None:
+        chosen = [f.threshold for f in target.folds if f.threshold is not None]
+        if not chosen:
+            spread = "no fold could choose a threshold"
+        else:
+            low, high = T.num(min(chosen)), T.num(max(chosen))
+            spread = (
+                f"threshold {low} in each of {len(chosen)} folds"
+                if low == high
+                else f"thresholds from {low} to {high} over {len(chosen)} folds"
+            )
+        if target.honest is not None:
+            rows.append(
+                {
+                    "label": f"Target {target.kind} {target.value:g}, each fold's threshold "
+                    "chosen on its inner validation part",
+                    "kind": "honest",
+                    "sensitivity": _rate(target.honest.sensitivity),
+                    "specificity": _rate(target.honest.specificity),
+                    "extra": spread,
+                }
+            )
+        if target.optimistic is not None:
+            point = target.optimistic
+            rows.append(
+                {
+                    "label": "The same target, threshold chosen on these test images",
+                    "kind": "optimistic",
+                    "sensitivity": _plain(point.sensitivity),
+                    "specificity": _plain(point.specificity),
+                    "extra": f"threshold {T.num(point.threshold)}",
+                }
+            )
+    at_spec, at_sens = clinical.sensitivity_at_specificity, clinical.specificity_at_sensitivity
+    readouts = (
+        f"Read off the pooled ROC curve (its threshold set by these test images, so a "
+        f"description of the curve, not a validated operating point): sensitivity "
+        f"{_readout_text(at_spec)} at specificity {at_spec.fixed:g}; specificity "
+        f"{_readout_text(at_sens)} at sensitivity {at_sens.fixed:g}; whole patient groups "
+        "resampled for the intervals."
+    )
+    curve = clinical.decision_curve
+    return {
+        "rows": rows,
+        "readouts": readouts,
+        "net_benefit": T.net_benefit_sentence(name, curve.thresholds, curve.model, curve.treat_all),
+    }
+
+
+def _decision_figure(run: Run, names: list[str], figures: F.Figures):
+    curves, treat_all, thresholds = {}, None, None
+    for name in names:
+        assessment = run.assessment(name)
+        clinical = assessment.clinical if assessment else None
+        if clinical is not None:
+            curve = clinical.decision_curve
+            curves[name] = curve.model
+            treat_all, thresholds = curve.treat_all, curve.thresholds
+    if not curves:
+        return None
+    return figures.add(F.decision_curve_figure(curves, treat_all, thresholds, run.positive))
+
+
 def headline(run: Run, sections: list[dict], figures: F.Figures) -> dict:
     """Everything section 2 shows (``sections``: the per-model sections, for their names
     and anchors)."""
@@ -113,6 +222,7 @@ def headline(run: Run, sections: list[dict], figures: F.Figures) -> dict:
                 "sentences": _sentences(run, name),
                 "alarms": [a.message for a in assessment.alarms] if assessment else [],
                 "flags": list(assessment.checkpoint_flags) if assessment else [],
+                "clinical": _clinical(run, name),
             }
         )
         model_bars = _bars(run, name)
@@ -121,7 +231,9 @@ def headline(run: Run, sections: list[dict], figures: F.Figures) -> dict:
     figure = None
     if any(value is not None for _, model_bars in bars for _, value, _ in model_bars[1:]):
         figure = figures.add(F.optimism_figure(bars))
+    decision = _decision_figure(run, [s["name"] for s in sections], figures)
     return {
+        "decision_figure": decision,
         "columns": [T.metric_label(m, run.positive) for m in metrics],
         "models": models,
         "figure": figure,
