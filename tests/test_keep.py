@@ -189,9 +189,58 @@ def test_predict_with_a_bare_keras_file_names_classes_by_position(kept_run, tmp_
     out_csv = tmp_path / "bare.csv"
     assert main(["predict", "--model", str(bare), str(image), "--out", str(out_csv)]) == 0
     got = pd.read_csv(out_csv)
-    assert list(got.columns) == ["path", "model", "prob_class_0", "prob_class_1", "predicted"]
+    assert list(got.columns) == [
+        "path", "model", "prob_class_0", "prob_class_1", "predicted", "threshold",
+    ]  # fmt: skip
+    assert got.threshold.isna().all()  # nothing says which class is positive: no threshold
     assert got.model.tolist() == ["mine"]
     unit = kept_run / "units" / "t4-seed-0"
     assert main(["predict", "--model", str(unit), str(image), "--out", str(out_csv)]) == 0
     named = pd.read_csv(out_csv)
     assert np.array_equal(got[["prob_class_0", "prob_class_1"]].to_numpy(), named[PROBS].to_numpy())
+
+
+def test_predict_applies_the_threshold_its_run_chose_and_repeats_the_runs_warnings(
+    kept_run, tmp_path, capsys
+):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(kept_run, out)
+    argv = ["run", *TINY, "--models", f"t4,{USER}", "--save-models", "all"]
+    assert main([*argv, "--out", str(out), "--target-sensitivity", "0.9"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    t4 = metrics["models"]["t4"]["assessment"]
+    chosen = {f["fold"]: f["threshold"] for f in t4["clinical"]["target"]["folds"]}
+    images = [str(p) for p in sorted((demo_dataset() / "Monkeypox").glob("*.jpg"))[:6]]
+    capsys.readouterr()
+    cv_csv, seed_csv = tmp_path / "cv.csv", tmp_path / "seed.csv"
+    assert (
+        main(["predict", "--model", str(out / "units" / "t4-cv-1"), *images, "--out", str(cv_csv)])
+        == 0
+    )
+    said = capsys.readouterr().err
+    table = pd.read_csv(cv_csv)
+    assert table.threshold.unique().tolist() == [pytest.approx(chosen[1])]
+    called = np.where(table.prob_Monkeypox >= chosen[1], "Monkeypox", "Others")
+    assert table.predicted.tolist() == called.tolist()
+    assert "the threshold fold 1 chose on its inner validation part" in said
+    assert "t4 in its run (cross-validated): accuracy" in said
+    for alarm in t4["alarms"]:
+        assert f"WARNING: in its run, t4 {alarm['message']}" in said
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(out / "units" / "t4-seed-0"),
+                *images,
+                "--out",
+                str(seed_csv),
+            ]
+        )
+        == 0
+    )
+    said = capsys.readouterr().err
+    assert pd.read_csv(seed_csv).threshold.unique().tolist() == [0.5]
+    assert "for its cv fold models only; this model keeps the decision rule" in said

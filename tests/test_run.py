@@ -422,3 +422,4 @@ def test_a_target_gives_the_honest_and_the_optimistic_operating_point(tiny_run, 
     assert "Target sensitivity 0.9, each fold's threshold chosen on its inner validation" in html
     assert "The same target, threshold chosen on these test images" in html
     assert "figures/decision-curve.png" in html
+    assert "a diamond, the target's operating point" in html  # marked on the ROC curve

@@ -102,6 +102,8 @@ class CurvePanel:
     baselines: list[tuple[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # curves left out, and why
     zoom: bool = False  # a pooled curve hugs the corner: draw the corner enlarged
+    # operating points marked on the curve: (label, x, y, marker)
+    points: list[tuple[str, float, float, str]] = field(default_factory=list)
 
 
 #: A pooled AUC at or above this hugs the ROC corner; the figure adds an enlarged corner.

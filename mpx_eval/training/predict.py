@@ -22,7 +22,7 @@ import pandas as pd
 from ..atomic import write_csv
 from ..data.images import IMAGE_EXTENSIONS, BadImage, decode_file
 from ..errors import MpxEvalError
-from ..rundir.layout import MODEL_FILE, MODEL_INFO, UNIT_INFO
+from ..rundir.layout import METRICS, MODEL_FILE, MODEL_INFO, UNIT_INFO, UNITS
 from .train import EVAL_BATCH, log_probabilities
 
 
@@ -36,6 +36,78 @@ class SavedModel:
     class_names: list[str]
     input_size: int
     probabilities: bool  # the model ends in a softmax (else: logits)
+    # what its run recorded about it (a unit folder inside a run folder), else None
+    recorded: Recorded | None = None
+
+
+@dataclass
+class Recorded:
+    """What a unit's run says about its model: the headline and alarms of the architecture
+    it belongs to, and the threshold it chose for this very model, if any."""
+
+    positive: str | None
+    threshold: float | None
+    rule: str  # how ``predicted`` is decided, in words
+    lines: list[str]
+
+
+def _recorded(unit: Path) -> Recorded | None:
+    """Read, without trusting it, what the run folder around ``unit`` recorded about its
+    model; None when ``unit`` is not a finished unit of a run with a readable metrics.json."""
+    from ..assessment.layout import read_metrics
+
+    run = unit.parent.parent
+    if unit.parent.name != UNITS or not (run / METRICS).is_file():
+        return None
+    try:
+        info = json.loads((unit / UNIT_INFO).read_text(encoding="utf-8"))
+        model, scheme, fold = str(info["model"]), str(info["scheme"]), int(info["fold"])
+        metrics = read_metrics(run / METRICS)
+        entry = metrics.models[model]
+    except (OSError, ValueError, KeyError, TypeError, MpxEvalError):
+        return None
+    assessment, positive = entry.assessment, metrics.positive_class
+    lines = []
+    if assessment is not None:
+        head = assessment.headline
+        where = "cross-validated" if assessment.evaluated_on == "cv" else "seed split only"
+        text = f"{model} in its run ({where}): accuracy {_fmt(head.accuracy)}"
+        if head.sensitivity is not None and head.specificity is not None:
+            text += (
+                f", sensitivity ({positive}) {_fmt(head.sensitivity)}, "
+                f"specificity {_fmt(head.specificity)}"
+            )
+        lines.append(text)
+        lines += [f"WARNING: in its run, {model} {alarm.message}" for alarm in assessment.alarms]
+    threshold, rule = None, "the most probable class"
+    clinical = assessment.clinical if assessment is not None else None
+    target = clinical.target if clinical is not None else None
+    if positive is not None:
+        rule = f"{positive} at a probability of at least 0.5 (the run's decision rule)"
+    if target is not None and scheme == "cv":
+        chosen = {f.fold: f.threshold for f in target.folds}
+        if chosen.get(fold) is not None:
+            threshold = float(chosen[fold])
+            rule = (
+                f"{positive} at a probability of at least {threshold:.4g}, the threshold fold "
+                f"{fold} chose on its inner validation part for target {target.kind} "
+                f"{target.value:g}"
+            )
+    elif target is not None:
+        lines.append(
+            f"The run chose thresholds for target {target.kind} {target.value:g} for its cv "
+            "fold models only; this model keeps the decision rule (probability at least 0.5)."
+        )
+    return Recorded(positive, threshold, rule, lines)
+
+
+def _fmt(estimate) -> str:
+    if estimate.estimate is None:
+        return "n/a"
+    text = f"{estimate.estimate:.3f}"
+    if estimate.low is not None and estimate.high is not None:
+        text += f" (95 % CI {estimate.low:.3f}–{estimate.high:.3f})"
+    return text
 
 
 def _model_files(path: Path) -> tuple[Path, Path | None, str]:
@@ -121,6 +193,7 @@ def load_saved_model(path: str | os.PathLike) -> SavedModel:
         class_names=classes,
         input_size=int(size),
         probabilities=outputs == "probabilities",
+        recorded=_recorded(Path(path)) if Path(path).is_dir() else None,
     )
 
 
@@ -165,7 +238,9 @@ def class_probabilities(saved: SavedModel, x: np.ndarray) -> np.ndarray:
 
 def predict(models: list[SavedModel], images: list[Path]) -> pd.DataFrame:
     """One row per image and model (and per image for the mean of several models): path,
-    model, one ``prob_<class>`` column per class, predicted class."""
+    model, one ``prob_<class>`` column per class, predicted class, and the ``threshold`` on
+    the positive class's probability that decided it (a unit of a two-class run: the
+    threshold its run chose for it, else 0.5; otherwise empty: the most probable class)."""
     classes = models[0].class_names
     for saved in models[1:]:
         if saved.class_names != classes:
@@ -188,12 +263,21 @@ def predict(models: list[SavedModel], images: list[Path]) -> pd.DataFrame:
     named = [(m.name, p) for m, p in zip(models, probs, strict=True)]
     if len(models) > 1:
         named.append((f"mean of {len(models)} models", np.mean(probs, axis=0)))
+    recorded = [m.recorded for m in models] + ([None] if len(models) > 1 else [])
     blocks = []
-    for name, p in named:
+    for (name, p), known in zip(named, recorded, strict=True):
         block = pd.DataFrame({"path": [str(i) for i in images], "model": name})
         for c, cls in enumerate(classes):
             block[f"prob_{cls}"] = p[:, c]
         block["predicted"] = [classes[i] for i in p.argmax(axis=1)]
+        block["threshold"] = np.nan
+        if known is not None and known.positive in classes and len(classes) == 2:
+            # the run's rule: the positive class at its threshold (0.5 unless one was chosen)
+            threshold = known.threshold if known.threshold is not None else 0.5
+            column = classes.index(known.positive)
+            other = classes[1 - column]
+            block["predicted"] = np.where(p[:, column] >= threshold, known.positive, other)
+            block["threshold"] = threshold
         blocks.append(block)
     return pd.concat(blocks, ignore_index=True)
 
@@ -218,6 +302,12 @@ def predict_command(
     prob_columns = [c for c in shown.columns if c.startswith("prob_")]
     shown[prob_columns] = shown[prob_columns].round(4)
     print(shown.to_string(index=False))
+    for saved in models:
+        known = saved.recorded
+        rule = known.rule if known is not None else "the most probable class"
+        print(f"{saved.name}: predicted = {rule}", file=sys.stderr)
+        for line in known.lines if known is not None else []:
+            print(f"  {line}", file=sys.stderr)
     if len(models) > 1:
         print(
             f"The rows 'mean of {len(models)} models' average the class probabilities of "

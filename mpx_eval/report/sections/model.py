@@ -112,6 +112,28 @@ def _all_metrics_table(run: Run, model: str, names: list[str]) -> list[dict]:
     return rows
 
 
+def _operating_points(run: Run, name: str) -> list[tuple[str, float, float, str]]:
+    """The pooled ROC's marked points: the decision rule, and a target's honest point."""
+    assessment = run.assessment(name)
+    clinical = assessment.clinical if assessment else None
+    if clinical is None:
+        return []
+    points = []
+    head = assessment.headline
+    if head.sensitivity is not None and head.specificity is not None:
+        sens, spec = head.sensitivity.estimate, head.specificity.estimate
+        if sens is not None and spec is not None:
+            label = f"decision rule (p ≥ {clinical.rule_threshold:g})"
+            points.append((label, 1 - spec, sens, "o"))
+    target = clinical.target
+    if target is not None and target.honest is not None:
+        sens, spec = target.honest.sensitivity.estimate, target.honest.specificity.estimate
+        if sens is not None and spec is not None:
+            label = f"target {target.kind} {target.value:g} (inner-chosen thresholds)"
+            points.append((label, 1 - spec, sens, "D"))
+    return points
+
+
 def _figures(
     run: Run, name: str, slug: str, rows: C.EvalRows | None, figures: F.Figures
 ) -> list[F.FigureSpec]:
@@ -129,12 +151,15 @@ def _figures(
     if rows is not None:
         per_fold = rows.scheme == "cv" and len(rows.fold_ids()) > 1
         positive = run.positive
+        roc = C.roc_panel(rows, positive, entry.cv)
+        if rows.scheme == "cv":
+            roc.points = _operating_points(run, name)
         out += [
             F.confusion_figure(slug, name, C.confusions(rows), run.classes, per_fold=per_fold),
             F.roc_figure(
                 slug,
                 name,
-                C.roc_panel(rows, positive, entry.cv),
+                roc,
                 per_fold=bool(positive) and per_fold,
                 binary=bool(positive),
             ),
