@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..metrics import predicted_labels
+from ..metrics import predicted_labels, proportion_intervals
 from ..summary.layout import CrossValidation, ModelSummary, SeedSplit
 from .intervals import finite, proportion_counts, proportion_interval, t_interval, usable
 from .layout import FoldMean
@@ -187,12 +187,39 @@ def _headline(
         elif finite(auc["estimate"]):
             auc["no_interval"] = "no interval: every resample gives the same AUC"
     out = {"accuracy": accuracy, "roc_auc": auc}
+    if positive is None and len(classes) > 2:
+        out["recall"] = _recalls(rows, labels, predicted, classes, confidence_level)
     if positive is not None:
         for metric in ("sensitivity", "specificity"):
             out[metric] = _proportion_estimate(
                 pooled.get(metric), ci.get(metric), labels, predicted, metric, positive,
                 classes, confidence_level,
             )  # fmt: skip
+    return out
+
+
+def _recalls(rows, labels, predicted, classes, confidence_level) -> dict:
+    """Each class's recall (the share of its images called that class), with the clustered
+    interval the metrics library gives a sensitivity, and its counts."""
+    groups = rows["group"].to_numpy(dtype=object)
+    out = {}
+    for cls in classes:
+        is_cls, said = labels == cls, predicted == cls
+        if not is_cls.any():
+            continue
+        found = proportion_intervals(
+            is_cls.astype(int), said.astype(int), labels=[0, 1], positive_class=1,
+            groups=groups, confidence_level=confidence_level,
+        )["sensitivity"]  # fmt: skip
+        interval = proportion_interval(
+            found, int((is_cls & said).sum()), int(is_cls.sum()), confidence_level=confidence_level
+        )
+        entry = {"estimate": float(found.estimate), "estimator": "pooled"}
+        entry.update(
+            interval.as_json() if interval else {"low": None, "high": None, "method": None}
+        )
+        entry["successes"], entry["n"] = int((is_cls & said).sum()), int(is_cls.sum())
+        out[str(cls)] = entry
     return out
 
 

@@ -48,6 +48,8 @@ class Headline:
     # "the most probable class" (a probability of at least 0.5 for the positive class)
     sensitivity: Estimate | None = None
     specificity: Estimate | None = None
+    # more than two classes: each class's recall, by class name
+    recall: dict[str, Estimate] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +60,7 @@ class SeedHeadline:
     roc_auc: Estimate
     sensitivity: Estimate | None = None
     specificity: Estimate | None = None
+    recall: dict[str, Estimate] = field(default_factory=dict)
     baseline: Baseline
 
 

@@ -405,3 +405,29 @@ def test_the_first_screen_states_the_decision_rule_and_counts_the_sick_found(bin
             f"sensitivity {sens['estimate']:.3f}" in line and f"{sens['successes']} of" in line
             for line in lines
         )
+
+
+def test_with_more_than_two_classes_the_first_screen_names_each_classs_recall(three_class_run):
+    metrics = _metrics(three_class_run)
+    predictions = __import__("pandas").read_csv(three_class_run.out / "predictions.csv")
+    text = _verdict(three_class_run).text
+    assert "Recall per class, pooled (95 % CI)" in text
+    assert "a class's recall is the share of its images called that class" in text
+    classes = metrics["classes"]
+    for name in ("t3", "t4"):
+        recall = metrics["models"][name]["assessment"]["headline"]["recall"]
+        rows = predictions[
+            (predictions.model == name)
+            & (predictions.scheme == "cv")
+            & (predictions.checkpoint == "best")
+        ]
+        probs = rows[[f"prob_{c}" for c in classes]].to_numpy()
+        said = np.asarray(classes, dtype=object)[probs.argmax(axis=1)]
+        assert list(recall) == classes
+        for cls, found in recall.items():
+            mine = rows.label.to_numpy() == cls
+            assert (found["successes"], found["n"]) == (
+                int((said[mine] == cls).sum()),
+                int(mine.sum()),
+            )
+            assert f"{found['successes']} of {found['n']} found" in text

@@ -32,6 +32,9 @@ def _row(run: Run, name: str, assessment: Assessment) -> dict:
         "baseline_accuracy": T.num(base.accuracy),
         "baseline_class": base.class_,
         "auc": estimate_cell(headline.roc_auc),
+        "recall": [
+            {"name": cls, **_rate_cell(found, "found")} for cls, found in headline.recall.items()
+        ],
         "sensitivity": _rate_cell(headline.sensitivity, "found"),
         "specificity": _rate_cell(headline.specificity, "cleared"),
         "baseline_auc": T.num(base.roc_auc),
@@ -66,7 +69,10 @@ def decision_rule(run: Run) -> str:
             f"Decision rule: an image is called {run.positive} when its probability of "
             f"{run.positive} is at least 0.5 (the more probable class)."
         )
-    return "Decision rule: each image is called the class the model finds most probable."
+    return (
+        "Decision rule: each image is called the class the model finds most probable; "
+        "a class's recall is the share of its images called that class."
+    )
 
 
 def architecture_sentence(run: Run, pairs: list[dict]) -> str:
@@ -111,6 +117,7 @@ def first_screen(run: Run, sections: list[dict], pairs: list[dict]) -> dict:
         "rule": decision_rule(run),
         "positive": run.positive,
         "rates": any(r.get("sensitivity") for r in rows),
+        "recalls": any(r.get("recall") for r in rows),
         "caption": (
             "Each number is the pooled estimate over every held-out test image (each predicted "
             "by the fold model that never saw it), its 95 % interval computed on those images: "
