@@ -22,7 +22,7 @@ from ..summary.layout import Comparison, ModelSummary
 from .checkpoints import checkpoint_flags, pooled_rule_predictions
 from .departures import departures
 from .headline import assess_model, baseline
-from .layout import RunMetrics, metrics_from_text, read_metrics
+from .layout import LAYOUT, RunMetrics, metrics_from_text, read_metrics
 from .leakage import seed_leakage_metrics
 from .operating import clinical_readout, inner_thresholds
 from .verdicts import primary_result, primary_test_declaration
@@ -120,7 +120,8 @@ def current_metrics(sources: RunSources) -> RunMetrics | None:
         return None
     diverged = metrics.units_diverged
     current = (
-        metrics.units_finished == len(names)
+        metrics.layout == LAYOUT
+        and metrics.units_finished == len(names)
         and diverged is not None
         and set(diverged) == set(sources.units.diverged())
     )
@@ -206,6 +207,7 @@ def summarize_run(
                 entry["assessment"]["clinical"] = _clinical(
                     sources, predictions, name, epochs, metrics["positive_class"], config
                 )
+    metrics["layout"] = LAYOUT
     return metrics
 
 

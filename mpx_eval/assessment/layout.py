@@ -290,6 +290,13 @@ class RunMetrics(Summary):
     baseline: Baseline | None = None
     primary_test: PrimaryTest | None = None
     departures: list[Departure] = field(default_factory=list)
+    # which layout wrote the file (1: before it was recorded); a file of an older layout is
+    # computed again from the units, so that a newer mpx_eval shows all it knows
+    layout: int = 1
+
+
+#: The layout this version writes: raised whenever metrics.json gains content.
+LAYOUT = 2
 
 
 def metrics_from_json(data: object) -> RunMetrics:
