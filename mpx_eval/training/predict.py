@@ -269,17 +269,21 @@ def predict(models: list[SavedModel], images: list[Path]) -> pd.DataFrame:
         block = pd.DataFrame({"path": [str(i) for i in images], "model": name})
         for c, cls in enumerate(classes):
             block[f"prob_{cls}"] = p[:, c]
-        block["predicted"] = [classes[i] for i in p.argmax(axis=1)]
-        block["threshold"] = np.nan
-        if known is not None and known.positive in classes and len(classes) == 2:
-            # the run's rule: the positive class at its threshold (0.5 unless one was chosen)
-            threshold = known.threshold if known.threshold is not None else 0.5
-            column = classes.index(known.positive)
-            other = classes[1 - column]
-            block["predicted"] = np.where(p[:, column] >= threshold, known.positive, other)
-            block["threshold"] = threshold
+        block["predicted"], block["threshold"] = _decide(p, classes, known)
         blocks.append(block)
     return pd.concat(blocks, ignore_index=True)
+
+
+def _decide(p: np.ndarray, classes: list[str], known: Recorded | None):
+    """The predicted classes and the threshold that decided them: a unit of a two-class run
+    at its run's rule (its positive class at 0.5, or at the threshold chosen for it), else
+    the most probable class (no threshold)."""
+    if known is None or known.positive not in classes or len(classes) != 2:
+        return [classes[i] for i in p.argmax(axis=1)], np.nan
+    threshold = known.threshold if known.threshold is not None else 0.5
+    column = classes.index(known.positive)
+    called = p[:, column] >= threshold
+    return np.where(called, known.positive, classes[1 - column]), threshold
 
 
 def predict_command(
