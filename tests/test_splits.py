@@ -158,3 +158,19 @@ def test_repeated_folds_keep_repeat_one_and_number_on(make_tree):
     for a, b in zip(third[1:], cv[6:], strict=True):
         np.testing.assert_array_equal(a.test, b.test)
         np.testing.assert_array_equal(a.train, b.train)
+
+
+@pytest.mark.parametrize(("per_class", "fraction"), [(10, 0.125), (16, 0.001)])
+def test_small_grouped_sets_get_inner_parts_instead_of_a_crash(make_tree, per_class, fraction):
+    # one pair of photos makes the set grouped, every other image its own group: 10 images
+    # of training fold once asked for 8 inner parts, a tiny fraction for more parts than a
+    # class has images ("n_splits=8 cannot be greater than the number of members")
+    images = load_image_set(
+        make_tree({"A": per_class, "B": per_class}), group_pattern=r"^(A00(?=[01]_)|[^_]+)"
+    )
+    assert images.grouped()
+    plan = make_plan(images, folds=2, inner_fraction=fraction)
+    for split in plan[1:]:
+        assert len(split.val) and len(split.train)
+        sides = [set(images.groups[idx]) for idx in (split.train, split.val, split.test)]
+        assert not sides[0] & sides[1] and not sides[1] & sides[2]

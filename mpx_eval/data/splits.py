@@ -106,8 +106,11 @@ def inner_validation(
     """Split a training part into (train, val): a stratified (grouped) ``fraction`` of it."""
     labels = images.labels[train]
     groups = images.groups[train] if grouped else None
-    # sklearn needs at least as many groups as parts, and (ungrouped) a class that fills them
-    n_units = len(set(groups.tolist())) if grouped else int(np.bincount(labels).max())
+    # sklearn needs at least as many groups as parts, and a class with at least as many
+    # images as parts (grouped too: StratifiedGroupKFold checks the images of each class)
+    n_units = int(np.bincount(labels).max())
+    if grouped:
+        n_units = min(n_units, len(set(groups.tolist())))
     parts = max(2, min(round(1 / fraction), n_units))
     fold = _folds_of(labels, groups, parts, seed)
     return np.sort(train[fold != 0]), np.sort(train[fold == 0])
