@@ -375,10 +375,21 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     text = str(value)
-    if "'" not in text and "\n" not in text:
+    if not any(c == "'" or _control(c) for c in text):
         return f"'{text}'"
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    # a basic string: backslash, quote and every control character escaped (TOML allows
+    # none of them raw, and a CR or DEL in a path made the whole file unreadable)
+    return '"' + "".join(_escaped(c) for c in text) + '"'
+
+
+def _control(c: str) -> bool:
+    return ord(c) < 0x20 or ord(c) == 0x7F
+
+
+def _escaped(c: str) -> str:
+    if c in ('"', "\\"):
+        return "\\" + c
+    return f"\\u{ord(c):04x}" if _control(c) else c
 
 
 def dump_toml(cfg: RunConfig) -> str:

@@ -128,3 +128,18 @@ def test_a_run_recorded_before_checkpoint_rules_reads_back_with_the_rule_it_used
 def test_invalid_repeats(changes, message):
     with pytest.raises(MpxEvalError, match=message):
         dataclasses.replace(RunConfig(), **changes)
+
+
+@pytest.mark.parametrize(
+    "text", ["runs\rold", "data\x7fdir", "tab\there", "q'uote\\and\"dq", "é ✓"]
+)
+def test_any_path_round_trips_through_config_toml(text):
+    from mpx_eval.config import config_from_toml_text
+
+    cfg = RunConfig(out=text, data_dir=text, group_pattern=f"^({text})_")
+    back, _ = config_from_toml_text(dump_toml(cfg))
+    assert (back.out, back.data_dir, back.group_pattern) == (
+        cfg.out,
+        cfg.data_dir,
+        cfg.group_pattern,
+    )
