@@ -104,6 +104,15 @@ class RunConfig:
         return dump_toml(self)
 
     @property
+    def target(self) -> tuple[str, float] | None:
+        """The operating-point target: ("sensitivity" | "specificity", value), or None."""
+        for kind in ("sensitivity", "specificity"):
+            value = getattr(self, f"target_{kind}")
+            if value is not None:
+                return kind, float(value)
+        return None
+
+    @property
     def folds_per_repeat(self) -> int | None:
         """k of a run that repeats its k folds, else None (one repeat)."""
         return self.folds if self.repeats > 1 else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
@@ -418,8 +419,8 @@ def test_a_target_gives_the_honest_and_the_optimistic_operating_point(tiny_run, 
     n = len(rows)
     expected = (treated & sick).sum() / n - (treated & ~sick).sum() / n * 0.3 / 0.7
     assert curve["model"][i] == pytest.approx(expected)
-    html = __import__("html").unescape((out / "index.html").read_text())
-    assert "Target sensitivity 0.9, each fold's threshold chosen on its inner validation" in html
-    assert "The same target, threshold chosen on these test images" in html
-    assert "figures/decision-curve.png" in html
-    assert "a diamond, the target's operating point" in html  # marked on the ROC curve
+    page = html.unescape((out / "index.html").read_text())
+    assert "Target sensitivity 0.9, each fold's threshold chosen on its inner validation" in page
+    assert "The same target, threshold chosen on these test images" in page
+    assert "figures/decision-curve.png" in page
+    assert "a diamond, the target's operating point" in page  # marked on the ROC curve

@@ -197,6 +197,7 @@ def summarize_run(
     metrics["units_planned"] = len(runinfo.get("units_planned") or names)
     config = config or RunConfig()
     metrics = assess(metrics, predictions, config)
+    labels = _labels(sources) if config.target is not None else None
     for name, entry in metrics["models"].items():
         if entry.get("cv") and entry.get("assessment"):
             epochs = {f["fold"]: f["best_epoch"] for f in entry["cv"]["folds"] if f["best_epoch"]}
@@ -205,28 +206,28 @@ def summarize_run(
             )
             if metrics.get("positive_class") and len(classes) == 2:
                 entry["assessment"]["clinical"] = _clinical(
-                    sources, predictions, name, epochs, metrics["positive_class"], config
-                )
+                    sources, predictions, name, epochs, metrics["positive_class"], config.target,
+                    labels,
+                )  # fmt: skip
     metrics["layout"] = LAYOUT
     return metrics
 
 
-def _clinical(sources, predictions, model, epochs, positive, config: RunConfig) -> dict:
+def _labels(sources: RunSources) -> dict[str, str]:
+    """Every image's class by path, from splits.csv (the inner parts' labels)."""
+    splits = records.read_splits(sources.out)
+    return dict(zip(splits["path"].astype(str), splits["label"].astype(str), strict=True))
+
+
+def _clinical(sources, predictions, model, epochs, positive, target, labels) -> dict:
     """The clinical read-out of one model, its target's thresholds chosen on inner parts."""
     rows = predictions.loc[
         (predictions["model"] == model)
         & (predictions["scheme"] == "cv")
         & (predictions["checkpoint"] == "best")
     ]
-    target = None
-    for kind in ("sensitivity", "specificity"):
-        value = getattr(config, f"target_{kind}")
-        if value is not None:
-            target = (kind, float(value))
     thresholds = None
     if target is not None:
-        splits = records.read_splits(sources.out)
-        labels = dict(zip(splits["path"].astype(str), splits["label"].astype(str), strict=True))
         thresholds = inner_thresholds(
             sources.units, model, epochs, labels, sources.classes, positive, target
         )

@@ -39,10 +39,9 @@ def pooled_rule_predictions(
         return predictions
     out = predictions.copy()
     columns = [f"prob_{c}" for c in classes]
-    k = folds_per_repeat
     cv = history.loc[history["scheme"] == "cv"]
     for model, h in cv.groupby("model"):
-        epochs = chosen_epochs(h, rule_name, (lambda f: (f - 1) // k) if k else None)
+        epochs = chosen_epochs(h, rule_name, folds_per_repeat)
         for name in units.in_folder_order():
             info = units[name]
             if info["model"] != model or info["scheme"] != "cv" or is_diverged(info):

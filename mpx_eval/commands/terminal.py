@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..assessment.intervals import finite
 from ..assessment.layout import Estimate, LeakagePart, RunMetrics, SeedLeakage
+from ..assessment.operating import RULE_THRESHOLD
 from ..assessment.verdicts import ComparisonVerdict, Outcome, decide_all, no_interval_reason
 
 
@@ -45,8 +46,8 @@ def _model_lines(metrics: RunMetrics, width: int) -> list[str]:
             sens, spec = head.sensitivity, head.specificity
             groups = f" of {found.n_groups} groups" if found.n_groups else ""
             lines.append(
-                f"  {'':<{width}}  at P({metrics.positive_class}) >= 0.5: sensitivity "
-                f"{_with_interval(sens)}, "
+                f"  {'':<{width}}  at P({metrics.positive_class}) >= {RULE_THRESHOLD:g}: "
+                f"sensitivity {_with_interval(sens)}, "
                 f"{sens.successes} of {sens.n}; specificity {_with_interval(spec)}, "
                 f"{spec.successes} of {spec.n} ({found.n_images or found.n} images{groups})"
             )

@@ -264,7 +264,7 @@ def _plot_panel(panel, ax, *, xlabel, ylabel, diagonal, legend_loc):
         ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1, label="chance")
     for label, level in panel.baselines:
         ax.axhline(level, color="0.6", linestyle=":", linewidth=1, label=f"{label} {level:.2f}")
-    for label, x, y, marker in getattr(panel, "points", []):
+    for label, x, y, marker in panel.points:
         ax.plot(
             [x], [y], marker=marker, markersize=8, linestyle="none", color="black",
             markerfacecolor="white", markeredgewidth=1.5, label=label, zorder=5,
@@ -566,7 +566,7 @@ def roc_figure(slug: str, model: str, panel, *, per_fold: bool, binary: bool) ->
         what = "pooled over the evaluated images."
     else:
         what = "one class against the rest, pooled."
-    if getattr(panel, "points", None):
+    if panel.points:
         what += (
             " The circle marks the decision rule (probability at least 0.5) on the pooled test"
             " images; a diamond, the target's operating point, each fold at the threshold its"

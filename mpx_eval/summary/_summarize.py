@@ -260,8 +260,7 @@ def _chosen(history, model, rule_name: str, s: Settings) -> dict[int, int]:
     chosen = CK.rule(rule_name)
     if h.shape[0] == 0 or (chosen.column is not None and chosen.column not in h.columns):
         return {}
-    k = s.folds_per_repeat
-    return CK.chosen_epochs(h, rule_name, (lambda f: (f - 1) // k) if k else None)
+    return CK.chosen_epochs(h, rule_name, s.folds_per_repeat)
 
 
 def _auc_delong(best: Rows) -> dict | None:

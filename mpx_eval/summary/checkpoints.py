@@ -29,9 +29,7 @@ class CheckpointRule:
         """The per-fold rule that picks the checkpoint a unit keeps while training (its saved
         model and Grad-CAM): the rule itself, or for a pooled rule, which can only choose
         once every fold is trained, its per-fold form."""
-        return {"mean-val-loss": "val-loss", "mean-val-accuracy": "val-accuracy"}.get(
-            self.name, self.name
-        )
+        return self.name.removeprefix("mean-") if self.pooled else self.name
 
 
 RULES: dict[str, CheckpointRule] = {
@@ -124,11 +122,11 @@ def is_better(rule_name: str, value: float, best: float | None) -> bool:
     return value >= best if chosen.latest_tie else value > best
 
 
-def chosen_epochs(history, rule_name: str, repeat_of_fold=None) -> dict[int, int]:
+def chosen_epochs(history, rule_name: str, folds_per_repeat: int | None = None) -> dict[int, int]:
     """Fold -> epoch that ``rule_name`` keeps, from one model's cv ``history`` (columns
-    ``fold``, ``epoch`` and the rule's column). ``repeat_of_fold(fold)`` groups the folds of
-    one repeat for a pooled rule (default: all folds together). Folds without a judgeable
-    curve are left out."""
+    ``fold``, ``epoch`` and the rule's column). ``folds_per_repeat`` (k of repeated cv)
+    groups the folds of one repeat for a pooled rule (default: all folds together). Folds
+    without a judgeable curve are left out."""
     import pandas as pd  # here, so that the config can name the rules without pandas
 
     chosen = rule(rule_name)
@@ -149,7 +147,8 @@ def chosen_epochs(history, rule_name: str, repeat_of_fold=None) -> dict[int, int
         return out
     by_repeat: dict[int, list[int]] = {}
     for fold in curves:
-        by_repeat.setdefault(repeat_of_fold(fold) if repeat_of_fold else 0, []).append(fold)
+        repeat = (fold - 1) // folds_per_repeat if folds_per_repeat else 0
+        by_repeat.setdefault(repeat, []).append(fold)
     out = {}
     for folds in by_repeat.values():
         # epochs every fold of the repeat reached (a diverged fold stops early)

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from ..assessment.operating import RULE_THRESHOLD
 from ..atomic import write_csv
 from ..data.images import IMAGE_EXTENSIONS, BadImage, decode_file
 from ..errors import MpxEvalError
@@ -83,7 +84,9 @@ def _recorded(unit: Path) -> Recorded | None:
     clinical = assessment.clinical if assessment is not None else None
     target = clinical.target if clinical is not None else None
     if positive is not None:
-        rule = f"{positive} at a probability of at least 0.5 (the run's decision rule)"
+        rule = (
+            f"{positive} at a probability of at least {RULE_THRESHOLD:g} (the run's decision rule)"
+        )
     if target is not None and scheme == "cv":
         chosen = {f.fold: f.threshold for f in target.folds}
         if chosen.get(fold) is not None:
@@ -96,7 +99,8 @@ def _recorded(unit: Path) -> Recorded | None:
     elif target is not None:
         lines.append(
             f"The run chose thresholds for target {target.kind} {target.value:g} for its cv "
-            "fold models only; this model keeps the decision rule (probability at least 0.5)."
+            f"fold models only; this model keeps the decision rule (probability at least "
+            f"{RULE_THRESHOLD:g})."
         )
     return Recorded(positive, threshold, rule, lines)
 
@@ -280,7 +284,7 @@ def _decide(p: np.ndarray, classes: list[str], known: Recorded | None):
     the most probable class (no threshold)."""
     if known is None or known.positive not in classes or len(classes) != 2:
         return [classes[i] for i in p.argmax(axis=1)], np.nan
-    threshold = known.threshold if known.threshold is not None else 0.5
+    threshold = known.threshold if known.threshold is not None else RULE_THRESHOLD
     column = classes.index(known.positive)
     called = p[:, column] >= threshold
     return np.where(called, known.positive, classes[1 - column]), threshold

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mpx_eval.assessment.layout import metrics_from_json
@@ -376,7 +377,7 @@ def test_5_chromium_shows_the_verdict_on_the_first_screen(fixture, request, tmp_
 
 def test_the_first_screen_states_the_decision_rule_and_counts_the_sick_found(binary_run):
     metrics = _metrics(binary_run)
-    predictions = __import__("pandas").read_csv(binary_run.out / "predictions.csv")
+    predictions = pd.read_csv(binary_run.out / "predictions.csv")
     text = _verdict(binary_run).text
     assert "Decision rule: an image is called Monkeypox when its probability of Monkeypox" in text
     assert "Sensitivity (Monkeypox), pooled (95 % CI)" in text
@@ -409,7 +410,7 @@ def test_the_first_screen_states_the_decision_rule_and_counts_the_sick_found(bin
 
 def test_with_more_than_two_classes_the_first_screen_names_each_classs_recall(three_class_run):
     metrics = _metrics(three_class_run)
-    predictions = __import__("pandas").read_csv(three_class_run.out / "predictions.csv")
+    predictions = pd.read_csv(three_class_run.out / "predictions.csv")
     text = _verdict(three_class_run).text
     assert "Recall per class, pooled (95 % CI)" in text
     assert "a class's recall is the share of its images called that class" in text

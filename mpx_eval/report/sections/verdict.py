@@ -9,6 +9,7 @@ It renders the assessment and the verdicts; it decides nothing.
 from __future__ import annotations
 
 from ...assessment.layout import Assessment, Estimate
+from ...assessment.operating import RULE_THRESHOLD
 from .. import text as T
 from ..run import Run
 from .cells import estimate_cell
@@ -67,7 +68,7 @@ def decision_rule(run: Run) -> str:
     if run.positive is not None:
         return (
             f"Decision rule: an image is called {run.positive} when its probability of "
-            f"{run.positive} is at least 0.5 (the more probable class)."
+            f"{run.positive} is at least {RULE_THRESHOLD:g} (the more probable class)."
         )
     return (
         "Decision rule: each image is called the class the model finds most probable; "
