@@ -108,10 +108,20 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
     write_text(path, csv_text(frame))
 
 
+def loads(text: str) -> Any:
+    """``json.loads``, except that text nested too deeply to parse (a damaged or hostile
+    file of 200,000 nested arrays) is a ``json.JSONDecodeError`` like any other bad JSON,
+    not a RecursionError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply to read", text[:80], 0) from None
+
+
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise MpxEvalError(f"{path} is missing") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..atomic import loads
 from ..errors import MpxEvalError
 from ..summary._from_json import JSON_KEY, LayoutError, from_json
 from ..summary._schema import Count, generate
@@ -307,7 +308,7 @@ def metrics_from_json(data: object) -> RunMetrics:
 
 def metrics_from_text(text: str) -> RunMetrics:
     """metrics.json's text as :class:`RunMetrics` (NaN written as null, keys as text)."""
-    return metrics_from_json(json.loads(text))
+    return metrics_from_json(loads(text))
 
 
 def read_metrics(path: str | Path) -> RunMetrics:
@@ -321,7 +322,7 @@ def read_metrics(path: str | Path) -> RunMetrics:
     """
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise MpxEvalError(f"{path} is missing") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -8,7 +8,6 @@ folders or marked ones and removes only what it wrote.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -16,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__
-from ..atomic import write_json
+from ..atomic import loads, write_json
 from ..errors import MpxEvalError
 from .layout import (
     FIGURES,
@@ -96,7 +95,7 @@ def check_owned(out: Path) -> None:
 
 def read_marker(out: Path) -> dict:
     try:
-        data = json.loads((out / MARKER).read_text(encoding="utf-8"))
+        data = loads((out / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

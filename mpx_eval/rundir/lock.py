@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..atomic import loads
 from ..errors import MpxEvalError
 from .layout import RunPaths
 
@@ -41,7 +42,7 @@ def _try_lock(fd: int) -> bool:
 
 def _holder(path: Path) -> str:
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        info = loads(path.read_text(encoding="utf-8"))
         command = " ".join(map(str, info.get("command") or []))
         return f"pid {info['pid']} on {info['host']}" + (f": {command}" if command else "")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

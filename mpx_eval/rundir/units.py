@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..atomic import read_csv, write_csv, write_json
+from ..atomic import loads, read_csv, write_csv, write_json
 from ..errors import MpxEvalError
 from ._checks import damaged, require_keys, require_numeric
 from .kept import PREPROCESSING, write_epochs, write_kept
@@ -66,7 +66,7 @@ def _read_info(folder: Path) -> dict | None:
     if not marker.is_file():
         return None
     try:
-        info = json.loads(marker.read_text(encoding="utf-8"))
+        info = loads(marker.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, OSError):
         return None
     named = isinstance(info, dict) and isinstance(info.get("unit"), str)

@@ -8,7 +8,6 @@ give their mean, an ensemble.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 import warnings
@@ -20,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..assessment.operating import RULE_THRESHOLD
-from ..atomic import write_csv
+from ..atomic import loads, write_csv
 from ..data.images import IMAGE_EXTENSIONS, BadImage, decode_file
 from ..errors import MpxEvalError
 from ..rundir.layout import METRICS, MODEL_FILE, MODEL_INFO, UNIT_INFO, UNITS
@@ -61,7 +60,7 @@ def _recorded(unit: Path) -> Recorded | None:
     if unit.parent.name != UNITS or not (run / METRICS).is_file():
         return None
     try:
-        info = json.loads((unit / UNIT_INFO).read_text(encoding="utf-8"))
+        info = loads((unit / UNIT_INFO).read_text(encoding="utf-8"))
         model, scheme, fold = str(info["model"]), str(info["scheme"]), int(info["fold"])
         metrics = read_metrics(run / METRICS)
         entry = metrics.models[model]
@@ -121,7 +120,7 @@ def _model_files(path: Path) -> tuple[Path, Path | None, str]:
         if not model_file.is_file():
             note = ""
             try:
-                saved = json.loads((path / UNIT_INFO).read_text(encoding="utf-8"))
+                saved = loads((path / UNIT_INFO).read_text(encoding="utf-8"))
                 note = (saved.get("saved_model") or {}).get("note") or ""
             except (OSError, ValueError):
                 pass
@@ -168,7 +167,7 @@ def load_saved_model(path: str | os.PathLike) -> SavedModel:
     info: dict = {}
     if info_file is not None and info_file.is_file():
         try:
-            info = json.loads(info_file.read_text(encoding="utf-8"))
+            info = loads(info_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise MpxEvalError(f"{info_file} cannot be read ({exc})") from None
     with warnings.catch_warnings():
