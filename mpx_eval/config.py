@@ -215,6 +215,10 @@ def _check_type(key: str, value: Any, where: str) -> Any:
 #: NumPy's RandomState, which the blog's seed split uses, takes seeds below 2**32.
 MAX_SEED = 2**32 - 1
 
+#: Repeats beyond this add units, not information: 10 x 10-fold is the usual ceiling
+#: (Bouckaert & Frank 2004), and a plan of 100,000 repeats took minutes to write.
+MAX_REPEATS = 100
+
 
 def check_image_size(value: Any, what: str) -> None:
     """The one rule for input sizes, whether from --image-size, a config or a builder's
@@ -245,8 +249,11 @@ def compile_group_pattern(pattern: str, what: str) -> re.Pattern:
 def validate(cfg: RunConfig) -> None:
     """Raise MpxEvalError for values no run can use, naming the option."""
     check_folds(cfg.folds, "folds")
-    if cfg.repeats < 1:
-        raise MpxEvalError(f"repeats must be a positive integer, got {cfg.repeats}")
+    if not 1 <= cfg.repeats <= MAX_REPEATS:
+        raise MpxEvalError(
+            f"repeats must be an integer from 1 to {MAX_REPEATS}, got {cfg.repeats}; "
+            "10 repeats of the folds already measure the split-to-split spread"
+        )
     if cfg.repeats > 1 and cfg.folds == 0:
         raise MpxEvalError(f"repeats {cfg.repeats} needs cross-validation; set folds to 2 or more")
     _check_numbers(cfg)
@@ -273,6 +280,12 @@ def _check_numbers(cfg: RunConfig) -> None:
         )
     if not 0 <= cfg.seed <= MAX_SEED:
         raise MpxEvalError(f"seed must be between 0 and {MAX_SEED}, got {cfg.seed}")
+    if cfg.seed + cfg.repeats - 1 > MAX_SEED:  # repeat r splits with seed + r - 1
+        raise MpxEvalError(
+            f"seed {cfg.seed} with {cfg.repeats} repeats needs seeds up to "
+            f"{cfg.seed + cfg.repeats - 1}, past {MAX_SEED}; choose a seed of at most "
+            f"{MAX_SEED - cfg.repeats + 1}"
+        )
     for name in ("validation_split", "inner_fraction"):
         value = getattr(cfg, name)
         if not 0 < value < 0.5:

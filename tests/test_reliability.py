@@ -263,6 +263,14 @@ def case_seed_too_large(tmp):
     return ["run", "--data-dir", str(_data(tmp)), "--seed", "99999999999"]
 
 
+def case_seed_past_the_last_repeat(tmp):
+    return ["splits", "--data-dir", str(_data(tmp)), "--seed", "4294967295", "--repeats", "2"]
+
+
+def case_repeats_beyond_any_use(tmp):
+    return ["run", "--data-dir", str(_data(tmp)), "--repeats", "100000"]
+
+
 def case_config_not_utf8(tmp):
     (tmp / "c.toml").write_bytes("[training]\nepochs = 3 # é\n".encode("latin-1"))
     return ["run", "--data-dir", str(_data(tmp)), "--config", str(tmp / "c.toml")]
@@ -339,6 +347,8 @@ CATALOGUE = [
     (case_fifo_named_jpg, 2, "B/pipe.jpg: not a regular file"),
     (case_seed_negative, 2, "seed must be between 0 and 4294967295, got -5"),
     (case_seed_too_large, 2, "seed must be between 0 and 4294967295, got 99999999999"),
+    (case_seed_past_the_last_repeat, 2, "choose a seed of at most 4294967294"),
+    (case_repeats_beyond_any_use, 2, "repeats must be an integer from 1 to 100, got 100000"),
     (case_config_not_utf8, 2, "c.toml is not UTF-8 text"),
     (case_splits_out_folder, 2, "plans is a folder; give a file name"),
     (case_figures_is_a_file, 2, "figures is a file where mpx_eval keeps a folder"),
@@ -379,7 +389,7 @@ def test_bad_input_catalogue(tmp_path, capsys, build, code, text):
 
 
 def test_catalogue_is_long_enough():
-    assert len(CATALOGUE) >= 45
+    assert len(CATALOGUE) >= 47
 
 
 def test_ray_executor_without_ray(tmp_path, capsys, monkeypatch):
@@ -439,6 +449,52 @@ def test_report_heals_truncated_aggregates_but_names_damaged_units(tmp_path, cap
     (out / "runinfo.json").write_text('{"dataset": ')
     assert main(["report", "--out", str(out)]) == 2
     assert "runinfo.json is not valid JSON" in capsys.readouterr().err
+
+
+def test_deeply_nested_json_is_damage_not_a_crash(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run_t4(_data(tmp_path), out, "--folds", "0") == 0
+    capsys.readouterr()
+    nested = "[" * 200_000 + "]" * 200_000
+    (out / "metrics.json").write_text(nested)
+    assert main(["report", "--out", str(out)]) == 0  # rebuilt from the units
+    assert json.loads((out / "metrics.json").read_text())["models"]
+    (out / "runinfo.json").write_text(nested)
+    assert main(["report", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "runinfo.json is not valid JSON (nested too deeply" in err and "Traceback" not in err
+    assert "RecursionError" not in err
+
+
+@pytest.mark.parametrize("edit", ["models_a_list", "fold_mean_null"])
+def test_edited_metrics_json_is_rebuilt_or_ignored(tmp_path, capsys, edit):
+    out = tmp_path / "out"
+    assert run_t4(_data(tmp_path, A=8, B=8), out, "--folds", "2") == 0
+    data = json.loads((out / "metrics.json").read_text())
+    if edit == "models_a_list":
+        data["models"] = list(data["models"].values())
+    else:
+        data["models"]["t4"]["cv"]["mean"] = None
+    (out / "metrics.json").write_text(json.dumps(data))
+    capsys.readouterr()
+    rows = tmp_path / "rows.csv"
+    argv = ["predict", "--model", str(out / "units" / "t4-seed-0"), str(tmp_path / "data")]
+    assert main([*argv, "--out", str(rows)]) == 0  # the run's figures are left out
+    assert len(pd.read_csv(rows)) == 16
+    assert main(["report", "--out", str(out)]) == 0
+    assert isinstance(json.loads((out / "metrics.json").read_text())["models"], dict)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_unknown_keras_backend_is_one_line(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "bogus", "PYTHONPATH": str(REPO)}
+    argv = ["run", "--data-dir", str(_data(tmp_path)), *FAST, "--out", str(tmp_path / "o")]
+    done = subprocess.run(
+        [sys.executable, "-m", "mpx_eval", *argv], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Keras cannot start with the backend 'bogus'" in done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
 
 
 # --------------------------------------------------------------------------- odd but valid

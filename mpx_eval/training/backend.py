@@ -21,6 +21,21 @@ class Training(NamedTuple):
     device_info: dict
 
 
+def import_keras() -> ModuleType:
+    """``import keras``, with a backend that does not exist or does not import (a mistyped
+    KERAS_BACKEND, a broken JAX) as one MpxEvalError line rather than an internal error."""
+    try:
+        import keras
+    except Exception as exc:  # Keras raises ValueError, ImportError or the backend's own
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        raise MpxEvalError(
+            f"Keras cannot start with the backend {backend!r} ({type(exc).__name__}: "
+            f"{str(exc).strip() or 'no message'}); set KERAS_BACKEND to tensorflow or jax "
+            "and check that it is installed"
+        ) from None
+    return keras
+
+
 def load_training(device: str, *, threads: int | None = None) -> Training:
     """Import the Keras side (models, train) quietly and choose the device.
 
@@ -35,6 +50,7 @@ def load_training(device: str, *, threads: int | None = None) -> Training:
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
     if os.environ.get("MPX_EVAL_DEBUG") or "keras" in sys.modules:
+        import_keras()
         from . import models, train
 
         return Training(train, models, configure_device(device, threads=threads))
@@ -42,6 +58,7 @@ def load_training(device: str, *, threads: int | None = None) -> Training:
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
+        import_keras()
         from . import models, train
 
         info = configure_device(device, threads=threads)
