@@ -2,23 +2,31 @@
 foreign or misplaced folders, clearing what a run wrote, and moving damaged units aside.
 
 A run folder carries a marker file from its creation on; mpx_eval writes only into empty
-folders or marked ones and removes only what it wrote.
+folders or marked ones, removes only what it wrote, and never writes, deletes or renames
+through a link below the folder (:func:`mpx_eval.atomic.confined`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__
-from ..atomic import loads, write_json
+from ..atomic import (
+    confined,
+    loads,
+    refuse_link,
+    remove,
+    remove_folder_if_empty,
+    rename,
+    write_json,
+)
 from ..errors import MpxEvalError
 from .layout import (
     FIGURES,
+    LOCK,
     MARKER,
     PLACEHOLDERS,
     RUN_FILES,
@@ -74,9 +82,11 @@ def _first_file(folder: Path) -> Path:
 
 def check_owned(out: Path) -> None:
     """Refuse a non-empty folder that mpx_eval did not create, naming one of its files, and
-    a run folder whose known entries have the wrong kind (``figures`` a file...)."""
+    a run folder whose known entries have the wrong kind (``figures`` a file...) or are
+    links."""
     if not out.is_dir():
         return
+    refuse_links(out)
     if all(path.name in PLACEHOLDERS for path in out.iterdir()):
         return  # new, or just locked by this process before its first write
     if not is_run_folder(out):
@@ -113,59 +123,97 @@ def write_marker(out: Path, **changes) -> None:
         write_json(out / MARKER, marker)
 
 
+def _entries(out: Path) -> Iterator[Path]:
+    """The entries of ``out`` that mpx_eval writes, deletes or renames (those that exist)."""
+    for name in (MARKER, LOCK, UNITS, FIGURES, *RUN_FILES):
+        if os.path.lexists(out / name):
+            yield out / name
+    units = out / UNITS
+    if units.is_dir() and not units.is_symlink():
+        yield from (child for child in units.iterdir() if UNIT_DIR.match(child.name))
+
+
+def refuse_links(out: Path) -> None:
+    """Refuse a run folder where an entry mpx_eval touches is a symbolic link (``units/``,
+    a unit's folder, ``figures/``, the lock, a run file), before anything is touched."""
+    for path in _entries(out):
+        refuse_link(path, out)
+
+
+def _temporaries(folder: Path, *, of: str = "") -> Iterator[Path]:
+    """What interrupted atomic writes left in ``folder`` (of files whose names end in
+    ``of``)."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        found = TEMPORARY.match(path.name)
+        if found and found["name"].endswith(of) and not path.is_dir():
+            yield path
+
+
 def replace_figures(folder: Path, drawn: Sequence[str]) -> None:
     """Record the figures just written (by stem) and delete those mpx_eval wrote before and
-    no longer draws; a PNG it did not write stays."""
+    no longer draws, and what an interrupted rendering left half-written; a PNG it did not
+    write stays."""
     out = folder.parent
     before = read_marker(out).get("figures")
     before = before if isinstance(before, list) else []
-    for stem in set(map(str, before)) - set(drawn):
-        (folder / f"{Path(stem).name}.png").unlink(missing_ok=True)
-    write_marker(out, figures=sorted(drawn))
+    gone = [folder / f"{Path(stem).name}.png" for stem in set(map(str, before)) - set(drawn)]
+    with confined(out):
+        for path in [*gone, *_temporaries(folder, of=".png")]:
+            remove(path)
+        write_marker(out, figures=sorted(drawn))
+
+
+def _unit_folders(units: Path) -> list[Path]:
+    if not units.is_dir():
+        return []
+    return [child for child in units.iterdir() if child.is_dir() and UNIT_DIR.match(child.name)]
+
+
+def _written(out: Path) -> Iterator[Path]:
+    """The files mpx_eval wrote in ``out`` (those ``--overwrite`` removes)."""
+    paths = RunPaths(out)
+    yield from (out / name for name in RUN_FILES)
+    for child in _unit_folders(paths.units):
+        yield from (p for p in child.iterdir() if p.name in UNIT_FILES or TEMPORARY.match(p.name))
+    if paths.figures.is_dir():
+        stems = read_marker(out).get("figures")
+        for stem in stems if isinstance(stems, list) else []:
+            yield paths.figures / f"{Path(str(stem)).name}.png"
+        yield from _temporaries(paths.figures, of=".png")
+    yield from _temporaries(out)
 
 
 def clear_run(out: Path) -> None:
     """``--overwrite``: remove what mpx_eval wrote in ``out`` (its files, unit folders and
-    figures); anything else stays, and so do folders still holding it."""
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
-    units = RunPaths(out).units
-    if units.is_dir():
-        for child in units.iterdir():
-            if child.is_dir() and UNIT_DIR.match(child.name):
-                for path in child.iterdir():
-                    if path.is_file() and (path.name in UNIT_FILES or TEMPORARY.match(path.name)):
-                        path.unlink()
-                _remove_if_empty(child)
-        _remove_if_empty(units)
-    figures = RunPaths(out).figures
-    if figures.is_dir():
-        written = read_marker(out).get("figures")
-        for stem in written if isinstance(written, list) else []:
-            (figures / f"{Path(str(stem)).name}.png").unlink(missing_ok=True)
-        _remove_if_empty(figures)
-    for path in out.iterdir():
-        if path.is_file() and TEMPORARY.match(path.name):
-            path.unlink()
-    if (out / MARKER).is_file():
-        write_marker(out, figures=[])
-
-
-def _remove_if_empty(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # it holds someone else's files
-        folder.rmdir()
+    figures); anything else stays, and so do folders still holding it. A link on the way to
+    any of them is refused before anything is removed."""
+    if not out.is_dir():
+        return
+    refuse_links(out)
+    doomed = list(_written(out))
+    for path in doomed:
+        refuse_link(path, out)
+    paths = RunPaths(out)
+    with confined(out):
+        for path in doomed:
+            remove(path)
+        for folder in [*_unit_folders(paths.units), paths.units, paths.figures]:
+            remove_folder_if_empty(folder)
+        if paths.marker.is_file():
+            write_marker(out, figures=[])
 
 
 def move_aside(folder: Path) -> Path:
-    """Rename a damaged unit folder to ``NAME.damaged-<UTC time>`` (kept, never deleted)."""
+    """Rename a damaged unit folder (``units/NAME``) to ``NAME.damaged-<UTC time>`` (kept,
+    never deleted)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = folder.with_name(f"{folder.name}.damaged-{stamp}")
     n = 1
-    while target.exists():
+    while os.path.lexists(target):
         target = folder.with_name(f"{folder.name}.damaged-{stamp}-{n}")
         n += 1
-    try:
-        shutil.move(str(folder), str(target))
-    except OSError as exc:
-        raise MpxEvalError(f"cannot move damaged {folder} aside ({exc.strerror})") from None
+    with confined(folder.parent.parent):
+        rename(folder, target)
     return target

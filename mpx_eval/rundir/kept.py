@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_bytes, write_json
+from ..atomic import remove, write_bytes, write_json
 from ..errors import MpxEvalError
 from .layout import EPOCHS_FILE, GRADCAM_FILE, MODEL_FILE, MODEL_INFO
 
@@ -35,8 +35,8 @@ def write_kept(folder: Path, kept: dict, *, paths: list[str], model_info: dict) 
     record: dict = {}
     model = kept.get("model")
     if model is None:
-        (folder / MODEL_FILE).unlink(missing_ok=True)  # an earlier, unfinished attempt's
-        (folder / MODEL_INFO).unlink(missing_ok=True)
+        remove(folder / MODEL_FILE)  # an earlier, unfinished attempt's
+        remove(folder / MODEL_INFO)
     elif model.get("data") is not None:
         write_bytes(folder / MODEL_FILE, model["data"])
         write_json(folder / MODEL_INFO, {**model_info, "outputs": model["outputs"]})

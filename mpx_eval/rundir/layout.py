@@ -21,6 +21,8 @@ HISTORY = "history.csv"
 PREDICTIONS = "predictions.csv"
 METRICS = "metrics.json"
 INDEX = "index.html"
+#: The report's methods section as Markdown, beside index.html.
+METHODS = "methods.md"
 UNITS = "units"
 FIGURES = "figures"
 
@@ -46,6 +48,7 @@ RUN_FILES = (
     PREDICTIONS,
     METRICS,
     INDEX,
+    METHODS,
 )
 #: Files that do not make a folder someone else's (a repository's placeholder for an
 #: output folder, a file manager's notes).
@@ -56,8 +59,9 @@ UNIT_FILES = (
 )  # fmt: skip
 #: A unit folder's name (``t4-cv-3``), or one moved aside as damaged.
 UNIT_DIR = re.compile(r"^[\w.-]+-(seed|cv)-\d+(\.damaged-\d{8}T\d{6}Z(-\d+)?)?$")
-#: What an interrupted atomic write leaves behind (see mpx_eval.atomic.atomic_open).
-TEMPORARY = re.compile(r"^\..+\.tmp$")
+#: What an interrupted atomic write of file ``name`` leaves behind: ``.<name>.<8 random
+#: characters>.tmp`` (tempfile.mkstemp's, see mpx_eval.atomic.atomic_open).
+TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
 
 #: Columns of history.csv (a unit's and the run's), in their order.
 HISTORY_COLUMNS = (
@@ -114,6 +118,7 @@ class RunPaths:
     predictions = property(lambda self: self.root / PREDICTIONS)
     metrics = property(lambda self: self.root / METRICS)
     index = property(lambda self: self.root / INDEX)
+    methods = property(lambda self: self.root / METHODS)
     units = property(lambda self: self.root / UNITS)
     figures = property(lambda self: self.root / FIGURES)
 

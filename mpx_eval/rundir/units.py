@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..atomic import loads, read_csv, write_csv, write_json
+from ..atomic import loads, read_csv, remove, write_csv, write_json
 from ..errors import MpxEvalError
 from ._checks import damaged, require_keys, require_numeric
 from .kept import PREPROCESSING, write_epochs, write_kept
@@ -248,7 +248,7 @@ def write_unit_tables(
     that of an earlier attempt goes)."""
     write_csv(history[list(HISTORY_COLUMNS)], folder / HISTORY)
     if predictions is None:
-        (folder / PREDICTIONS).unlink(missing_ok=True)
+        remove(folder / PREDICTIONS)
     else:
         write_csv(predictions, folder / PREDICTIONS)
 
@@ -272,7 +272,7 @@ def write_unit(out: Path, unit, result, images: ImageSet, identity: str, extra: 
         result.eval_index = np.empty(0, dtype=np.int64)
     history, predictions = unit_frames(unit, result, images)
     write_unit_tables(folder, history, None if diverged_at else predictions)
-    (folder / EPOCHS_FILE).unlink(missing_ok=True)  # an earlier, unfinished attempt's
+    remove(folder / EPOCHS_FILE)  # an earlier, unfinished attempt's
     if not diverged_at and getattr(result, "probs_by_epoch", None) is not None:
         write_epochs(
             folder,
