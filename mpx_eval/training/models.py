@@ -6,7 +6,6 @@ uncompiled model whose outputs are logits (or softmax probabilities, detected).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -72,14 +71,7 @@ def resolve_model(name: str) -> ModelSpec:
     if name in _BUILDERS:
         return ModelSpec(name, _BUILDERS[name], BUILTIN_MODELS[name])
     module_name, func_name = name.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except BaseException as exc:  # any import-time failure of user code is the user's to fix
-        if not usercode.is_users(exc):
-            raise
-        raise MpxEvalError(
-            f"model {name!r}: cannot import {module_name} ({usercode.describe(exc)})"
-        ) from None
+    module = usercode.import_module(module_name, f"model {name!r}")
     builder = getattr(module, func_name, None)
     if not callable(builder):
         raise MpxEvalError(f"model {name!r}: {module_name} has no function {func_name}")

@@ -7,10 +7,14 @@ the signal before raising ``KeyboardInterrupt`` as Python's own handler does.
 
 from __future__ import annotations
 
+import importlib
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
+
+from ..errors import MpxEvalError
 
 _pressed = False
 
@@ -58,3 +62,14 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "the model's code raised KeyboardInterrupt (no Ctrl-C was pressed)"
     return f"{type(exc).__name__}: {exc}"
+
+
+def import_module(name: str, what: str) -> ModuleType:
+    """Import the user's module ``name``; what its import raises (an error, ``sys.exit()``, a
+    ``KeyboardInterrupt`` no Ctrl-C caused) becomes one line that starts with ``what``."""
+    try:
+        return importlib.import_module(name)
+    except BaseException as exc:  # any import-time failure of user code is the user's to fix
+        if not is_users(exc):
+            raise
+        raise MpxEvalError(f"{what}: cannot import {name} ({describe(exc)})") from None
