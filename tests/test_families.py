@@ -282,8 +282,11 @@ def test_tiny_and_uniform_images_are_noted_not_linked(tmp_path):
     assert family["A/photo.png"] == family["B/photo-turned.png"]
     assert family["B/other.png"] not in {family[p] for p in files if p != "B/other.png"}
     assert family["B/tiny.png"] not in (family["A/photo.png"], family["B/other.png"])
+    assert family["A/grey.png"] != family["A/white.png"]  # plain: no hash says they are one
     (note,) = [n for n in found.notes if "too small or have too few distinct details" in n]
-    assert note.startswith("3 image(s)")
+    assert note.startswith("1 image(s)") and "B/tiny.png" in note
+    (plain,) = [n for n in found.notes if "plain" in n]
+    assert plain.startswith("2 image(s)") and "only as identical files" in plain
 
 
 def test_a_set_of_copies_of_one_photo_is_one_family_and_says_so(tmp_path):

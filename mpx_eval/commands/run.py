@@ -160,7 +160,7 @@ def _prepare(
         training = backend.load_training(cfg.device, threads=cfg.threads)
     specs, sizes = _input_sizes(cfg, training.models if training else None)
 
-    images, notes = load_for(cfg, sizes.values())
+    images, notes = load_for(cfg, sizes.values(), show_progress=not quiet)
     plan, found = plan_and_audit(cfg, images, quiet=quiet)
     guards.check_training_classes(images, plan)
     damaged = guards.damaged_units(done, images.class_names)

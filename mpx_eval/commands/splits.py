@@ -29,7 +29,7 @@ def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
         )
     folder.check_writable(out_csv.parent if str(out_csv.parent) else Path("."))
     folder.refuse_inside_data(out_csv, None if cfg.demo else Path(cfg.data_dir))
-    images, notes = load_for(cfg, ())
+    images, notes = load_for(cfg, (), show_progress=True)
     plan, found = plan_and_audit(cfg, images)
     print("\n".join(notes), file=sys.stderr)
     frame = splits_table(images, plan)
@@ -47,10 +47,9 @@ def split_command(cfg: RunConfig, out_csv: str | os.PathLike) -> int:
         print(f"  {split.name}: {parts}")
     small = small_inner_part([len(split.val) for split in plan if split.scheme == "cv"])
     if small:
-        print(
-            f"  ! {small} (a larger --inner-fraction than {cfg.inner_fraction:g} steadies it)",
-            file=sys.stderr,
-        )
+        # an adapted inner part has its own advice (in the plan notes)
+        advice = f"a larger --inner-fraction than {cfg.inner_fraction:g} steadies it"
+        print(f"  ! {small}" + ("" if found["plan_notes"] else f" ({advice})"), file=sys.stderr)
     for line in [*audit_lines(found), *family_lines(found)]:
         print(line, file=sys.stderr if "!" in line else sys.stdout)
     print(f"Wrote {out_csv} and {audit_path}")

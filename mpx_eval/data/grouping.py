@@ -21,6 +21,10 @@ from .splits import Split
 #: Families listed one by one in a terminal summary (audit.json has them all).
 SUMMARY_CONFLICTS_SHOWN = 10
 
+#: Seconds between progress lines in a log (not a terminal): detection on a few thousand
+#: photos takes minutes, and a log that says nothing until the end looks hung.
+LOG_EVERY_SECONDS = 30.0
+
 
 def split_groups(patient_groups: np.ndarray, family: np.ndarray) -> np.ndarray:
     """The group each image is split by: connected pieces of "same patient group" or "same
@@ -56,36 +60,33 @@ def split_groups(patient_groups: np.ndarray, family: np.ndarray) -> np.ndarray:
 
 
 class DetectionProgress:
-    """One line while families are detected: share of the work done (three steps per
-    image: describe, look up, check), elapsed, ETA. Redrawn in place on a terminal; in a log
-    only the final line is written."""
+    """One line while work over a set's images runs (family detection unless ``label``
+    says otherwise): share of the work done, elapsed, ETA. Redrawn in place on a terminal;
+    in a log a line every ``LOG_EVERY_SECONDS`` and the final one."""
 
     def __init__(
         self,
         n_images: int,
         *,
         stream: TextIO | None = None,
-        label: str = "Finding image families",
+        label: str | None = None,
     ):
-        self.n_images = n_images
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.label = label
+        self.label = label or f"Finding image families among {n_images} images"
         self.started = time.perf_counter()
-        self._last = 0.0
+        self._last = 0.0 if self.tty else self.started  # a log gets no line at the start
         self._width = 0
 
     def __call__(self, done: int, total: int) -> None:
         now = time.perf_counter()
-        if done < total and (not self.tty or now - self._last < 0.2):
+        interval = 0.2 if self.tty else LOG_EVERY_SECONDS
+        if done < total and now - self._last < interval:
             return
         self._last = now
         elapsed = now - self.started
         share = done / total if total else 1.0
-        line = (
-            f"{self.label} among {self.n_images} images: {share:.0%} | "
-            f"elapsed {format_seconds(elapsed)}"
-        )
+        line = f"{self.label}: {share:.0%} | elapsed {format_seconds(elapsed)}"
         if done < total:
             eta = elapsed / done * (total - done) if done else None
             line += f" | ETA {format_seconds(eta)}" if eta is not None else " | ETA estimating"
@@ -94,7 +95,7 @@ class DetectionProgress:
             self._width = len(line)
             if done >= total:
                 self.stream.write("\n")
-        elif done >= total:
+        else:
             self.stream.write(line + "\n")
         self.stream.flush()
 
@@ -203,7 +204,12 @@ def family_lines(found: dict) -> list[str]:
             ]
         else:
             lines = ["Image families: no image is a copy of another"]
-        lines += [f"    {note}" for note in found.get("family_notes") or []]
+        notes = found.get("family_notes") or []
+        if notes:  # the notes themselves are in audit.json and the report's families section
+            lines.append(
+                f"    {len(notes)} detection note{'s' if len(notes) != 1 else ''}: see the "
+                "report's image families section (or audit.json's family_notes)"
+            )
     leakage = found.get("seed_leakage")
     if leakage and leakage["n_with_sibling_in_train"]:
         lines.append(

@@ -24,6 +24,7 @@ from scipy.fft import dctn
 from ..config import compile_group_pattern
 from ..errors import MpxEvalError
 from ..system import usable_cpus
+from .patterns import first_groups
 
 #: The extensions ``keras.utils.image_dataset_from_directory`` accepts (compared lower-cased).
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -57,6 +58,7 @@ class ImageSet:
     original_sizes: list[tuple[int, int]]
     sha256: list[str]
     phash: np.ndarray  # (n, 8) packed perceptual hashes
+    hash_texture: np.ndarray  # (n,) hash bits decided by a clear margin (``perceptual_hash``)
     arrays: dict[int, np.ndarray]
     thumbnails: np.ndarray
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -121,6 +123,10 @@ def scan_directory(root: str | Path) -> tuple[list[str], list[ScannedFile]]:
         for rel, filename in _walk(root, name)
         if filename.lower().endswith(IMAGE_EXTENSIONS)
     ]
+    for name in class_names:
+        require_utf8(name, root / name, "class folder")
+    for f in files:
+        require_utf8(f.path, root / f.path, "image")
     per_class = {i: 0 for i in range(len(class_names))}
     for f in files:
         per_class[f.label] += 1
@@ -141,6 +147,26 @@ def scan_directory(root: str | Path) -> tuple[list[str], list[ScannedFile]]:
             "sub-folders are needed"
         )
     return class_names, files
+
+
+def shown_name(path: str | os.PathLike) -> str:
+    """``path`` as it can be printed and written: bytes of a name that is not valid UTF-8
+    (which Python keeps as lone surrogates) shown as ``\\xNN`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def require_utf8(name: str, where: Path, what: str) -> None:
+    """Refuse a data folder, class folder or image (``what``) whose ``name`` (``where`` on
+    disk) is not valid UTF-8: it could not be written to the run's CSV, JSON and TOML
+    files, nor read back from them."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MpxEvalError(
+            f"{what} {shown_name(where)}: the path is not valid UTF-8 (its odd bytes shown as "
+            "\\x escapes, as an older system's encoding leaves them); rename it with UTF-8 "
+            "characters only and run again"
+        ) from None
 
 
 def _class_folders(root: Path) -> list[str]:
@@ -176,7 +202,7 @@ def unread_files(root: str | Path, class_names: Sequence[str]) -> list[str]:
     not listed."""
     root = Path(root)
     return [
-        rel
+        shown_name(rel)
         for name in class_names
         for rel, filename in _walk(root, name)
         if not filename.startswith(".") and not filename.lower().endswith(IMAGE_EXTENSIONS)
@@ -204,27 +230,21 @@ def group_ids(paths: Sequence[str], pattern: str | None) -> np.ndarray:
 
     Without a pattern every image is its own group. A stem the pattern does not match keeps
     its whole stem as group id (``17.jpg`` and ``17_2.jpg`` both become ``17`` with
-    ``'^([^_]+)_'``). A pattern that matches no file at all is an error.
+    ``'^([^_]+)_'``). A pattern that matches no file at all is an error, and so is one that
+    takes longer than ``patterns.PATTERN_SECONDS`` (see ``patterns.first_groups``).
     """
     if pattern is None:
         return np.array(list(paths), dtype=object)
-    regex = compile_group_pattern(pattern, "--group-pattern")
-    out, matched = [], 0
-    for path in paths:
-        stem = Path(path).stem
-        m = regex.search(stem)
-        if m and m.group(1):
-            matched += 1
-            out.append(m.group(1))
-        else:
-            out.append(stem)
-    if matched == 0:
-        example = Path(paths[0]).stem if paths else ""
+    compile_group_pattern(pattern, "--group-pattern")
+    stems = [Path(path).stem for path in paths]
+    found = first_groups(pattern, stems, what="--group-pattern")
+    if not any(found):
+        example = stems[0] if stems else ""
         raise MpxEvalError(
             f"--group-pattern {pattern!r} matches no file name (e.g. {example!r}); "
             "it is applied to the file name without extension"
         )
-    return np.array(out, dtype=object)
+    return np.array([group or stem for group, stem in zip(found, stems, strict=True)], dtype=object)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -246,14 +266,27 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 HASH_BITS = 63  # an 8x8 block of DCT coefficients without the constant term
 
 
-def perceptual_hash(img: Image.Image) -> np.ndarray:
+#: How far (in grey levels: the DCT is orthonormal) a hash's frequency must lie from their
+#: median for its bit to count as decided. Measured at this margin: the 228 MSLD photos have
+#: 48 to 63 decided bits, their copies with the contrast cut to a fifth 21 or more; a plain
+#: colour has none, a linear gradient (faint or strong, JPEG-saved too) at most 10.
+HASH_MARGIN = 2.0
+
+
+def perceptual_hash(img: Image.Image) -> tuple[np.ndarray, int]:
     """64-bit perceptual hash (pHash), as packed bits: which of the lowest 8x8 spatial
     frequencies of a 32x32 grey thumbnail lie above their median (the constant term left
     out, so 63 bits count). Stable under re-compression, resizing and small crops, where
-    difference hashes of smooth skin photos flip many bits."""
+    difference hashes of smooth skin photos flip many bits.
+
+    Also returns the hash's texture: how many of its bits are decided by ``HASH_MARGIN``.
+    An image without texture (a plain colour, a gradient) has frequencies at or near zero
+    whose bits say nothing about it, so any two such images share a hash.
+    """
     grey = np.asarray(img.convert("L").resize((32, 32), Image.Resampling.BILINEAR), float)
     low = dctn(grey, norm="ortho")[:8, :8].ravel()[1:]
-    return np.packbits(low > np.median(low))
+    median = np.median(low)
+    return np.packbits(low > median), int(np.sum(np.abs(low - median) >= HASH_MARGIN))
 
 
 def family_view(img: Image.Image, size: int = FAMILY_SIZE) -> np.ndarray:
@@ -268,6 +301,7 @@ class _Decoded:
     sha256: str
     size: tuple[int, int]
     phash: np.ndarray
+    hash_texture: int
     arrays: dict[int, np.ndarray]
     thumbnail: np.ndarray
     family_view: np.ndarray
@@ -320,10 +354,12 @@ def decode_file(path: Path, sizes: Iterable[int], thumbnail_size: int = THUMBNAI
         for size in sizes
     }
     thumb = img.resize((thumbnail_size, thumbnail_size), Image.Resampling.BILINEAR)
+    phash, texture = perceptual_hash(img)
     return _Decoded(
         sha256=hashlib.sha256(data).hexdigest(),
         size=(width, height),
-        phash=perceptual_hash(img),
+        phash=phash,
+        hash_texture=texture,
         arrays=arrays,
         thumbnail=np.asarray(thumb, dtype=np.uint8),
         family_view=family_view(img),
@@ -337,7 +373,7 @@ class _Buffers:
     arrays: dict[int, np.ndarray]
     thumbnails: np.ndarray
     views: np.ndarray
-    meta: list[tuple[str, tuple[int, int], np.ndarray] | None]
+    meta: list[tuple[str, tuple[int, int], np.ndarray, int] | None]
 
     @classmethod
     def empty(cls, n: int, sizes: tuple[int, ...]) -> _Buffers:
@@ -353,7 +389,7 @@ class _Buffers:
             array[i] = result.arrays[size]
         self.thumbnails[i] = result.thumbnail
         self.views[i] = result.family_view
-        self.meta[i] = (result.sha256, result.size, result.phash)
+        self.meta[i] = (result.sha256, result.size, result.phash, result.hash_texture)
 
     def keep(self, rows: list[int]) -> None:
         """Only these rows (the images that decoded), in this order."""
@@ -456,6 +492,7 @@ def load_image_set(
         original_sizes=[meta[i][1] for i in keep],
         sha256=[meta[i][0] for i in keep],
         phash=np.array([meta[i][2] for i in keep], dtype=np.uint8).reshape(len(keep), -1),
+        hash_texture=np.array([meta[i][3] for i in keep], dtype=np.int64),
         arrays=buffers.arrays,
         thumbnails=buffers.thumbnails,
         skipped=[(files[i].path, reason) for i, reason in sorted(bad)],

@@ -100,20 +100,66 @@ def _folds_of(labels: np.ndarray, groups: np.ndarray | None, k: int, seed: int) 
     return fold
 
 
+def _inner_parts(labels: np.ndarray, groups: np.ndarray | None, fraction: float) -> int:
+    """How many parts a training part is cut into, one of which is its inner validation
+    part: ``1 / fraction``, but no more than sklearn allows (as many groups as parts, and a
+    class with as many images as parts: StratifiedGroupKFold checks the images of each
+    class too); 0 when not even two parts can be cut."""
+    n_units = int(np.bincount(labels).max())
+    if groups is not None:
+        n_units = min(n_units, len(set(groups.tolist())))
+    return max(2, min(round(1 / fraction), n_units)) if n_units >= 2 else 0
+
+
 def inner_validation(
     train: np.ndarray, images: ImageSet, *, fraction: float, seed: int, grouped: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Split a training part into (train, val): a stratified (grouped) ``fraction`` of it."""
+    """Split a training part into (train, val): a stratified (grouped) ``fraction`` of it,
+    or a larger one where the part is too small for that (``_inner_parts``)."""
     labels = images.labels[train]
     groups = images.groups[train] if grouped else None
-    # sklearn needs at least as many groups as parts, and a class with at least as many
-    # images as parts (grouped too: StratifiedGroupKFold checks the images of each class)
-    n_units = int(np.bincount(labels).max())
-    if grouped:
-        n_units = min(n_units, len(set(groups.tolist())))
-    parts = max(2, min(round(1 / fraction), n_units))
+    parts = _inner_parts(labels, groups, fraction)
+    if not parts:
+        held = [f"{name} {int(np.sum(labels == k))}" for k, name in enumerate(images.class_names)]
+        needs = "two images of one class"
+        if grouped:
+            held.append(f"{len(set(groups.tolist()))} group(s)")
+            needs += ", and two groups"
+        raise MpxEvalError(
+            f"a cv training part of {len(train)} images ({', '.join(held)}) is too small to set "
+            f"an inner validation part aside (that takes {needs}); add images, or use fewer "
+            "--folds (--folds 0: the seed split alone)"
+        )
     fold = _folds_of(labels, groups, parts, seed)
     return np.sort(train[fold != 0]), np.sort(train[fold == 0])
+
+
+def inner_part_note(images: ImageSet, plan: list[Split], fraction: float) -> str | None:
+    """A line when some cv training parts were too small to set ``fraction`` of them aside
+    as inner validation part, so that a larger share was; None when none were."""
+    asked = max(2, round(1 / fraction))
+    grouped = images.grouped()
+    cv = [split for split in plan if split.scheme == "cv"]
+    adapted = []
+    for split in cv:
+        rows = np.concatenate([split.train, split.val])
+        groups = images.groups[rows] if grouped else None
+        parts = _inner_parts(images.labels[rows], groups, fraction)
+        if parts < asked:
+            adapted.append((parts, len(split.val)))
+    if not adapted:
+        return None
+    fewest, most = min(p for p, _ in adapted), max(p for p, _ in adapted)
+    held = sorted({n for _, n in adapted})
+    share = f"1 in {fewest}" if fewest == most else f"1 in {fewest} to {most}"
+    sizes = f"{held[0]}" if len(held) == 1 else f"{held[0]}–{held[-1]}"
+    enough = min(1 / fewest, 0.49)  # --inner-fraction must stay under 0.5
+    return (
+        f"--inner-fraction {fraction:g} adapted: {len(adapted)} of {len(cv)} cv training "
+        f"parts have too few images{' or groups' if grouped else ''} to set 1 in {asked} of "
+        f"them aside, so their inner validation part is {share} of them ({sizes} images); "
+        f"set --inner-fraction {enough:.2g} or more to choose it yourself"
+    )
 
 
 def make_plan(

@@ -4,6 +4,7 @@ with finer descriptions for images still alone, and a look between pieces of sev
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from .result import Link
 from .settings import FamilySettings
 from .verify import direct_links, pooled_score
 
+#: ``report(done, total)``: how much of a look's work is done.
+Report = Callable[[int, int], None]
 #: (votes, member row, orientation) of one index vote of an image for a member of a piece.
 _Vote = tuple[int, int, int]
 #: (lower row, higher row, orientation) of a pair to check; the lower row's descriptors are
@@ -92,7 +95,12 @@ def _look_checks(
 
 
 def second_look(
-    points: Keypoints, matches: Matches, pieces: Pieces, settings: FamilySettings, workers: int
+    points: Keypoints,
+    matches: Matches,
+    pieces: Pieces,
+    settings: FamilySettings,
+    workers: int,
+    report: Report | None = None,
 ) -> list[Link]:
     """A second look for images that the candidate checks left in a piece of under
     ``second_size`` while the index matched them to a larger piece of ``guard_size`` images
@@ -109,7 +117,8 @@ def second_look(
         members=settings.second_members,
         lone_members=settings.second_lone_members,
     )
-    return direct_links(points, _look_checks(matches, pieces, reach, settings), settings, workers)
+    checks = _look_checks(matches, pieces, reach, settings)
+    return direct_links(points, checks, settings, workers, report)
 
 
 def _is_augmented(pieces: Pieces, settings: FamilySettings) -> bool:
@@ -140,7 +149,12 @@ def _within_budget(
 
 
 def last_look(
-    views: np.ndarray, matches: Matches, pieces: Pieces, settings: FamilySettings, workers: int
+    views: np.ndarray,
+    matches: Matches,
+    pieces: Pieces,
+    settings: FamilySettings,
+    workers: int,
+    report: Report | None = None,
 ) -> list[Link]:
     """The second look again for images still alone, against their ``last_pieces``
     best-voted pieces of ``last_target`` images or more (``last_members`` members of each,
@@ -152,7 +166,8 @@ def last_look(
     one image in ``last_budget_one_in`` of the set again (at least ``last_budget_min``,
     over both rounds), the images with the strongest votes for a piece first: in a set of
     distinct photos, or where many stand alone beside pieces of copies, describing all
-    their candidates would cost more than the rest of the detection."""
+    their candidates would cost more than the rest of the detection. ``report`` hears of
+    each description and check, each round counting as half the work."""
     if not _is_augmented(pieces, settings):
         return []
     reach = _Reach(
@@ -175,16 +190,43 @@ def last_look(
     # a second round, further down the votes, for the images the first left alone: the
     # votes of a smooth photo are few, and chance votes (from the fill edges of turned
     # copies, say) can outweigh those for the piece of its own copies
-    for skip in (0, settings.last_pieces):
+    for round_, skip in enumerate((0, settings.last_pieces)):
         pairs = _look_checks(matches, pieces, reach, settings, skip=skip)
         linked = {r for link in found for r in (link.a, link.b) if pieces.size[pieces.root(r)] == 1}
         checks, rows = _within_budget(pairs, linked, set(fine), budget)
         new = sorted(rows - fine.keys())
+        tick = _RoundProgress(report, round_, len(new), len(checks))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            described = pool.map(lambda i: describe_finely(views[i], settings), new)
-            fine.update(zip(new, described, strict=True))
-            found += [link for link in pool.map(check, checks) if link is not None]
+            finer = pool.map(lambda row: describe_finely(views[row], settings), new)
+            for row, described in zip(new, finer, strict=True):
+                fine[row] = described
+                tick(tick.FINE_COST)
+            for link in pool.map(check, checks):
+                if link is not None:
+                    found.append(link)
+                tick(1)
     return found
+
+
+class _RoundProgress:
+    """The last look's progress within round ``round_`` of two: ``report(done, total)`` on
+    a scale where each round is half, each description weighing ``FINE_COST`` checks."""
+
+    # a finer description describes three copies of the image with more, weaker keypoints,
+    # about five usual descriptions (``last_budget_one_in``); a check is one pooled fit
+    FINE_COST = 5
+    SCALE = 1000
+
+    def __init__(self, report: Report | None, round_: int, described: int, checks: int):
+        self.report, self.round = report, round_
+        self.total = max(1, described * self.FINE_COST + checks)
+        self.done = 0
+
+    def __call__(self, units: int) -> None:
+        self.done += units
+        if self.report is not None:
+            share = (self.round + self.done / self.total) / 2
+            self.report(round(share * self.SCALE), self.SCALE)
 
 
 def _rank_within(sorted_keys: np.ndarray) -> np.ndarray:
@@ -197,7 +239,12 @@ def _rank_within(sorted_keys: np.ndarray) -> np.ndarray:
 
 
 def between_pieces(
-    points: Keypoints, matches: Matches, pieces: Pieces, settings: FamilySettings, workers: int
+    points: Keypoints,
+    matches: Matches,
+    pieces: Pieces,
+    settings: FamilySettings,
+    workers: int,
+    report: Report | None = None,
 ) -> list[Link]:
     """A look between pieces of ``guard_size`` images or more: for each, its
     ``partner_pieces`` best-voted partner pieces (a pair of pieces weighed by its
@@ -235,4 +282,4 @@ def between_pieces(
             strict=True,
         )
     )
-    return direct_links(points, checks, settings, workers)
+    return direct_links(points, checks, settings, workers, report)

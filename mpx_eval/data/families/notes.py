@@ -5,21 +5,34 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..audit import MIN_HASH_TEXTURE
 from .join import Pieces, between, weak
 from .result import Link
 from .settings import FamilySettings
 
 
-def few_keypoints_note(counts: np.ndarray, paths: list[str], settings: FamilySettings) -> list[str]:
-    """A line when some images have fewer than ``min_inliers`` keypoints: they join a family
-    only as exact or near duplicates."""
-    few = np.flatnonzero(counts < settings.min_inliers)
-    if not len(few):
-        return []
-    return [
-        f"{len(few)} image(s) are too small or have too few distinct details to compare "
-        f"(e.g. {paths[few[0]]}); they join a family only as exact or near duplicates"
-    ]
+def few_keypoints_note(
+    counts: np.ndarray, texture: np.ndarray, paths: list[str], settings: FamilySettings
+) -> list[str]:
+    """Lines about images with fewer than ``min_inliers`` keypoints: those whose hash has
+    texture (``texture``, its decided bits) join a family only as exact or near
+    duplicates, the plain ones (a single colour, a gradient) only as identical files."""
+    few = counts < settings.min_inliers
+    plain = texture < MIN_HASH_TEXTURE
+    notes = []
+    small = np.flatnonzero(few & ~plain)
+    if len(small):
+        notes.append(
+            f"{len(small)} image(s) are too small or have too few distinct details to compare "
+            f"(e.g. {paths[small[0]]}); they join a family only as exact or near duplicates"
+        )
+    flat = np.flatnonzero(few & plain)
+    if len(flat):
+        notes.append(
+            f"{len(flat)} image(s) are plain, a single colour or a smooth gradient (e.g. "
+            f"{paths[flat[0]]}); they join a family only as identical files"
+        )
+    return notes
 
 
 def _images(count: int) -> str:

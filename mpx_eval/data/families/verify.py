@@ -125,18 +125,28 @@ def pair_score(
 
 
 def direct_links(
-    points: Keypoints, checks: list[tuple[int, int, int]], settings: FamilySettings, workers: int
+    points: Keypoints,
+    checks: list[tuple[int, int, int]],
+    settings: FamilySettings,
+    workers: int,
+    report: Callable[[int, int], None] | None = None,
 ) -> list[Link]:
     """The geometric links among ``checks`` (lower row, higher row, orientation), each pair
-    checked with direct matches (``pair_score``)."""
+    checked with direct matches (``pair_score``); ``report(done, total)`` after each."""
 
     def check(job: tuple[int, int, int]) -> Link | None:
         a, b, o = job
         score = pair_score(points, a, b, settings, (o,))
         return Link(a, b, "geometric", float(score)) if score else None
 
+    links = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [link for link in pool.map(check, checks) if link is not None]
+        for done, link in enumerate(pool.map(check, checks), start=1):
+            if link is not None:
+                links.append(link)
+            if report is not None:
+                report(done, len(checks))
+    return links
 
 
 def candidate_links(
