@@ -40,8 +40,10 @@ for k, (n_train, n_val, n_test) in enumerate([(40, 8, 16), (35, 10, 0), (44, 6, 
         batch_size=16, learning_rate=1e-3, seed=100 + k,
         checkpoint=("val-loss", "val-accuracy", "val-accuracy-latest")[k]))
 spec = resolve_model("t4")
-alone = [train.train_unit(spec, x, y, **u) for u in units]
-together = batched.train_units(spec, x, y, units, chunk=2)
+def keep(model, result):
+    return {"weights": model.get_weights(), "names": [layer.name for layer in model.layers]}
+alone = [train.train_unit(spec, x, y, keep=keep, **u) for u in units]
+together = batched.train_units(spec, x, y, units, chunk=2, keeps=[None, keep, keep])
 keys = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
 print(json.dumps([{
     "history": max(abs(a[k] - b[k]) for a, b in zip(s.history, t.history) for k in keys
@@ -52,6 +54,11 @@ print(json.dumps([{
                  float(np.abs(s.probs_last - t.probs_last).max()),
                  float(np.abs(s.probs_by_epoch - t.probs_by_epoch).max())),
     "rows": bool(np.array_equal(s.eval_index, t.eval_index)),
+    "kept": t.kept and {
+        "weights": max(float(np.abs(a - b).max())
+                       for a, b in zip(s.kept["weights"], t.kept["weights"], strict=True)),
+        "names": s.kept["names"] == t.kept["names"],
+    },
 } for s, t in zip(alone, together)]))
 """
 
@@ -77,6 +84,12 @@ def test_batched_matches_sequential_on_jax():
         assert unit["rows"]
         assert unit["history"] <= 1e-5
         assert unit["probs"] <= 1e-4
+    # what the keep hook was given: each unit's own weights at its chosen epoch
+    assert [bool(unit["kept"]) for unit in units] == [False, True, True]
+    for unit in units[1:]:
+        assert unit["kept"]["weights"] <= 1e-4
+        assert unit["kept"]["names"]
+    assert any(unit["best_epoch"][0] < 2 for unit in units[1:]), "no kept unit chose epoch 1"
 
 
 @pytest.mark.parametrize(
@@ -126,43 +139,107 @@ def _run_on_jax(out, *extra: str) -> subprocess.CompletedProcess:
         "CUDA_VISIBLE_DEVICES": "-1",
         "PYTHONPATH": str(REPO),
     }
-    command = [
-        sys.executable,
-        "-m",
-        "mpx_eval",
-        "run",
-        "--demo",
-        "--folds",
-        "2",
-        "--models",
-        "t4",
-        "--epochs",
-        "1",
-        "--image-size",
-        "32",
-        "--out",
-        str(out),
-        *extra,
-    ]
+    command = [sys.executable, "-m", "mpx_eval", "run", *TINY_RUN, "--out", str(out), *extra]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
 
 
+# Two epochs: at this size the seed split's unit chooses its first, so what it keeps
+# must come from an epoch before the last
+TINY_RUN = ["--demo", "--folds", "2", "--models", "t4", "--epochs", "2", "--image-size", "32"]
+TINY_RUN += ["--families", "off", "--save-models", "all"]
+UNITS = ["t4-cv-1", "t4-cv-2", "t4-seed-0"]
+KEPT = {"model.keras", "model.json", "gradcam.npz"}
+
+
+def _trained(out, engine: str):
+    done = _run_on_jax(out, "--engine", engine, "--quiet")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def batched_run(tmp_path_factory):
+    return _trained(tmp_path_factory.mktemp("batched") / "out", "batched")
+
+
+@pytest.fixture(scope="module")
+def sequential_run(tmp_path_factory):
+    return _trained(tmp_path_factory.mktemp("sequential") / "out", "sequential")
+
+
 @needs_jax
-def test_a_batched_run_writes_every_artefact_and_resumes(tmp_path):
-    out = tmp_path / "out"
-    first = _run_on_jax(out, "--engine", "batched", "--quiet")
-    assert first.returncode == 0, first.stderr[-2000:]
+def test_a_batched_run_writes_every_artefact_and_resumes(batched_run):
+    out = batched_run
     units = [json.loads(p.read_text()) for p in sorted(out.glob("units/*/unit.json"))]
-    assert [u["unit"] for u in units] == ["t4-cv-1", "t4-cv-2", "t4-seed-0"]
+    assert [u["unit"] for u in units] == UNITS
     assert {u["engine"] for u in units} == {"batched"}
     assert json.loads((out / "runinfo.json").read_text())["engine"] == "batched"
     assert "Engine</th><td>batched" in (out / "index.html").read_text(encoding="utf-8")
     for unit in units:
         history = (out / "units" / unit["dirname"] / "history.csv").read_text().splitlines()
-        assert len(history) == 2  # header and the one epoch
+        assert len(history) == 3  # header and the two epochs
     again = _run_on_jax(out, "--engine", "sequential")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "Resuming: 3 of 3 units already finished" in again.stderr
+
+
+def _architecture(model) -> list[tuple]:
+    return [
+        (type(layer).__name__, tuple(tuple(w.shape) for w in layer.weights))
+        for layer in model.layers
+    ]
+
+
+def _softmax(logits):
+    import numpy as np
+
+    z = np.asarray(logits, dtype=np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+@needs_jax
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras loading TF variables
+def test_batched_engine_keeps_models_and_gradcam_as_the_sequential_one(batched_run, sequential_run):
+    import keras
+    import numpy as np
+    import pandas as pd
+
+    from mpx_eval.data.demo import demo_dataset
+    from mpx_eval.data.images import decode_file
+    from mpx_eval.rundir.kept import read_gradcam
+
+    root = demo_dataset()
+    best_epochs = []
+    for unit in UNITS:
+        batch, alone = batched_run / "units" / unit, sequential_run / "units" / unit
+        names = {p.name for p in batch.iterdir()}
+        assert names & KEPT == KEPT, f"{unit} keeps only {sorted(names & KEPT)}"
+        assert names == {p.name for p in alone.iterdir()}
+        record = json.loads((batch / "model.json").read_text())
+        assert record.keys() == json.loads((alone / "model.json").read_text()).keys()
+        assert record["unit"] == unit
+        model = keras.saving.load_model(batch / "model.keras", compile=False)
+        reference = keras.saving.load_model(alone / "model.keras", compile=False)
+        assert _architecture(model) == _architecture(reference)
+        # the unit's own weights, at the epoch its checkpoint chose
+        expected = pd.read_csv(batch / "predictions.csv").query("checkpoint == 'best'")
+        x = np.stack([decode_file(root / p, [32]).arrays[32] for p in expected.path])
+        probs = _softmax(model.predict_on_batch(x))
+        columns = [c for c in expected.columns if c.startswith("prob_")]
+        np.testing.assert_allclose(probs, expected[columns].to_numpy(), rtol=0, atol=1e-4)
+        cams, cams_alone = read_gradcam(batch), read_gradcam(alone)
+        assert {k: (v.shape, v.dtype) for k, v in cams.items()} == {
+            k: (v.shape, v.dtype) for k, v in cams_alone.items()
+        }
+        info = json.loads((batch / "unit.json").read_text())
+        assert info["saved_model"]["file"] == "model.keras"
+        assert (
+            info["gradcam"]["position"]
+            == json.loads((alone / "unit.json").read_text())["gradcam"]["position"]
+        )
+        best_epochs.append((info["best_epoch"], info["epochs"]))
+    assert any(best < last for best, last in best_epochs), best_epochs
 
 
 def test_batched_engine_on_tensorflow_is_a_one_line_error(tmp_path):

@@ -2,7 +2,9 @@
 
 Parameters, optimizer state and dropout seeds are stacked on a leading unit axis and one
 ``jax.vmap`` over Keras's stateless calls trains every unit; each unit keeps the data order,
-initial weights and dropout stream that ``train.train_unit`` would have given it alone.
+initial weights and dropout stream that ``train.train_unit`` would have given it alone, and
+what its ``keep`` hook keeps of its chosen checkpoint (a model of its own, built by the same
+builder and given that unit's slice of the stacked weights).
 """
 
 from __future__ import annotations
@@ -75,10 +77,12 @@ def _initial_state(spec, size, num_classes, seed, n_train, epochs):
     return model, trainable, non_trainable, orders
 
 
-def _per_unit_bytes(model, batch_size: int) -> int:
-    """Rough memory of one unit on the device: weights, gradients and Adam's two moments,
-    plus the activations of one training batch kept for the backward pass (three copies)."""
-    weights = sum(int(np.prod(v.shape)) for v in model.trainable_variables) * 4 * 4
+def _per_unit_bytes(model, batch_size: int, *, keeping: bool = False) -> int:
+    """Rough memory of one unit on the device: weights, gradients and Adam's two moments
+    (and, when ``keeping``, the weights of the best epoch so far), plus the activations of
+    one training batch kept for the backward pass (three copies)."""
+    copies = 5 if keeping else 4
+    weights = sum(int(np.prod(v.shape)) for v in model.trainable_variables) * 4 * copies
     activations = sum(
         int(np.prod(layer.output.shape[1:])) for layer in model.layers if hasattr(layer, "output")
     )
@@ -102,11 +106,13 @@ def _free_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
 
 
-def chunk_size(model, batch_size: int, *, x_bytes: int, free: int | None = None) -> int:
+def chunk_size(
+    model, batch_size: int, *, x_bytes: int, free: int | None = None, keeping: bool = False
+) -> int:
     """How many units fit on the device at once (at least one)."""
     free = _free_bytes() if free is None else free
     room = max(0, int(free * MEMORY_SHARE) - x_bytes)
-    return max(1, room // max(1, _per_unit_bytes(model, batch_size)))
+    return max(1, room // max(1, _per_unit_bytes(model, batch_size, keeping=keeping)))
 
 
 def _programs(model, optimizer, *, from_logits: bool):
@@ -200,6 +206,9 @@ def _eval_plan(evaluators: list[_GivenOutputs]) -> np.ndarray:
     return rows.reshape(len(evaluators), -1, EVAL_BATCH).swapaxes(0, 1)
 
 
+Keep = Callable[[keras.Model, UnitResult], dict]
+
+
 def train_units(
     spec: ModelSpec,
     x: np.ndarray,
@@ -209,13 +218,16 @@ def train_units(
     policy: str = "float32",
     on_epoch: Callable[[int, dict, float], None] | None = None,
     chunk: int | None = None,
+    keeps: Sequence[Keep | None] | None = None,
 ) -> list[UnitResult]:
     """Train every unit of ``units`` (``train_unit``'s keyword arguments, same model and
     input size) together and return their results in the same order.
 
     Units run in chunks that fit the device (``chunk`` forces a size). A unit's ``seconds``
     and seconds per epoch are its share of its chunk's time. ``on_epoch(i, row, seconds)``
-    is called for unit ``i`` after each epoch.
+    is called for unit ``i`` after each epoch. ``keeps[i]`` is unit ``i``'s ``keep`` hook,
+    as ``train_unit`` takes it: called with a model of that unit alone, holding the weights
+    of the epoch its checkpoint rule chose; what it returns is the result's ``kept``.
     """
     if not units:
         return []
@@ -224,54 +236,72 @@ def train_units(
         values = {u[key] for u in units}
         if len(values) > 1:
             raise ValueError(f"units differ in {key}: {sorted(values)}; train them apart")
+    keeps = list(keeps) if keeps is not None else [None] * len(units)
+    if len(keeps) != len(units):
+        raise ValueError(f"{len(keeps)} keep hooks for {len(units)} units; give one per unit")
     results: list[UnitResult] = []
     keras.mixed_precision.set_global_policy(policy)
     try:
         step = chunk
         if step is None:
             probe = build(spec, x.shape[1], units[0]["num_classes"])
-            step = chunk_size(probe, units[0]["batch_size"], x_bytes=x.nbytes)
+            step = chunk_size(
+                probe,
+                units[0]["batch_size"],
+                x_bytes=x.nbytes,
+                keeping=any(k is not None for k in keeps),
+            )
             del probe
         for start in range(0, len(units), step):
-            part = units[start : start + step]
+            part = slice(start, start + step)
 
             def forward(i, row, seconds, _offset=start):
                 if on_epoch is not None:
                     on_epoch(_offset + i, row, seconds)
 
-            results += _train_chunk(spec, x, y, part, forward)
+            results += _train_chunk(spec, x, y, units[part], forward, keeps[part])
     finally:
         keras.mixed_precision.set_global_policy("float32")
         keras.backend.clear_session()
     return results
 
 
-def _train_chunk(spec, x, y, units, on_epoch) -> list[UnitResult]:
+def _hold_program():
+    """The jitted update of the weights each unit holds: a unit whose checkpoint rule
+    chose the epoch just trained holds its new weights, the others keep theirs. The held
+    buffers are donated, so that the device holds one extra copy of the weights, not two."""
     import jax
     import jax.numpy as jnp
 
-    started = time.perf_counter()
-    first = units[0]
-    epochs, batch_size = first["epochs"], first["batch_size"]
-    trains = [np.asarray(u["train"], dtype=np.int64) for u in units]
-    built = [
-        _initial_state(spec, x.shape[1], first["num_classes"], u["seed"], len(t), epochs)
-        for u, t in zip(units, trains, strict=True)
-    ]
-    model = built[-1][0]
-    probabilities = outputs_probabilities(model)
-    optimizer = keras.optimizers.Adam(learning_rate=first["learning_rate"])
-    optimizer.build(model.trainable_variables)
-    opt_values = [np.asarray(v.value) for v in optimizer.variables]
-    tv = [jnp.asarray(a) for a in _stack([b[1] for b in built])]
-    ntv = [jnp.asarray(a) for a in _stack([b[2] for b in built])]
-    ov = [jnp.asarray(np.stack([a] * len(units))) for a in opt_values]
-    orders = [b[3] for b in built]
-    params = int(model.count_params())
-    del built
+    def hold(chosen, current, held):
+        def pick(new, old):
+            return jnp.where(chosen.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
 
-    epoch_fn, evaluate = _programs(model, optimizer, from_logits=not probabilities)
-    x_dev, y_dev = jax.device_put(x), jax.device_put(np.asarray(y, dtype=np.int32))
+        return jax.tree.map(pick, current, held)
+
+    return jax.jit(hold, donate_argnums=2)
+
+
+class _HeldWeights:
+    """What each unit of a chunk holds on the device: the weights (``(trainable,
+    non_trainable)``, stacked) of the epoch its checkpoint rule chose so far."""
+
+    def __init__(self, tv, ntv) -> None:
+        import jax
+        import jax.numpy as jnp
+
+        self._hold = _hold_program()
+        self.values = jax.tree.map(jnp.copy, (tv, ntv))
+
+    def update(self, evaluators: list[_GivenOutputs], epoch: int, tv, ntv) -> None:
+        """After ``epoch``: the units whose rule chose it hold its weights ``tv, ntv``."""
+        import jax.numpy as jnp
+
+        chosen = np.array([e.best_epoch == epoch + 1 for e in evaluators])
+        self.values = self._hold(jnp.asarray(chosen), (tv, ntv), self.values)
+
+
+def _evaluators(x, y, units, probabilities: bool, on_epoch) -> list[_GivenOutputs]:
     evaluators = []
     for i, u in enumerate(units):
 
@@ -284,26 +314,77 @@ def _train_chunk(spec, x, y, units, on_epoch) -> list[UnitResult]:
                 u.get("checkpoint", SEED_SPLIT_RULE),
             )
         )  # fmt: skip
-    eval_rows = jnp.asarray(_eval_plan(evaluators))
-    for epoch in range(epochs):
-        epoch_started = time.perf_counter()
-        rows, mask, active = _epoch_plan([o[epoch] for o in orders], trains, batch_size)
-        (tv, ntv, ov), loss_sum, correct = epoch_fn(
-            tv, ntv, ov, x_dev, y_dev, jnp.asarray(rows), jnp.asarray(mask), jnp.asarray(active)
+    return evaluators
+
+
+def _stacked_start(spec: ModelSpec, size: int, units, trains: list[np.ndarray]):
+    """Every unit's starting point, stacked on a leading unit axis on the device: the model
+    and optimizer the programs are traced from, the state ``(trainable, non_trainable,
+    optimizer variables)`` and each unit's row orders, epoch by epoch."""
+    import jax.numpy as jnp
+
+    first = units[0]
+    built = [
+        _initial_state(spec, size, first["num_classes"], u["seed"], len(t), first["epochs"])
+        for u, t in zip(units, trains, strict=True)
+    ]
+    model = built[-1][0]
+    optimizer = keras.optimizers.Adam(learning_rate=first["learning_rate"])
+    optimizer.build(model.trainable_variables)
+    opt_values = [np.asarray(v.value) for v in optimizer.variables]
+    state = (
+        [jnp.asarray(a) for a in _stack([b[1] for b in built])],
+        [jnp.asarray(a) for a in _stack([b[2] for b in built])],
+        [jnp.asarray(np.stack([a] * len(units))) for a in opt_values],
+    )
+    return model, optimizer, state, [b[3] for b in built]
+
+
+class _ChunkPrograms:
+    """One chunk's compiled epoch and evaluation, with the data they read on the device."""
+
+    def __init__(self, model, optimizer, x, y, evaluators, trains, *, probabilities: bool):
+        import jax
+        import jax.numpy as jnp
+
+        self.epoch, self.evaluate = _programs(model, optimizer, from_logits=not probabilities)
+        self.x, self.y = jax.device_put(x), jax.device_put(np.asarray(y, dtype=np.int32))
+        self.eval_rows = jnp.asarray(_eval_plan(evaluators))
+        self.trains = trains
+
+    def train_epoch(self, state, orders: list[np.ndarray], batch_size: int):
+        """One epoch of every unit, each in its own row order: the new state, and on the
+        host each unit's validation+test outputs, training loss sum and correct count."""
+        import jax
+        import jax.numpy as jnp
+
+        rows, mask, active = _epoch_plan(orders, self.trains, batch_size)
+        (tv, ntv, ov), loss_sum, correct = self.epoch(
+            *state, self.x, self.y, jnp.asarray(rows), jnp.asarray(mask), jnp.asarray(active)
         )
         outputs, loss_sum, correct = jax.device_get(
-            (evaluate(tv, ntv, x_dev, eval_rows), loss_sum, correct)
+            (self.evaluate(tv, ntv, self.x, self.eval_rows), loss_sum, correct)
         )
-        # each unit is credited with its share of the epoch, so that the seconds of a run's
-        # units still add up to its time and the progress estimate stays right
-        share = (time.perf_counter() - epoch_started) / len(units)
-        for u, e in enumerate(evaluators):
-            n = len(trains[u])
-            e.outputs = outputs[u, : len(e.rows)]
-            e.epoch_end(
-                epoch, float(loss_sum[u]) / n, float(correct[u]) / n, time.perf_counter() - share
-            )
-    seconds = (time.perf_counter() - started) / len(units)
+        return (tv, ntv, ov), outputs, loss_sum, correct
+
+
+def _record_epoch(evaluators, trains, epoch: int, outputs, loss_sum, correct, started) -> None:
+    """Give each unit's evaluator what the batched program computed in ``epoch`` (its
+    outputs, training loss and accuracy), which writes the unit's history row and checkpoint
+    choice as the sequential engine does."""
+    # each unit is credited with its share of the epoch, so that the seconds of a run's
+    # units still add up to its time and the progress estimate stays right
+    share = (time.perf_counter() - started) / len(evaluators)
+    for u, e in enumerate(evaluators):
+        n = len(trains[u])
+        e.outputs = outputs[u, : len(e.rows)]
+        e.epoch_end(
+            epoch, float(loss_sum[u]) / n, float(correct[u]) / n, time.perf_counter() - share
+        )
+
+
+def _unit_results(units, evaluators: list[_GivenOutputs], params: int) -> list[UnitResult]:
+    """Each unit's result from its evaluator (``seconds`` is filled in at the end)."""
     return [
         UnitResult(
             history=e.history,
@@ -313,8 +394,73 @@ def _train_chunk(spec, x, y, units, on_epoch) -> list[UnitResult]:
             probs_last=np.exp(e.last_logp),
             params=params,
             probs_by_epoch=np.stack(e.by_epoch),
-            seconds=seconds,
+            seconds=0.0,
             seconds_per_epoch=e.seconds,
         )
         for u, e in zip(units, evaluators, strict=True)
     ]
+
+
+def _train_chunk(spec, x, y, units, on_epoch, keeps) -> list[UnitResult]:
+    """Train ``units`` as one program, epoch by epoch, then call their keep hooks."""
+    started = time.perf_counter()
+    first = units[0]
+    trains = [np.asarray(u["train"], dtype=np.int64) for u in units]
+    model, optimizer, state, orders = _stacked_start(spec, x.shape[1], units, trains)
+    probabilities = outputs_probabilities(model)
+    params = int(model.count_params())
+    evaluators = _evaluators(x, y, units, probabilities, on_epoch)
+    programs = _ChunkPrograms(
+        model, optimizer, x, y, evaluators, trains, probabilities=probabilities
+    )
+    held = _HeldWeights(*state[:2]) if any(k is not None for k in keeps) else None
+    for epoch in range(first["epochs"]):
+        epoch_started = time.perf_counter()
+        state, outputs, loss_sum, correct = programs.train_epoch(
+            state, [o[epoch] for o in orders], first["batch_size"]
+        )
+        _record_epoch(evaluators, trains, epoch, outputs, loss_sum, correct, epoch_started)
+        if held is not None:
+            held.update(evaluators, epoch, *state[:2])
+    # the training state and data leave the device before the kept models are built
+    del state, programs
+    results = _unit_results(units, evaluators, params)
+    if held is not None:
+        diverged = [e.diverged_at is not None for e in evaluators]
+        _keep_checkpoints(
+            spec, x.shape[1], first["num_classes"], held.values, results, keeps, diverged
+        )
+    seconds = (time.perf_counter() - started) / len(units)
+    for result in results:
+        result.seconds = seconds
+    return results
+
+
+def _unit_model(spec: ModelSpec, size: int, num_classes: int, held, u: int) -> keras.Model:
+    """Unit ``u``'s own model: built by ``spec``'s builder, as train_unit builds it, and
+    given the unit's slice of the stacked variables ``held`` (``(trainable,
+    non_trainable)``, each in the model's variable order with the units on a leading axis,
+    as the batched program lays them out)."""
+    model = build(spec, size, num_classes)
+    trainable, non_trainable = held
+    pairs = [
+        *zip(model.trainable_variables, trainable, strict=True),
+        *zip(model.non_trainable_variables, non_trainable, strict=True),
+    ]
+    for variable, stacked in pairs:
+        variable.assign(np.asarray(stacked[u]))
+    return model
+
+
+def _keep_checkpoints(spec, size, num_classes, held, results, keeps, diverged) -> None:
+    """Call each unit's keep hook as train_unit does, with the unit's chosen checkpoint
+    loaded; a unit that diverged keeps nothing (nor does it with the sequential engine)."""
+    policy = keras.mixed_precision.global_policy()
+    for u, (result, keep) in enumerate(zip(results, keeps, strict=True)):
+        if keep is None or diverged[u]:
+            continue
+        # a fresh Keras session per unit, as train_unit has: the same layer names, so
+        # the same Grad-CAM layer name in unit.json (clearing it resets the policy too)
+        keras.backend.clear_session()
+        keras.mixed_precision.set_global_policy(policy)
+        result.kept = keep(_unit_model(spec, size, num_classes, held, u), result)

@@ -133,14 +133,19 @@ class LocalExecutor:
 
 def _train_batched(batch, images, spec, cfg, policy, progress) -> list:
     from .batched import train_units
+    from .keep import keep_hook
 
+    x = images.arrays[batch[0].size]
     return train_units(
         spec,
-        images.arrays[batch[0].size],
+        x,
         images.labels,
         [training_arguments(unit, images, cfg) for unit in batch],
         policy=policy,
         on_epoch=lambda i, row, seconds: progress.epoch(batch[i], row, seconds),
+        keeps=[
+            keep_hook(spec, x, images.labels, **keep_arguments(unit, images, cfg)) for unit in batch
+        ],
     )
 
 
@@ -173,14 +178,15 @@ def _ray_units(task: dict, x, y):
     train_mod, models_mod, info = load_training(task["device"], threads=task["threads"])
     spec = models_mod.resolve_model(task["model"])
     policy = precision_policy(task["precision"], info)
+    from .keep import keep_hook
+
+    keeps = [keep_hook(spec, x, y, **arguments) for arguments in task["keeps"]]
     if task["engine"] == "batched":
         from .batched import train_units
 
-        results = train_units(spec, x, y, task["arguments"], policy=policy)
+        results = train_units(spec, x, y, task["arguments"], policy=policy, keeps=keeps)
     else:
-        from .keep import keep_hook
-
-        keep = keep_hook(spec, x, y, **task["keep"])
+        keep = keeps[0]
         try:
             results = [
                 train_mod.train_unit(spec, x, y, policy=policy, keep=keep, **task["arguments"][0])
@@ -327,7 +333,7 @@ class RayExecutor:
             task = {
                 "model": batch[0].model,
                 "arguments": [training_arguments(unit, images, cfg) for unit in batch],
-                "keep": keep_arguments(batch[0], images, cfg),
+                "keeps": [keep_arguments(unit, images, cfg) for unit in batch],
                 "precision": cfg.precision,
                 "engine": self.engine,
                 "device": "auto" if options.get("num_gpus") else "cpu",
