@@ -116,6 +116,18 @@ def _add_protocol_options(p: argparse.ArgumentParser, *, folds_default: int | No
     )
 
 
+def _add_images_option(p: argparse.ArgumentParser, default: str) -> None:
+    from .config import IMAGES
+
+    p.add_argument(
+        "--images",
+        choices=IMAGES,
+        help="photos in index.html: all (thumbnails of families, findings, mistakes and "
+        "Grad-CAM) or none, for a report to share beyond the data's approval "
+        f"(default {default})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mpx_eval",
@@ -191,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train again the units recorded as diverged (kept as results otherwise)",
     )
     r.add_argument("--quiet", action="store_true", help="print only errors and the final summary")
+    _add_images_option(run, "all")
     run.set_defaults(handler=_cmd_run)
 
     splits = sub.add_parser(
@@ -216,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--out", default="reports", help="the run's output folder (default reports)"
     )
+    _add_images_option(report, "what the run recorded")
     report.set_defaults(handler=_cmd_report)
 
     predict = sub.add_parser(
@@ -236,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("images", nargs="*", metavar="IMAGE_OR_FOLDER")
     predict.add_argument("--out", metavar="FILE.csv", help="also write the table to FILE.csv")
+    predict.add_argument(
+        "--trust-model-code",
+        action="store_true",
+        help="let loading the models run code outside Keras: their own layers (importing the "
+        "module model.json names) and Python lambdas; only for model folders you trust "
+        "(docs/predict.md)",
+    )
     predict.set_defaults(handler=_cmd_predict)
     return parser
 
@@ -269,6 +290,7 @@ _CONFIG_OPTIONS = (
     "ray_cpus_per_task",
     "max_retries",
     "save_models",
+    "images",
 )
 
 
@@ -306,7 +328,7 @@ def _cmd_splits(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import render_run
 
-    path = render_run(args.out)
+    path = render_run(args.out, images=args.images)
     print(f"Report written to {path}")
     return 0
 
@@ -332,7 +354,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     load_training("auto")  # TensorFlow's start-up notices stay hidden, as in a run
     from .training.predict import predict_command
 
-    return predict_command(models, images, out=args.out)
+    return predict_command(models, images, out=args.out, trust_code=args.trust_model_code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,6 +31,10 @@ EXECUTORS = ("local", "ray")
 SAVE_MODELS = ("none", "seed", "all")
 CHECKPOINT_RULES = tuple(_CHECKPOINT_RULES)
 ENGINES = ("auto", "sequential", "batched")
+#: Which photos the HTML report embeds: every thumbnail it shows (families, audit findings,
+#: mistakes, Grad-CAM overlays), or none, for a report that may travel beyond the data's
+#: approval (the charts stay).
+IMAGES = ("all", "none")
 
 #: File names "<patient>_<shot>.jpg": the patient id is everything before the first underscore.
 PATIENT_PATTERN = r"^([^_]+)_"
@@ -81,6 +85,8 @@ class RunConfig:
     max_retries: int = 2
     out: str = "reports"
     save_models: str = "seed"
+    # [report]
+    images: str = "all"
 
     def __post_init__(self) -> None:
         validate(self)
@@ -144,6 +150,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "out",
         "save_models",
     ),
+    "report": ("images",),
 }
 
 #: Fields that do not change what a unit estimates (where and how it ran, where it is
@@ -152,6 +159,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
 #: The operating-point targets only change how finished units are read, never the units.
 NON_RESULT_FIELDS = frozenset(SECTIONS["runtime"]) - {"precision"} | {
     "data_dir",
+    "images",
     "target_sensitivity",
     "target_specificity",
 }
@@ -312,6 +320,7 @@ def _check_choices(cfg: RunConfig) -> None:
         ("executor", EXECUTORS),
         ("save_models", SAVE_MODELS),
         ("checkpoint", CHECKPOINT_RULES),
+        ("images", IMAGES),
     ):
         if getattr(cfg, name) not in allowed:
             raise MpxEvalError(

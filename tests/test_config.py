@@ -121,7 +121,7 @@ def test_a_run_recorded_before_checkpoint_rules_reads_back_with_the_rule_it_used
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"repeats": 0}, "repeats must be a positive integer, got 0"),
+        ({"repeats": 0}, "repeats must be an integer from 1 to 100, got 0"),
         ({"repeats": 2, "folds": 0}, "repeats 2 needs cross-validation"),
     ],
 )

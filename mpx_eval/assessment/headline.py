@@ -50,7 +50,7 @@ def _scores(rows: pd.DataFrame, classes: list[str], positive: str | None) -> np.
 def baseline(labels, classes: list[str]) -> dict:
     """The majority-class rule: always answer the most frequent class (the first on ties).
 
-    Its accuracy is that class's share; its AUC is 0.5 (it ranks nothing).
+    Its accuracy is that class's share; its AUC is 0.5 by construction (one score for all).
     """
     labels = np.asarray(labels, dtype=object)
     counts = [int((labels == c).sum()) for c in classes]
@@ -67,24 +67,43 @@ def baseline(labels, classes: list[str]) -> dict:
 # --------------------------------------------------------------------------- counted folds
 
 
-def _why_undefined(metric: str, labels, predicted, positive, classes) -> str:
-    """Why a metric has no value on one fold, in the reader's words."""
+#: Metrics that rank each class against the rest: with more than two classes, undefined
+#: where a class has no image (its one-vs-rest curve has no positives).
+_RANKED = ("roc_auc", "average_precision")
+
+
+def _names(classes: list[str]) -> str:
+    """``Clear``, ``Clear or Macular``, ``Clear, Macular or Pustular``."""
+    if len(classes) <= 2:
+        return " or ".join(classes)
+    return f"{', '.join(classes[:-1])} or {classes[-1]}"
+
+
+def why_undefined(
+    metric: str, labels, predicted, positive, classes, *, where: str = "the test fold"
+) -> str:
+    """Why a metric has no value on some images (``where`` names them: ``the test fold``,
+    ``its validation images``), in the reader's words."""
+    labels, predicted = np.asarray(labels, dtype=object), np.asarray(predicted, dtype=object)
     present = set(labels.tolist())
     said = set(predicted.tolist())
     negative = next((c for c in classes if c != positive), None) if positive else None
     reasons = {
-        "sensitivity": (positive not in present, f"no {positive} image in the test fold"),
-        "specificity": (negative not in present, f"no {negative} image in the test fold"),
+        "sensitivity": (positive not in present, f"no {positive} image in {where}"),
+        "specificity": (negative not in present, f"no {negative} image in {where}"),
         "ppv": (positive not in said, f"the model predicted no {positive}"),
         "npv": (negative not in said, f"the model predicted no {negative}"),
     }
     if metric in reasons and reasons[metric][0]:
         return reasons[metric][1]
     if len(present) < 2:
-        return "the test fold holds one class only"
+        return f"{where} holds one class only"
+    missing = [c for c in classes if c not in present]
+    if metric in _RANKED and positive is None and missing:
+        return f"no {_names(missing)} image in {where}"
     if len(said) < 2:
         return f"the model predicted {next(iter(said))} for every image"
-    return "a zero denominator on that fold"
+    return f"a zero denominator on {where}"
 
 
 def fold_counts(cv: CrossValidation, rows: pd.DataFrame, classes: list[str], positive) -> dict:
@@ -103,7 +122,7 @@ def fold_counts(cv: CrossValidation, rows: pd.DataFrame, classes: list[str], pos
                 continue
             part = by_fold.get(fold.fold)
             reason = (
-                _why_undefined(
+                why_undefined(
                     metric,
                     part["label"].to_numpy(dtype=object),
                     predicted_classes(part, classes),

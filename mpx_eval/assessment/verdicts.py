@@ -193,9 +193,11 @@ def decide_all(metrics: RunMetrics) -> list[ComparisonVerdict]:
     ]
 
 
-def no_interval_reason(estimate: Estimate) -> str:
-    """Why a headline number has no interval, as every rendering says it."""
-    return estimate.no_interval or "no interval: n too small"
+def no_interval_reason(estimate: Estimate, fallback: str = "no interval") -> str:
+    """Why a headline number has no interval, as every rendering says it: the reason the
+    assessment recorded, else ``fallback`` (a reason found on the images, or none: the
+    number of images is not the reason unless it is small)."""
+    return estimate.no_interval or fallback
 
 
 # --------------------------------------------------------------------------- recorded

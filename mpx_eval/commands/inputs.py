@@ -11,9 +11,10 @@ from pathlib import Path
 from ..config import PATIENT_PATTERN, RunConfig
 from ..data.audit import audit
 from ..data.demo import demo_dataset
-from ..data.grouping import apply_families, family_audit
-from ..data.images import ImageSet, describe_unread, load_image_set
-from ..data.splits import Split, make_plan
+from ..data.grouping import DetectionProgress, apply_families, family_audit
+from ..data.images import ImageSet, describe_unread, load_image_set, require_utf8
+from ..data.shortcuts import image_traits, shortcut_audit
+from ..data.splits import Split, inner_part_note, make_plan
 from ..errors import MpxEvalError
 
 
@@ -21,6 +22,7 @@ def locate_data(cfg: RunConfig) -> Path:
     if cfg.demo:
         return demo_dataset()
     root = Path(cfg.data_dir)
+    require_utf8(str(root), root, "data folder")
     if not root.exists():
         raise MpxEvalError(
             f"data folder {root} does not exist: pass --data-dir DIR (one sub-folder of images "
@@ -29,9 +31,12 @@ def locate_data(cfg: RunConfig) -> Path:
     return root
 
 
-def load_for(cfg: RunConfig, sizes: Iterable[int]) -> tuple[ImageSet, list[str]]:
-    """Decode the run's images; also return what to tell the user about them, to be printed
-    once every check has passed (an error stays one line)."""
+def load_for(
+    cfg: RunConfig, sizes: Iterable[int], *, show_progress: bool = False
+) -> tuple[ImageSet, list[str]]:
+    """Decode the run's images (with a progress line when ``show_progress``); also return
+    what to tell the user about them, to be printed once every check has passed (an error
+    stays one line)."""
     root = locate_data(cfg)
     sizes = sorted(set(sizes))
     started = time.perf_counter()
@@ -41,6 +46,7 @@ def load_for(cfg: RunConfig, sizes: Iterable[int]) -> tuple[ImageSet, list[str]]
         group_pattern=cfg.group_pattern,
         skip_bad_images=cfg.skip_bad_images,
         demo=cfg.demo,
+        progress=_DecodingProgress() if show_progress else None,
     )
     what = "synthetic demo images" if cfg.demo else "images"
     at = f" at {', '.join(f'{s}x{s}' for s in sizes)}" if sizes else ""
@@ -53,23 +59,51 @@ def load_for(cfg: RunConfig, sizes: Iterable[int]) -> tuple[ImageSet, list[str]]
     unread = describe_unread(images.unread)
     if unread:
         notes.append(f"  {unread}")
-    if cfg.group_pattern is None and _looks_grouped(images.paths):
+    examples = _repeated_prefixes(images.paths) if cfg.group_pattern is None else []
+    if examples:
         notes.append(
-            f"  hint: file names look like patient ids with several photos each; without "
-            f"--group-pattern '{PATIENT_PATTERN}' one patient can sit on both sides of a split"
+            f"  hint: file names such as {', '.join(examples)} look like patient ids with "
+            f"several photos each; if they are, --group-pattern '{PATIENT_PATTERN}' keeps each "
+            "patient on one side of a split (camera or download names are not patients)"
         )
     return images, notes
 
 
-def _looks_grouped(paths: list[str]) -> bool:
-    """True when 'patient_shot' file names repeat patients (at least a tenth of the set)."""
+class _DecodingProgress:
+    """The decoding progress line, shown once decoding has taken ``after`` seconds (a set
+    decoded in a moment prints nothing)."""
+
+    def __init__(self, after: float = 2.0) -> None:
+        self.line: DetectionProgress | None = None
+        self.started = time.perf_counter()
+        self.after = after
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.line is None:
+            if time.perf_counter() - self.started < self.after:
+                return
+            self.line = DetectionProgress(total, label=f"Decoding {total} images")
+        self.line(done, total)
+
+
+def _repeated_prefixes(paths: list[str], *, shown: int = 3) -> list[str]:
+    """Up to ``shown`` file names whose 'patient_shot' prefix repeats, when such repeats
+    make at least a tenth of the set; a prefix holding more than a quarter of all images
+    (``IMG_``, ``DSC_``: a camera's, not a patient's) counts for nothing. Empty otherwise."""
+    from collections import Counter
+
     from ..data.images import group_ids
 
     try:
-        groups = group_ids(paths, PATIENT_PATTERN)
+        groups = group_ids(paths, PATIENT_PATTERN).tolist()
     except MpxEvalError:
-        return False
-    return len(paths) - len(set(groups.tolist())) >= max(2, len(paths) // 10)
+        return []
+    sizes = Counter(groups)
+    patients = {g for g, n in sizes.items() if 1 < n <= len(paths) / 4}
+    if sum(sizes[g] - 1 for g in patients) < max(2, len(paths) // 10):
+        return []
+    names = [Path(p).name for p, g in zip(paths, groups, strict=True) if g in patients]
+    return names[:shown]
 
 
 def plan_and_audit(
@@ -99,4 +133,8 @@ def plan_and_audit(
         ) from None
     found = audit(images, plan)
     found.update(family_audit(images, plan, families, enabled=cfg.families))
+    traits = image_traits(images.root, images.paths, images.original_sizes, images.thumbnails)
+    found["shortcuts"] = shortcut_audit(traits, images.labels, images.groups, images.class_names)
+    note = inner_part_note(images, plan, cfg.inner_fraction)
+    found["plan_notes"] = [note] if note else []
     return plan, found

@@ -12,6 +12,7 @@ from itertools import combinations
 import numpy as np
 
 from .images import HASH_BITS, ImageSet
+from .shortcuts import shortcut_lines
 from .splits import Split
 
 #: Hamming distance (of 63 perceptual-hash bits) at or under which two images count as
@@ -19,6 +20,13 @@ from .splits import Split
 #: fewer than 22), while re-compressed, downsized, brightened or 4-pixel-cropped copies of
 #: its photos differ in at most 8.
 NEAR_DUPLICATE_BITS = 10
+
+#: Hash bits an image needs decided by a clear margin (``images.HASH_MARGIN``) for a hash match
+#: to count: a plain colour or a gradient decides at most 10, so any two of them shared a hash
+#: (40 one-pixel images of distinct colours made 780 pairs 0 bits apart), while MSLD photos
+#: decide 48 or more, 1,710 augmented copies of them 46 or more (none lost a hash match),
+#: and copies with a fifth of the contrast 21 or more.
+MIN_HASH_TEXTURE = 16
 
 #: Duplicate sets and pairs listed one by one in the terminal summary: an augmented image set
 #: holds thousands, and the audit file lists them all.
@@ -42,23 +50,51 @@ def find_duplicates(
 ) -> tuple[list[list[int]], list[tuple[int, int, int]]]:
     """Exact duplicate sets (same bytes) and near-duplicate pairs ``(i, j, distance)``.
 
-    A pair of exact duplicates is not listed again as near-duplicates.
+    A pair of exact duplicates is not listed again as near-duplicates. An image with too
+    little texture for its hash (under ``MIN_HASH_TEXTURE`` decided bits) is in no
+    near-duplicate pair: it is a duplicate only of identical files.
     """
     by_hash: dict[str, list[int]] = defaultdict(list)
     for i, digest in enumerate(images.sha256):
         by_hash[digest].append(i)
     exact = sorted(members for members in by_hash.values() if len(members) > 1)
     same_bytes = {(a, b) for members in exact for a, b in combinations(members, 2)}
-    near = []
-    if len(images) > 1:
-        dist = hamming_matrix(images.phash)
-        rows, cols = np.nonzero(np.triu(dist <= max_bits, k=1))
-        near = [
-            (int(i), int(j), int(dist[i, j]))
-            for i, j in zip(rows, cols, strict=True)
-            if (i, j) not in same_bytes
-        ]
+    textured = np.flatnonzero(images.hash_texture >= MIN_HASH_TEXTURE)
+    near = [
+        (i, j, d)
+        for i, j, d in _close_pairs(images.phash[textured], textured, max_bits)
+        if (i, j) not in same_bytes
+    ]
     return exact, near
+
+
+def _bit_counts(words: np.ndarray) -> np.ndarray:
+    """The set bits of each element of a uint64 array."""
+    if hasattr(np, "bitwise_count"):  # numpy 2: about twice as fast as the table
+        return np.bitwise_count(words)
+    return _POPCOUNT[words.view(np.uint8).reshape(*words.shape, 8)].sum(axis=-1)
+
+
+def _close_pairs(
+    hashes: np.ndarray, rows: np.ndarray, max_bits: int, *, chunk: int = 1024
+) -> list[tuple[int, int, int]]:
+    """Pairs ``(rows[a], rows[b], distance)``, ``a < b``, of packed ``hashes`` (8 bytes
+    each) at most ``max_bits`` apart, a block of ``chunk`` hashes at a time, so that memory
+    stays linear in the set: the full distance matrix of 20,000 images took 800 MB, and
+    the blocks find its pairs in about 2 s."""
+    words = np.ascontiguousarray(hashes).view(np.uint64)[:, 0]
+    found = []
+    for start in range(0, len(words), chunk):
+        dist = _bit_counts(words[start : start + chunk, None] ^ words[None, start:])
+        a, b = np.nonzero(dist <= max_bits)
+        keep = b > a  # the block against itself and the rows after it
+        found += zip(
+            rows[start + a[keep]].tolist(),
+            rows[start + b[keep]].tolist(),
+            dist[a[keep], b[keep]].tolist(),
+            strict=True,
+        )
+    return found
 
 
 def audit(images: ImageSet, plan: list[Split], *, max_bits: int = NEAR_DUPLICATE_BITS) -> dict:
@@ -106,6 +142,12 @@ def audit(images: ImageSet, plan: list[Split], *, max_bits: int = NEAR_DUPLICATE
     }
 
 
+def _on_both_sides(n: int) -> str:
+    if n == 1:
+        return "1 duplicate or group on both sides of a split"
+    return f"{n} duplicates or groups on both sides of a split"
+
+
 def audit_lines(report: dict) -> list[str]:
     """A short terminal summary: what was found and which splits it leaks across."""
     lines = []
@@ -150,8 +192,10 @@ def audit_lines(report: dict) -> list[str]:
             f"{split}: {count} of {report['n_multi_image_groups']} multi-image groups have "
             "images on both sides"
         )
+    lines += report.get("plan_notes") or []  # how the plan departs from what was asked
+    lines += shortcut_lines(report.get("shortcuts"))
     head = (
         f"Leakage audit: {n_exact} exact-duplicate set(s), {n_near} near-duplicate pair(s), "
-        f"{len(report['leaks'])} straddling finding(s)"
+        f"{_on_both_sides(len(report['leaks']))}"
     )
     return [head, *("  ! " + line for line in lines)]

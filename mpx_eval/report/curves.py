@@ -21,6 +21,7 @@ from ..metrics import (
     reliability_curve,
     roc_auc_score,
     roc_curve,
+    wilson_interval,
 )
 from ..summary.layout import ClassScore, CrossValidation, PerClass, Support
 
@@ -307,14 +308,31 @@ def reliability(rows: EvalRows, positive: str | None, cv: CrossValidation | None
         ylabel = f"observed share of {positive}"
     else:
         xlabel, ylabel = "confidence of the predicted class", "observed accuracy"
+    observed, counts = floats(observed), np.asarray(counts, dtype=int)
+    low, high = bin_intervals(observed, counts)
     return {
         "mean_predicted": floats(mean_predicted),
-        "observed": floats(observed),
-        "counts": np.asarray(counts, dtype=int),
+        "observed": observed,
+        "low": low,
+        "high": high,
+        "counts": counts,
         "xlabel": xlabel,
         "ylabel": ylabel,
         "title": "Reliability — " + ("test folds" if rows.scheme == "cv" else "seed split"),
     }
+
+
+def bin_intervals(observed: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 95 % Wilson interval of each bin's observed frequency, its images counted as
+    independent (NaN for an empty bin): how far a bin of a few images can stray from the
+    diagonal by chance."""
+    low = np.full(len(counts), np.nan)
+    high = np.full(len(counts), np.nan)
+    for i, (share, n) in enumerate(zip(observed, counts, strict=True)):
+        if n > 0 and np.isfinite(share):
+            found = wilson_interval(round(float(share) * int(n)), int(n))
+            low[i], high[i] = found.low, found.high
+    return low, high
 
 
 def per_class_seed(rows: EvalRows) -> dict[str, PerClass]:

@@ -1,8 +1,9 @@
 """Render a run folder: read and check its artefacts, draw the figures, fill the templates.
 
-Rendering reads the run folder and writes only index.html and figures/. When the run-level
-tables and metrics.json are missing, damaged or behind the units, the assessment computes
-them again first (the one writer of metrics.json).
+Rendering reads the run folder and writes only index.html, figures/ and methods.md (the
+methods section as Markdown, for a paper). When the run-level tables and metrics.json are
+missing, damaged or behind the units, the assessment computes them again first (the one
+writer of metrics.json).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..rundir.layout import RunPaths
 from . import figures as F
 from .run import Run, read_run
 from .sections import build_context
+from .sections.methods import methods_markdown
 
 
 def environment() -> Environment:
@@ -57,7 +59,11 @@ def _save_figures(out: Path, drawn: dict[str, bytes]) -> None:
 
 
 def render_run(
-    out: str | Path, *, sources: RunSources | None = None, metrics: RunMetrics | None = None
+    out: str | Path,
+    *,
+    sources: RunSources | None = None,
+    metrics: RunMetrics | None = None,
+    images: str | None = None,
 ) -> Path:
     """Write ``OUT/index.html`` (and ``OUT/figures/*.png``) from a run folder's artefacts.
 
@@ -65,7 +71,8 @@ def render_run(
     them; only when they are missing, damaged or behind the finished units (an interrupted
     run, a partial one) are they computed again from the units first. ``sources`` and
     ``metrics``: what a run that has just aggregated already holds, so that nothing is read
-    twice. Returns the path of index.html.
+    twice. ``images``: "all" or "none" photos on the page for this rendering (default: what
+    the run recorded). Returns the path of index.html.
 
     Raises
     ------
@@ -80,17 +87,29 @@ def render_run(
         sources = sources or read_sources(out)
         # an interrupted run, or a damaged or missing file
         metrics = metrics or current_metrics(sources) or aggregate_run(sources)
-        return _render(read_run(sources, metrics))
+        return _render(read_run(sources, metrics, images=images))
 
 
 def _render(run: Run) -> Path:
-    """Draw the figures and write the page; reads nothing but ``run``."""
+    """Draw the figures and write the page and methods.md; reads nothing but ``run``."""
     context, specs = build_context(run)
     drawn = draw_figures(specs)
     _save_figures(run.out, drawn)
     for spec in specs:
         spec.uri = "data:image/png;base64," + base64.b64encode(drawn[spec.name]).decode("ascii")
     html = environment().get_template("index.html").render(**context)
-    target = RunPaths(run.out).index
-    write_text(target, html)
-    return target
+    paths = RunPaths(run.out)
+    _write_changed(paths.methods, methods_markdown(run))
+    write_text(paths.index, html)
+    return paths.index
+
+
+def _write_changed(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` unless the file already holds it: a report rendered again
+    from the same run leaves its methods.md as it was, time stamp included."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass  # missing or unreadable: written anew
+    write_text(path, text)

@@ -38,8 +38,11 @@ class Run:
     predictions: pd.DataFrame
     metrics: RunMetrics
     thumbnails: Thumbnails
+    #: ``report --images``: overrides the recorded choice for this rendering only
+    images: str | None = None
     _rows: dict = field(default_factory=dict, repr=False)
     _training: dict = field(default_factory=dict, repr=False)
+    _embedded: set = field(default_factory=set, repr=False)
 
     @property
     def classes(self) -> list[str]:
@@ -93,19 +96,40 @@ class Run:
             self._training[model] = training_runs(self.history, model, self.chosen_epochs(model))
         return self._training[model]
 
-    def thumbnail(self, path: str) -> dict:
-        """An image's thumbnail as a data URI (None when the archive lacks it): only the
-        thumbnails a section asks for are embedded in the page."""
+    @property
+    def photos(self) -> bool:
+        """Whether the page may embed photos of the data set (``--images``)."""
+        return (self.images or self.config.images) != "none"
+
+    def photo(self, path: str) -> bytes | None:
+        """An image's thumbnail JPEG, or None when the archive lacks it or the report
+        embeds no photos; every photo on the page comes through here, and is counted."""
+        if not self.photos:
+            return None
         data = self.thumbnails.get(path)
-        return {"path": path, "uri": data_uri(data, "image/jpeg")}
+        if data:
+            self._embedded.add(path)
+        return data
+
+    @property
+    def embedded(self) -> int:
+        """How many distinct photos the sections have taken for the page so far."""
+        return len(self._embedded)
+
+    def thumbnail(self, path: str) -> dict:
+        """An image's thumbnail as a data URI (None when the archive lacks it, or when the
+        report embeds no photos): only the thumbnails a section asks for are embedded."""
+        uri = data_uri(self.photo(path), "image/jpeg")
+        return {"path": path, "uri": uri, "hidden": not self.photos}
 
 
 def data_uri(data: bytes | None, mime: str) -> str | None:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}" if data else None
 
 
-def read_run(sources: RunSources, metrics: RunMetrics) -> Run:
-    """The rest of the run folder, once its sources are checked and its metrics current."""
+def read_run(sources: RunSources, metrics: RunMetrics, *, images: str | None = None) -> Run:
+    """The rest of the run folder, once its sources are checked and its metrics current;
+    ``images`` overrides the recorded ``--images`` for this rendering."""
     out = sources.out
     return Run(
         out=out,
@@ -119,4 +143,5 @@ def read_run(sources: RunSources, metrics: RunMetrics) -> Run:
         predictions=records.read_predictions(out),
         metrics=metrics,
         thumbnails=records.read_thumbnails(out),
+        images=images,
     )

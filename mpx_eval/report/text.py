@@ -18,7 +18,7 @@ _LABELS = {
     "accuracy": "Accuracy",
     "balanced_accuracy": "Balanced accuracy",
     "f1": "F1",
-    "f1_macro": "F1 (macro average)",
+    "f1_macro": "F1 (macro average of the classes)",
     "mcc": "Matthews correlation",
     "kappa": "Cohen's kappa",
     "roc_auc": "AUC (ROC)",
@@ -31,17 +31,37 @@ _LABELS = {
     "npv": "Negative predictive value",
 }
 
+#: With more than two classes, labels that say how a per-class score became one number.
+_MULTICLASS_LABELS = {
+    "roc_auc": "AUC (one-vs-rest, macro)",
+    "average_precision": "Average precision (one-vs-rest, macro)",
+}
+
+#: Metrics that repeat another with more than two classes: metrics.json records ``f1`` as
+#: the macro F1 there, the value of ``f1_macro``, so a table lists it once.
+_MULTICLASS_COPIES = {"f1": "f1_macro"}
+
 
 def metric_label(name: str, positive: str | None) -> str:
-    """A reader's name for a metric; the positive class is named where it matters."""
+    """A reader's name for a metric; the positive class is named where it matters, and a
+    multi-class average says how it was taken."""
     label = _LABELS.get(name, name.replace("_", " "))
     if positive is not None and name in ("f1", "sensitivity", "ppv"):
         return f"{label} ({positive})"
-    if positive is None and name == "f1":
-        return "F1 (macro average)"
-    if positive is None and name == "roc_auc":
-        return "AUC (one-vs-rest, macro)"
+    if positive is None:
+        if name in _MULTICLASS_COPIES:
+            return metric_label(_MULTICLASS_COPIES[name], positive)
+        return _MULTICLASS_LABELS.get(name, label)
     return label
+
+
+def reported_metrics(names, positive: str | None) -> list[str]:
+    """``names`` without the metrics that only repeat another one (more than two classes:
+    ``f1`` is ``f1_macro``), so that each row of a table is a metric of its own."""
+    names = list(names)
+    if positive is not None:
+        return names
+    return [n for n in names if _MULTICLASS_COPIES.get(n) not in names]
 
 
 def num(value, digits: int = 3) -> str:
@@ -161,9 +181,11 @@ def seed_sentence(
     epochs,
     *,
     honest: Estimate | None = None,
+    n_classes: int = 2,
 ) -> str:
-    """The blog-style number beside the honest one, described by its procedure, and what
-    this run shows when the two are put side by side (including when it came out lower).
+    """The blog-style number beside the honest one, described by its procedure, and the
+    difference between them read for what it is on so few images: mostly selection and
+    the luck of one split, not a measure of the blog's figure (which is for two classes).
 
     ``honest`` is the cross-validated pooled accuracy with its interval, as the headline
     shows it.
@@ -175,10 +197,14 @@ def seed_sentence(
     which = f"the single seed-{split_seed} split" if split_seed is not None else "the seed split"
     text = (
         f"Reported the blog's way — the best validation accuracy{over} on {which} "
-        f"({seed.n_val} images) — this model scores {best_val:.3f}. The same images "
-        f"chose the checkpoint and then graded it, so nothing keeps that procedure from "
-        f"overstating."
+        f"({seed.n_val} images) — this model scores {best_val:.3f}. The same images chose "
+        "the checkpoint and then graded it, so that figure is not independent of the choice."
     )
+    if n_classes > 2:
+        text += (
+            f" The blog reported two classes; here its procedure is applied to {n_classes}, "
+            "so no figure of the blog's is being checked."
+        )
     estimate = honest.estimate if honest is not None else None
     if cv is None or not finite(estimate):
         return text + " This run has no cross-validation, so no honest estimate is available."
@@ -188,18 +214,25 @@ def seed_sentence(
         f"accuracy over {cv.k} test folds ({cv.n} images) is {estimate:.3f}"
         + (f" (95 % CI {ci})." if ci else ".")
     )
-    gap = best_val - estimate
-    if gap >= 0.0005:
-        text += f" In this run the blog-style figure is {gap:.3f} higher."
-    elif gap <= -0.0005:
-        text += (
-            f" In this run the blog-style figure came out {-gap:.3f} lower: on "
-            f"{seed.n_val} images one split's figure can land anywhere in a wide "
-            "range, and a lower number does not make the procedure sound."
+    return text + _gap_sentence(best_val - estimate, seed.n_val)
+
+
+def _gap_sentence(gap: float, n_val) -> str:
+    """The seed split's figure minus the cross-validated one, read neutrally."""
+    if abs(gap) < 0.0005:
+        return " In this run the two figures agree."
+    if gap > 0:
+        return (
+            f" In this run the seed-split figure is {gap:.3f} higher. On {n_val} validation "
+            "images such a gap is mostly selection (the epoch picked on the images that grade "
+            "it) and the luck of one small split, so it describes this procedure on this "
+            "data, not the size of an error in any published figure."
         )
-    else:
-        text += " In this run the two figures agree."
-    return text
+    return (
+        f" In this run the seed-split figure came out {-gap:.3f} lower: on {n_val} images "
+        "one split's figure can land anywhere in a wide range, and a lower number does not "
+        "make the procedure sound."
+    )
 
 
 # --------------------------------------------------------------------------- comparisons

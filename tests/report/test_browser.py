@@ -1,8 +1,10 @@
-"""The page in a real browser: it loads from file:// without console errors and draws
-something at desktop and phone widths."""
+"""The page in a real browser: it loads from file:// without console errors, draws
+something at desktop and phone widths, and its main tables fit a desktop screen."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -78,3 +80,36 @@ def test_page_loads_without_console_errors_and_is_drawn_at_both_widths(binary_ru
         assert pixels.std() > 20, f"the {width} px screenshot looks blank"
         dark = (pixels < 128).mean()
         assert 0.005 < dark < 0.5, f"the {width} px screenshot has {dark:.1%} dark pixels"
+
+
+_TABLE_WIDTHS = """
+<script>
+window.addEventListener("load", () => {
+  const boxes = [...document.querySelectorAll("#verdict .scroll, #headline .scroll")];
+  document.querySelectorAll("h4").forEach((h) => {
+    if (h.textContent.trim() === "All metrics") boxes.push(h.nextElementSibling);
+  });
+  document.body.setAttribute("data-measured", JSON.stringify(boxes.map((box) => ({
+    table: (box.previousElementSibling || box.parentElement).textContent.trim().slice(0, 40),
+    scroll: box.scrollWidth,
+    client: box.clientWidth,
+  }))));
+});
+</script>
+"""
+
+
+@pytest.mark.parametrize("fixture", ["binary_run", "three_class_run"])
+def test_the_main_tables_fit_a_1280_pixel_screen(fixture, request, tmp_path):
+    """The verdict, the detailed results and every all-metrics table show all their columns
+    at 1280 px: none hides specificity, AUC, F1 or the last epoch behind a scroll bar."""
+    run = request.getfixturevalue(fixture)
+    page = tmp_path / "measured.html"
+    page.write_text(run.html.replace("</body>", _TABLE_WIDTHS + "</body>"), encoding="utf-8")
+    dom = _chromium(page, tmp_path / "profile", "--window-size=1280,800", "--dump-dom")
+    found = re.search(r'data-measured="([^"]+)"', dom.stdout)
+    assert found, dom.stderr[-2000:]
+    boxes = json.loads(found.group(1).replace("&quot;", '"'))
+    assert len(boxes) >= 4  # the verdict, the detailed results, two models' metrics
+    for box in boxes:
+        assert box["scroll"] <= box["client"], box

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from mpx_eval.atomic import write_json
 from mpx_eval.cli import main
 from mpx_eval.report import render_run
 from tests.helpers.folders import snapshot
@@ -19,7 +20,7 @@ from tests.helpers.folders import snapshot
 from .conftest import Page
 from .synthetic_run import XSS, make_run
 
-SECTIONS = {"overview", "headline", "models", "comparison", "audit", "reproduce"}
+SECTIONS = {"overview", "headline", "models", "comparison", "audit", "mistakes", "reproduce"}
 PER_MODEL_FIGURES = ("curves", "curves-mean", "confusion", "roc", "pr", "reliability")
 
 
@@ -249,7 +250,7 @@ def test_most_confident_mistakes_are_listed_first(binary_run):
     predicted = np.array(["Monkeypox", "Others"])[probs.argmax(axis=1)]
     wrong = rows.assign(conf=probs.max(axis=1))[predicted != rows.label.to_numpy()]
     ranked = wrong.sort_values(["conf", "path"], ascending=[False, True])
-    block = binary_run.html.split("Most confident mistakes")[1].split("<h4>t4:")[1]
+    block = binary_run.html.split('id="confident-mistakes"')[1].split("<h4>t4:")[1]
     block = block.split("<h4>")[0].split("</section>")[0]
     shown = Page(block)
     assert f"{len(wrong)} of {len(rows)} test-fold images misclassified" in shown.text
@@ -282,9 +283,9 @@ def test_names_from_the_data_are_escaped(three_class_run):
 
 def test_a_three_class_run_reports_one_vs_rest_without_positive_class_metrics(three_class_run):
     text = three_class_run.page.text
-    assert "AUC (one-vs-rest, macro)" in text and "F1 (macro average)" in text
+    assert "AUC (one-vs-rest, macro)" in text and "F1 (macro average of the classes)" in text
     assert "Sensitivity" not in text and "Specificity" not in text
-    assert "one class against the rest" in text
+    assert "each class against the rest" in text
     assert {f"t4-{f}" for f in PER_MODEL_FIGURES} <= _figure_names(three_class_run)
 
 
@@ -361,3 +362,56 @@ def test_a_resumed_run_does_not_pass_its_last_invocation_off_as_the_whole_run(tm
     assert "Wall time of the whole run" not in text
     assert "Wall time of the invocation that resumed the run" in text and "5 min 21 s" in text
     assert "Resumed" in text and "2026-01-02T03:04:05+00:00" in text
+
+
+# --------------------------------------------------------------------------- wording
+
+
+def test_mistakes_and_heatmaps_have_a_section_and_contents_entries(binary_run):
+    """Not filed under the data audit: a section of their own, reachable from the contents."""
+    html = binary_run.html
+    nav = Page(html.split('<nav class="toc"', 1)[1].split("</nav>", 1)[0])
+    links = {a["href"] for tag, a in nav.tags if tag == "a"}
+    assert {"#mistakes", "#confident-mistakes", "#gradcam", "#saved-models"} <= links
+    audit = html.split('<section id="audit"', 1)[1].split("</section>", 1)[0]
+    assert "Most confident mistakes" not in audit and 'id="gradcam"' not in audit
+    mistakes = html.split('<section id="mistakes"', 1)[1].split('<section id="reproduce"', 1)[0]
+    assert 'id="confident-mistakes"' in mistakes and 'id="gradcam"' in mistakes
+
+
+def test_no_parenthesis_is_closed_twice_and_no_count_is_left_unsaid(alarm_run, binary_run):
+    """ "(folds 1, 2: the model predicted no Monkeypox))." and "16 straddling finding(s)"."""
+    for run in (alarm_run, binary_run):
+        per_model = run.html.split('<section id="models"', 1)[1].split('<section id="comparison"')[
+            0
+        ]
+        assert "))" not in Page(per_model).text
+        assert "finding(s)" not in run.page.text
+    assert "Precision of Monkeypox: mean of 1 of 3 folds (folds 1, 2: the model predicted no " \
+        "Monkeypox)." in alarm_run.page.text  # fmt: skip
+    leaks = len(json.loads((binary_run.out / "audit.json").read_text())["leaks"])
+    assert f"the audit found {leaks} duplicates or groups on both sides of a split" in (
+        binary_run.page.text
+    )
+
+
+def test_family_detection_notes_are_folded_into_the_families_section(tmp_path):
+    """A note of the image matcher (inliers, scores) is detail: in the families section,
+    folded, never near the first screen."""
+    out = make_run(tmp_path / "run", folds=2, n_per_class=8, epochs=3)
+    audit = json.loads((out / "audit.json").read_text())
+    members = [
+        {"path": p, "label": "Monkeypox"} for p in ("Monkeypox/P000_1.jpg", "Monkeypox/P000_2.jpg")
+    ]
+    note = "not joined: two families share 1 checked link on fits under 16 inliers"
+    audit.update(
+        family_detection="on",
+        families=[{"id": 1, "size": 2, "labels": ["Monkeypox"], "members": members, "links": []}],
+        family_notes=[note],
+    )
+    write_json(out / "audit.json", audit)
+    html = render_run(out).read_text(encoding="utf-8")
+    assert html.count("16 inliers") == 1
+    assert html.index('id="families"') < html.index("16 inliers")
+    folded = html.split('<details class="notes">', 1)[1].split("</details>", 1)[0]
+    assert "16 inliers" in folded and "1 note" in folded

@@ -81,7 +81,8 @@ def test_2_baseline_beside_every_model(binary_run):
     rows = [a for t, a in _verdict(binary_run).tags if t == "tr" and a.get("class") == "clear"]
     assert len(rows) == 2  # both models, no warning
     text = _verdict(binary_run).text
-    assert text.count("0.500 always Monkeypox") == 2 and text.count("ranks nothing") == 2
+    assert text.count("0.500 always Monkeypox") == 2 and text.count("0.500 by construction") == 2
+    assert "ranks nothing" not in text
 
 
 def test_2_a_model_that_learnt_nothing_is_flagged_everywhere(alarm_run):
@@ -116,6 +117,20 @@ def test_3_no_zero_width_interval_is_shown(alarm_run, binary_run):
     assert reason in _verdict(alarm_run).text
 
 
+def test_3_a_missing_interval_gives_its_real_reason(alarm_run):
+    """t4 calls all 36 images Others: its bootstrap cannot move, and that is the reason,
+    not the number of images."""
+    text = alarm_run.page.text
+    assert "n too small" not in text
+    detailed = alarm_run.html.split('<section id="headline"', 1)[1]
+    t4 = detailed.split('<a href="#model-t4">t4</a>', 1)[1].split("</tbody>", 1)[0]
+    assert "0.500 no interval: the model predicted Others for every image" in Page(t4).text
+    section = alarm_run.html.split('<section id="model-t4"', 1)[1].split("</section>", 1)[0]
+    table = Page(section.split("All metrics", 1)[1]).text
+    assert "Balanced accuracy 0.500 ± 0.000 0.500 on every fold 0.500 no interval: the model " \
+        "predicted Others for every image" in table  # fmt: skip
+
+
 # --------------------------------------------------------------------------- 4 counted folds
 
 
@@ -134,7 +149,7 @@ def test_4_fold_means_say_how_many_folds_they_rest_on_and_why(alarm_run):
     assert "mean of 1 of 3 folds (folds 1, 2: the model predicted no Monkeypox)" in text
     per_class = _metrics(alarm_run)["models"]["t3"]["assessment"]["per_class_fold_counts"]
     assert per_class["Monkeypox"]["precision"]["n"] == 1
-    assert "precision of Monkeypox: mean of 1 of 3 folds" in text
+    assert "Precision of Monkeypox: mean of 1 of 3 folds" in text
 
 
 # --------------------------------------------------------------------------- 5 verdict first
@@ -160,7 +175,7 @@ def test_6_labels_describe_the_procedure_not_the_number(binary_run):
     for name in ("t3", "t4"):
         seed = _metrics(binary_run)["models"][name]["seed_split"]
         assert f"this model scores {seed['best_val_accuracy']:.3f}" in text
-    assert "In this run the blog-style figure" in text or "the two figures agree" in text
+    assert "In this run the seed-split figure" in text or "the two figures agree" in text
 
 
 # --------------------------------------------------------------------------- 7 fair comparison
@@ -246,7 +261,7 @@ def test_10_the_demo_cache_folder_is_documented():
 
 
 def test_10_mistakes_name_the_class_their_probability_is_for(binary_run):
-    block = _block(binary_run, "Most confident mistakes", "</section>").text
+    block = _block(binary_run, 'id="confident-mistakes"', "</section>").text
     assert re.search(r"predicted (Monkeypox|Others) \(p\((Monkeypox|Others)\) = 0\.\d{3}\)", block)
     for predicted, of in re.findall(r"predicted (\w+) \(p\((\w+)\)", block):
         assert predicted == of
@@ -380,7 +395,7 @@ def test_the_first_screen_states_the_decision_rule_and_counts_the_sick_found(bin
     predictions = pd.read_csv(binary_run.out / "predictions.csv")
     text = _verdict(binary_run).text
     assert "Decision rule: an image is called Monkeypox when its probability of Monkeypox" in text
-    assert "Sensitivity (Monkeypox), pooled (95 % CI)" in text
+    assert "Sensitivity (Monkeypox)" in text and "pooled values with 95 % intervals" in text
     lines = summary_lines(metrics_from_json(metrics))
     for name in ("t3", "t4"):
         assessment = metrics["models"][name]["assessment"]
@@ -412,7 +427,7 @@ def test_with_more_than_two_classes_the_first_screen_names_each_classs_recall(th
     metrics = _metrics(three_class_run)
     predictions = pd.read_csv(three_class_run.out / "predictions.csv")
     text = _verdict(three_class_run).text
-    assert "Recall per class, pooled (95 % CI)" in text
+    assert "Recall per class" in text and "pooled values with 95 % intervals" in text
     assert "a class's recall is the share of its images called that class" in text
     classes = metrics["classes"]
     for name in ("t3", "t4"):

@@ -18,6 +18,7 @@ from .comparison import comparison
 from .families import families_section
 from .gradcam import gradcam_context
 from .headline import headline
+from .methods import methods_section
 from .model import model_section, slugify
 from .overview import overview
 from .verdict import banner, first_screen
@@ -49,6 +50,19 @@ def _reproduce(run: Run) -> dict:
     }
 
 
+def _photos_note(run: Run) -> dict:
+    """What the page embeds of the data set's photos, for the note at its top; read after
+    every section has taken its thumbnails."""
+    rerender = ["python", "-m", "mpx_eval", "report", "--out", str(run.out), "--images"]
+    return {
+        "shown": run.photos,
+        "count": run.embedded,
+        "demo": bool(run.config.demo),
+        "without": shlex.join([*rerender, "none"]),
+        "with": shlex.join([*rerender, "all"]),
+    }
+
+
 def build_context(run: Run) -> tuple[dict, list[FigureSpec]]:
     """The template's context and the figures it needs drawn."""
     figures = Figures()
@@ -77,7 +91,9 @@ def build_context(run: Run) -> tuple[dict, list[FigureSpec]]:
         "families": families_section(run),
         "gradcam": gradcam_context(run, evaluated, MISCLASSIFIED_PER_MODEL),
         "reproduce": _reproduce(run),
+        "methods": methods_section(run),
     }
+    context["photos"] = _photos_note(run)
     return context, figures.specs
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from ...data.shortcuts import PROPERTIES, format_value
 from ...rundir.kept import GRADCAM_WRONG
 from .. import curves as C
 from .. import text as T
@@ -43,7 +44,54 @@ def audit_section(run: Run, evaluated: dict[str, C.EvalRows | None]) -> dict:
         "groups": group_list[:AUDIT_FINDINGS_SHOWN],
         "groups_more": group_list[AUDIT_FINDINGS_SHOWN:],
         "errors": _mistakes(run, evaluated),
+        "shortcuts": shortcuts(audit.get("shortcuts")),
     }
+
+
+def shortcuts(found: dict | None) -> dict | None:
+    """The shortcut audit as the page shows it: every property's AUC alone, and for each
+    flagged one its sentence and by-class table. None for an audit.json written before the
+    shortcut audit existed."""
+    if not found:
+        return None
+    rows = []
+    for key, result in found.get("properties", {}).items():
+        label = PROPERTIES[key][0] if key in PROPERTIES else key
+        if result.get("constant"):
+            rows.append({"label": label, "auc": "the same for every image", "flagged": False})
+            continue
+        auc = f"{T.num(result['auc'], 2)} ({T.num(result['low'], 2)}–{T.num(result['high'], 2)})"
+        rows.append({"label": label, "auc": auc, "flagged": result["flagged"]})
+    flagged = []
+    for key in found.get("flagged", []):
+        result = found["properties"][key]
+        number = PROPERTIES[key][1] == "number"
+        flagged.append(
+            {
+                "sentence": result["sentence"],
+                "number": number,
+                "by_class": [_class_row(row, number) for row in result["by_class"]],
+            }
+        )
+    return {
+        "level": T.num(found.get("level", 0.7), 2),
+        "folds": found.get("folds"),
+        "skipped": found.get("skipped"),
+        "rows": rows,
+        "flagged": flagged,
+        "method": next(
+            (r.get("method") for r in found.get("properties", {}).values() if r.get("method")), None
+        ),
+    }
+
+
+def _class_row(row: dict, number: bool) -> dict:
+    if number:
+        q1, median, q3 = (format_value(row[k]) for k in ("q1", "median", "q3"))
+        spread = f"{median} ({q1}–{q3})"
+        return {"class": row["class"], "n": row["n"], "value": spread}
+    values = ", ".join(f"{v['value']} {v['share']:.0%}" for v in row["top"])
+    return {"class": row["class"], "n": row["n"], "value": values}
 
 
 def _duplicates(run: Run) -> tuple[list[dict], list[dict]]:

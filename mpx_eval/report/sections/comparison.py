@@ -153,7 +153,7 @@ def _model_row(run: Run, name: str) -> dict:
 def _side_by_side(run: Run, names: list[str]) -> list[dict]:
     """Each metric's mean ± SD over folds, one column per model."""
     out = []
-    for metric in run.metrics.metrics:
+    for metric in T.reported_metrics(run.metrics.metrics, run.positive):
         row = []
         for name in names:
             entry = run.entry(name)

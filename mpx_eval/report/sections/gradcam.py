@@ -42,7 +42,7 @@ def overlay_png(thumbnail_jpeg: bytes | None, heatmap: np.ndarray) -> bytes:
 def _item(run: Run, cams: dict, i: int, classes: list[str], label: str, fold: int) -> dict:
     path = str(cams["paths"][i])
     heatmap = cams["heatmaps"][i]
-    thumb = run.thumbnails.get(path)
+    thumb = run.photo(path)
     predicted = classes[int(cams["predicted"][i])]
     return {
         "path": path,
@@ -152,6 +152,6 @@ def gradcam_context(run: Run, evaluated: dict[str, C.EvalRows | None], mistakes:
     models = [
         _model_part(run, name, rows, mistakes)
         for name, rows in evaluated.items()
-        if rows is not None
+        if rows is not None and run.photos  # the overlays are drawn over the photos
     ]
-    return {"models": models, "saved": _saved_models(run)}
+    return {"models": models, "photos": run.photos, "saved": _saved_models(run)}

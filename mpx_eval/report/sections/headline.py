@@ -10,9 +10,6 @@ from .. import text as T
 from ..run import Run
 from . import cells
 
-#: Colours of the checkpoint-choice bars: the blog's seed split, the test-chosen epoch,
-#: the honest choice, the last epoch.
-
 
 def _rows(run: Run, name: str, metrics: list[str]) -> list[dict]:
     """The table's rows of one model: pooled and fold mean over the test folds, then the
@@ -61,7 +58,14 @@ def _sentences(run: Run, name: str) -> list[str]:
         assessment = entry.assessment
         honest = assessment.headline.accuracy if cv is not None and assessment else None
         sentences.append(
-            T.seed_sentence(seed, cv, run.config.seed, run.config.epochs, honest=honest)
+            T.seed_sentence(
+                seed,
+                cv,
+                run.config.seed,
+                run.config.epochs,
+                honest=honest,
+                n_classes=len(run.classes),
+            )
         )
     if entry.optimism is not None:
         assessment = entry.assessment
@@ -239,10 +243,12 @@ def headline(run: Run, sections: list[dict], figures: F.Figures) -> dict:
         "figure": figure,
         "positive": run.positive,
         "ci_note": "Pooled rows: the metric on all held-out images together, with its 95 % "
-        "interval computed on those same images (percentile bootstrap, "
-        f"{run.metrics.n_resamples or 'n/a'} resamples, whole patient groups resampled when a "
-        "group has several images; an exact binomial interval for a proportion whose bootstrap "
-        "cannot move). Mean rows: the mean over folds with a Student t interval over the folds "
-        "(a fold where the metric is undefined is left out and counted). The seed-split row "
-        "is scored on the images that chose its checkpoint.",
+        "interval computed on those same images and named beside it: the Wilson score "
+        "interval for a proportion (widened by the design effect where images share a "
+        "patient or family), DeLong's for a two-class AUC, otherwise a percentile bootstrap "
+        f"of {run.metrics.n_resamples or 'n/a'} resamples that draws whole patient groups; "
+        "an exact binomial interval where none of these has a width. Mean rows: the mean "
+        "over folds with a Student t interval over the folds (a fold where the metric is "
+        "undefined is left out and counted). The seed-split row is scored on the images "
+        "that chose its checkpoint.",
     }

@@ -84,30 +84,28 @@ def _range(cv: CrossValidation, name: str) -> str:
 
 
 def _all_metrics_table(run: Run, model: str, names: list[str]) -> list[dict]:
+    """One row per metric: the fold mean with its range and the folds it rests on, the
+    pooled value with its interval, the last epoch's fold mean and the seed split."""
     entry = run.entry(model)
     cv, seed, positive = entry.cv, entry.seed_split, run.positive
     counts = entry.assessment.fold_counts if entry.assessment is not None else {}
     pooled = seeded = []
     if cv is not None:
-        cv_rows = run.rows(model, "cv")
-        pooled = cells.pooled_cells(cv, cv_rows, names, positive)
+        pooled = cells.pooled_cells(cv, run.rows(model, "cv"), names, positive)
     if seed is not None:
-        seed_rows = run.rows(model, "seed")
-        seeded = cells.pooled_cells(seed, seed_rows, names, positive)
+        seeded = cells.pooled_cells(seed, run.rows(model, "seed"), names, positive)
     rows = []
     for i, name in enumerate(names):
         row = {"label": T.metric_label(name, positive)}
         if cv is not None:
             last = cv.last
             row["cv"] = T.pm(cv.mean.get(name), cv.std.get(name))
-            row["folds"] = cells.folds_note(counts.get(name)) or f"all {cv.k}"
             row["range"] = _range(cv, name)
-            row["pooled"] = pooled[i]["value"]
-            row["ci"] = cells.ci_text(pooled[i])
+            row["folds"] = cells.folds_note(counts.get(name))
+            row["pooled"] = pooled[i]
             row["last"] = T.pm(last.mean.get(name), last.std.get(name)) if last else "n/a"
         if seed is not None:
-            row["seed"] = seeded[i]["value"]
-            row["seed_ci"] = cells.ci_text(seeded[i])
+            row["seed"] = seeded[i]
         rows.append(row)
     return rows
 
@@ -188,21 +186,23 @@ def _per_class(run: Run, name: str, rows: C.EvalRows | None) -> dict:
     if cv is not None:
         counted = entry.assessment.per_class_fold_counts if entry.assessment else {}
         notes = [
-            f"{metric} of {cls}: {cells.folds_note(c.get(metric))}"
+            f"{metric.capitalize()} of {cls}: {cells.folds_note(c.get(metric))}."
             for cls, c in counted.items()
             for metric in ("precision", "recall")
             if cells.folds_note(c.get(metric))
         ]
         return {
             "per_class": _per_class_table(cv.per_class, run.classes, counted),
-            "per_class_note": f"mean ± SD over the {cv.k} folds where the value is defined; "
-            "pooled in the last columns" + ("; " + "; ".join(notes) if notes else ""),
+            "per_class_note": f"Mean ± SD over the {cv.k} folds where the value is defined, "
+            "then the value on the pooled test folds.",
+            "per_class_notes": notes,
             "folds": _fold_table(cv, entry.optimism, cells.headline_metrics(run)),
         }
     if rows is not None:
         return {
             "per_class": _per_class_table(C.per_class_seed(rows), run.classes),
-            "per_class_note": "on the seed split's validation images (no folds)",
+            "per_class_note": "On the seed split's validation images (no folds).",
+            "per_class_notes": [],
         }
     return {}
 
@@ -213,7 +213,9 @@ def _ci_method(run: Run, name: str) -> str | None:
     entry = run.entry(name)
     summary = entry.cv or entry.seed_split
     by_method: dict[str, list[str]] = {}
-    for metric, ci in (summary.ci if summary is not None else {}).items():
+    intervals = summary.ci if summary is not None else {}
+    for metric in T.reported_metrics(intervals, run.positive):
+        ci = intervals[metric]
         if ci.method:
             by_method.setdefault(ci.method, []).append(T.metric_label(metric, run.positive))
     return (
@@ -240,7 +242,9 @@ def model_section(
         "evaluated_on": _evaluated_on(rows),
         "figures": _figures(run, name, slug, rows, figures),
         **_per_class(run, name, rows),
-        "all_metrics": _all_metrics_table(run, name, list(run.metrics.metrics)),
+        "all_metrics": _all_metrics_table(
+            run, name, T.reported_metrics(run.metrics.metrics, run.positive)
+        ),
         "ci_method": _ci_method(run, name),
         "auc_delong": delong if usable(delong) else None,
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ...assessment.layout import Assessment, Estimate
 from ...assessment.operating import RULE_THRESHOLD
+from ...assessment.verdicts import Outcome
 from .. import text as T
 from ..run import Run
 from .cells import estimate_cell
@@ -20,6 +21,7 @@ def _row(run: Run, name: str, assessment: Assessment) -> dict:
     """One model's row of the verdict table."""
     base, headline = assessment.baseline, assessment.headline
     cv = run.entry(name).cv
+    rows = run.rows(name, assessment.evaluated_on)
     evaluated = (
         f"{cv.k} test folds, {_counted(assessment)}"
         if assessment.evaluated_on == "cv" and cv is not None
@@ -29,10 +31,10 @@ def _row(run: Run, name: str, assessment: Assessment) -> dict:
         "missing": False,
         "evaluated": evaluated,
         "honest": assessment.evaluated_on == "cv",
-        "accuracy": estimate_cell(headline.accuracy),
+        "accuracy": estimate_cell(headline.accuracy, rows, "accuracy"),
         "baseline_accuracy": T.num(base.accuracy),
         "baseline_class": base.class_,
-        "auc": estimate_cell(headline.roc_auc),
+        "auc": estimate_cell(headline.roc_auc, rows, "roc_auc"),
         "recall": [
             {"name": cls, **_rate_cell(found, "found")} for cls, found in headline.recall.items()
         ],
@@ -87,15 +89,21 @@ def architecture_sentence(run: Run, pairs: list[dict]) -> str:
             "No architecture verdict: paired tests need cross-validated predictions of both "
             "models on the same test images, and this run has none."
         )
-    clauses = [
-        " ".join(filter(None, (T.short_verdict(p["verdict_decided"]), p.get("effect_sentence"))))
-        for p in pairs
-    ]
-    text = " ".join(clauses)
+    text = " ".join(_architecture_clause(p) for p in pairs)
     mix = size_mix(run)
     if mix:
         text += " " + mix
     return text
+
+
+def _architecture_clause(pair: dict) -> str:
+    """One pair's clause: the primary test's outcome and the size of the difference; no
+    size where a model did not learn the task, since it measures no design."""
+    decided = pair["verdict_decided"]
+    clause = T.short_verdict(decided)
+    if decided.outcome is Outcome.NOT_DESIGNS or not pair.get("effect_sentence"):
+        return clause
+    return f"{clause} {pair['effect_sentence']}"
 
 
 def first_screen(run: Run, sections: list[dict], pairs: list[dict]) -> dict:
@@ -110,6 +118,8 @@ def first_screen(run: Run, sections: list[dict], pairs: list[dict]) -> dict:
             continue
         alarms[name] = [a.message for a in assessment.alarms]
         rows.append({"name": name, "anchor": section["anchor"], **_row(run, name, assessment)})
+    shown = [r for r in rows if not r["missing"]]
+    evaluated = {r["evaluated"] for r in shown}
     return {
         "rows": rows,
         "alarms": alarms,
@@ -119,15 +129,52 @@ def first_screen(run: Run, sections: list[dict], pairs: list[dict]) -> dict:
         "positive": run.positive,
         "rates": any(r.get("sensitivity") for r in rows),
         "recalls": any(r.get("recall") for r in rows),
-        "caption": (
-            "Each number is the pooled estimate over every held-out test image (each predicted "
-            "by the fold model that never saw it), its 95 % interval computed on those images: "
-            "accuracy, sensitivity and specificity with "
-            + _accuracy_interval_words(rows)
-            + "; AUC with DeLong's interval. The baseline always answers the majority class "
-            "(AUC 0.5). Fold means are in the detailed results."
-        ),
+        # one line above the table when every model was evaluated alike, else a column
+        "evaluated": next(iter(evaluated)) if len(evaluated) == 1 else None,
+        "auc_label": _auc_label(run),
+        "caption": _caption(run, shown),
     }
+
+
+def _auc_label(run: Run) -> str:
+    """The AUC's column name: with more than two classes, how one number was made of the
+    classes' curves."""
+    return "AUC" if run.positive is not None else "AUC (one-vs-rest, macro)"
+
+
+def _caption(run: Run, rows: list[dict]) -> str:
+    """What the numbers of the verdict table are and how their intervals were made, as the
+    intervals beside them record it."""
+    proportions = (
+        "accuracy, sensitivity and specificity"
+        if run.positive is not None
+        else "accuracy and each class's recall"
+    )
+    auc = (
+        "AUC"
+        if run.positive is not None
+        else f"AUC (each class against the rest, averaged over the {len(run.classes)} classes)"
+    )
+    return (
+        "Each number is the pooled estimate over every held-out test image, each predicted "
+        "by the fold model that never saw it, with its 95 % interval on those images: "
+        f"{proportions} by {_accuracy_interval_words(rows)}; {auc} by "
+        f"{_auc_interval_words(rows)}. The baseline always answers the majority class; its "
+        "AUC is 0.5 by construction."
+    )
+
+
+def _auc_interval_words(rows: list[dict]) -> str:
+    """How the AUC intervals of the verdict table were computed, in words: each method the
+    cells show (metrics.json's record of it), named once."""
+    words = {
+        "DeLong": "DeLong's interval",
+        "cluster bootstrap": "a bootstrap that resamples whole patient groups",
+        "bootstrap": "a percentile bootstrap",
+    }
+    methods = dict.fromkeys((r.get("auc") or {}).get("method", "") for r in rows)
+    named = [words.get(m, m) for m in methods if m]
+    return " and ".join(named) if named else "no interval"
 
 
 def _accuracy_interval_words(rows: list[dict]) -> str:
@@ -135,8 +182,8 @@ def _accuracy_interval_words(rows: list[dict]) -> str:
     methods = {(r.get("accuracy") or {}).get("method", "") for r in rows}
     if any("design effect" in m or "clustered" in m for m in methods):
         return (
-            "the Wilson score interval, widened by the design effect of images that share a "
-            "patient or image family (clustered Wilson)"
+            "the Wilson score interval widened by the design effect of shared patients or "
+            "image families (clustered Wilson)"
         )
     if any("Wilson" in m for m in methods):
         return "the Wilson score interval"
@@ -161,10 +208,11 @@ def banner(run: Run) -> dict | None:
             "says anything about monkeypox or any skin condition."
         )
     else:
-        label = "Settings that depart from the blog's"
+        label = "Settings that depart from the blog's: its numbers are not the blog's protocol"
         text = ""
-    if changes:
-        text += (" " if text else "") + (
-            "This run departs from the blog's settings, so its numbers are not the blog's protocol:"
+    if changes and demo:
+        text += (
+            " This run departs from the blog's settings, so its numbers are not the blog's "
+            "protocol:"
         )
     return {"label": label, "text": text, "changes": changes, "demo": bool(demo)}
