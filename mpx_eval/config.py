@@ -341,12 +341,16 @@ def _check_models(models: tuple[str, ...]) -> None:
         raise MpxEvalError(f"models lists a model twice: {', '.join(models)}")
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Read a config file into flat ``{field: value}``, naming any unknown key or bad type."""
-    path = Path(path)
+def _load_toml_file(path: Path) -> dict[str, Any]:
+    """A config file's TOML tables; every way of not being one is one line naming it."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        # a FIFO or a device would block the read, or never end
+        raise MpxEvalError(f"config file {path} is not a regular file; give a TOML file")
     try:
         with path.open("rb") as fh:
             raw = tomllib.load(fh)
+    except RecursionError:
+        raise MpxEvalError(f"config file {path} is nested too deeply to be a config") from None
     except FileNotFoundError:
         raise MpxEvalError(f"config file {path} does not exist") from None
     except IsADirectoryError:
@@ -359,6 +363,13 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         ) from None
     except OSError as exc:
         raise MpxEvalError(f"config file {path} cannot be read ({exc.strerror})") from None
+    return raw
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a config file into flat ``{field: value}``, naming any unknown key or bad type."""
+    path = Path(path)
+    raw = _load_toml_file(path)
     flat: dict[str, Any] = {}
     for section, table in raw.items():
         if section not in SECTIONS:
@@ -495,6 +506,8 @@ def read_recorded(path: str | Path) -> RecordedConfig:
         Naming the file, when it is missing, not UTF-8 TOML, or holds values no run can use.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise _recorded_error(path, "is not a regular file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -505,6 +518,8 @@ def read_recorded(path: str | Path) -> RecordedConfig:
         config, unrecorded = config_from_toml_text(text, str(path))
     except tomllib.TOMLDecodeError as exc:
         raise _recorded_error(path, f"is not valid TOML ({exc})") from None
+    except RecursionError:
+        raise _recorded_error(path, "is nested too deeply to be a config") from None
     return RecordedConfig(config, text, unrecorded)
 
 

@@ -285,6 +285,12 @@ def test_class_names_must_name_each_output_once(tmp_path, photos, capsys, names,
     assert message in _refused(capsys, "--model", unit, photos)
 
 
+def test_a_model_json_without_class_names_is_refused(tmp_path, photos, capsys):
+    record = {k: v for k, v in RECORD.items() if k != "class_names"}
+    unit = _unit(tmp_path / "unit", _model(), record)  # it had given class_0, class_1 columns
+    assert "model.json has no class_names" in _refused(capsys, "--model", unit, photos)
+
+
 # ---- 6. probabilities from the model's own last layer
 
 

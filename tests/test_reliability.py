@@ -669,3 +669,16 @@ def test_read_only_data_folder_is_never_written(tmp_path):
         for path in [root, *root.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
     shutil.rmtree(root)
+
+
+def test_builtin_sizes_it_cannot_train_are_refused_before_decoding(tmp_path, capsys, monkeypatch):
+    from mpx_eval.commands import guards
+
+    assert guards.lesson_cnn_params(224, 2) == 22_175_138  # the blog's T4
+    assert guards.lesson_cnn_params(180, 2) == 13_794_722  # T3
+    assert run_t4(_data(tmp_path), tmp_path / "o16", "--image-size", "16") == 2
+    assert "t4 needs inputs of at least 18 px, got --image-size 16" in capsys.readouterr().err
+    monkeypatch.setattr(guards, "_memory_bytes", lambda: 23 * 10**9)
+    assert run_t4(_data(tmp_path), tmp_path / "o", "--image-size", "2048") == 2
+    err = capsys.readouterr().err  # it had grown past 12 GB before the kernel's OOM kill
+    assert "t4 at 2048 px has 2.1 billion parameters" in err and "Finding image" not in err

@@ -14,6 +14,7 @@ from ..atomic import csv_text, json_text
 from ..config import RunConfig, read_recorded
 from ..errors import MpxEvalError
 from ..rundir import records
+from ..rundir.folder import is_run_folder
 from ..rundir.layout import HISTORY, HISTORY_COLUMNS, PREDICTION_KEYS, PREDICTIONS, RunPaths
 from ..rundir.units import Units, is_diverged, unit_is_damaged
 from ..summary import summarize_predictions
@@ -61,6 +62,11 @@ def read_sources(out: str | Path, units: Units | None = None) -> RunSources:
     out = Path(out)
     if not out.is_dir():
         raise MpxEvalError(f"{out} is not a run folder (it does not exist or is a file)")
+    if not is_run_folder(out):
+        raise MpxEvalError(
+            f"{out} is not an mpx_eval run folder (its runinfo.json is missing): give report "
+            "the --out that a run wrote to"
+        )
     runinfo = records.read_runinfo(out)
     models = records.read_models(out)
     units = Units.scan(out) if units is None else units

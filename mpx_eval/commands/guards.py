@@ -5,17 +5,59 @@ run's. No Keras import here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from ..config import LATER_DEFAULTS, RESULT_FIELDS, RunConfig, read_recorded
+from ..config import BUILTIN_MODELS, LATER_DEFAULTS, RESULT_FIELDS, RunConfig, read_recorded
 from ..data.images import ImageSet
 from ..data.splits import Split
 from ..errors import MpxEvalError
 from ..rundir.layout import RunPaths, folder_stem
 from ..rundir.units import Units, unit_is_damaged
+
+
+def lesson_cnn_params(size: int, num_classes: int) -> int:
+    """Parameters of the blog's CNN (T3 and T4 alike) at ``size`` px, computed without
+    building it: three valid 3x3 convolutions of 16, 32 and 64 filters with 2x2 average
+    pooling after the first two, then Dense(128) and the classes."""
+    side = ((size - 2) // 2 - 2) // 2 - 2
+    flat = 64 * max(side, 0) ** 2
+    convs = (3 * 9 + 1) * 16 + (16 * 9 + 1) * 32 + (32 * 9 + 1) * 64
+    return convs + (flat + 1) * 128 + (128 + 1) * num_classes
+
+
+#: Bytes a parameter takes while it trains: the weight, its gradient and Adam's two moments.
+TRAINING_BYTES_PER_PARAM = 16
+
+
+def _memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - not POSIX
+        return None
+
+
+def check_builtin_sizes(sizes: dict[str, int], num_classes: int = 2) -> None:
+    """Refuse, before any image is decoded, a built-in model at a size it cannot take: under
+    18 px its last convolution has nothing left to see, and its weights with Adam's state
+    must fit this machine's memory (T4 at 2048 px has 2.1 billion parameters)."""
+    memory = _memory_bytes()
+    for name, size in sizes.items():
+        if name not in BUILTIN_MODELS:
+            continue
+        if size < 18:
+            raise MpxEvalError(f"{name} needs inputs of at least 18 px, got --image-size {size}")
+        params = lesson_cnn_params(size, num_classes)
+        need = params * TRAINING_BYTES_PER_PARAM
+        if memory is not None and need > memory:
+            raise MpxEvalError(
+                f"{name} at {size} px has {params / 1e9:.1f} billion parameters: training "
+                f"needs about {need / 1e9:.0f} GB for its weights and optimiser state, more "
+                f"than this machine's {memory / 1e9:.0f} GB; choose a smaller --image-size"
+            )
 
 
 def check_unit_folders(models: Iterable[str]) -> None:

@@ -17,6 +17,9 @@ from ..data.shortcuts import image_traits, shortcut_audit
 from ..data.splits import Split, inner_part_note, make_plan
 from ..errors import MpxEvalError
 
+#: Unreadable files named one per line; the rest are counted.
+SKIPPED_SHOWN = 10
+
 
 def locate_data(cfg: RunConfig) -> Path:
     if cfg.demo:
@@ -55,7 +58,12 @@ def load_for(
         f"Decoded {len(images)} {what} ({counts}) from {root}{at} in "
         f"{time.perf_counter() - started:.1f} s"
     ]
-    notes += [f"  skipped {path}: {reason}" for path, reason in images.skipped]
+    notes += [f"  skipped {path}: {reason}" for path, reason in images.skipped[:SKIPPED_SHOWN]]
+    if len(images.skipped) > SKIPPED_SHOWN:
+        notes.append(
+            f"  ... and {len(images.skipped) - SKIPPED_SHOWN} more skipped files (a run lists "
+            "them all in runinfo.json, under dataset.skipped)"
+        )
     unread = describe_unread(images.unread)
     if unread:
         notes.append(f"  {unread}")

@@ -159,6 +159,7 @@ def _prepare(
         # a user model's input size is known only once its module is imported
         training = backend.load_training(cfg.device, threads=cfg.threads)
     specs, sizes = _input_sizes(cfg, training.models if training else None)
+    guards.check_builtin_sizes(sizes)
 
     images, notes = load_for(cfg, sizes.values(), show_progress=not quiet)
     plan, found = plan_and_audit(cfg, images, quiet=quiet)

@@ -171,6 +171,11 @@ def record_size(record: dict, model_size: int | None, where: str) -> int:
 def record_classes(record: dict, n_classes: int, where: str) -> list[str]:
     """The class names: model.json's, one per model output, or ``class_0``, ``class_1``..."""
     names = record.get("class_names")
+    if names is None and record:  # a model.json that does not name the classes
+        raise MpxEvalError(
+            f"--model {where}: model.json has no class_names; it does not describe the "
+            "model (give the .keras file alone to get columns class_0, class_1, ...)"
+        )
     if names is None:
         return [f"class_{i}" for i in range(n_classes)]
     what = f"--model {where}: model.json's class_names"
