@@ -397,16 +397,22 @@ def resolve(
 
     ``--demo`` only fills the settings that neither the file nor the command line set.
     """
-    explicit: dict[str, Any] = {}
-    if config_file is not None:
-        explicit.update(read_toml(config_file))
+    from_file = read_toml(config_file) if config_file is not None else {}
+    explicit: dict[str, Any] = dict(from_file)
     for key, value in (overrides or {}).items():
         explicit[key] = _check_type(key, value, f"option --{key.replace('_', '-')}")
     values = dict(explicit)
     if values.get("demo"):
         for key, value in DEMO_SETTINGS.items():
             values.setdefault(key, value)
-    return RunConfig(**values)
+    try:
+        return RunConfig(**values)
+    except MpxEvalError as exc:
+        # a value the file set (and no option replaced) is named with the file
+        key = str(exc).split(" ", 1)[0]
+        if key in from_file and key not in (overrides or {}):
+            raise MpxEvalError(f"config file {config_file}: {exc}") from None
+        raise
 
 
 def _toml_value(value: Any) -> str:

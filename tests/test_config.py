@@ -143,3 +143,11 @@ def test_any_path_round_trips_through_config_toml(text):
         cfg.data_dir,
         cfg.group_pattern,
     )
+
+
+def test_a_bad_choice_in_a_config_file_names_the_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[report]\nimages = "some"\n')
+    with pytest.raises(MpxEvalError, match=r"config file .*c\.toml: images must be one of all"):
+        resolve(config_file=path)
+    assert resolve(config_file=path, overrides={"images": "none"}).images == "none"
