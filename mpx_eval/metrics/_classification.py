@@ -12,21 +12,13 @@ import numpy as np
 
 from . import _kernels as K
 from .validation import (
-    as_1d,
-    check_lengths,
-    encode,
-    resolve_classes,
+    prepare_labelled,
     resolve_positive,
 )
 
 
 def _confusion_counts(y_true, y_pred, labels) -> tuple[np.ndarray, np.ndarray]:
-    y_true = as_1d("y_true", y_true)
-    y_pred = as_1d("y_pred", y_pred)
-    check_lengths(y_true=y_true, y_pred=y_pred)
-    classes = resolve_classes(labels, y_true, y_pred, name="labels")
-    t = encode("y_true", y_true, classes)
-    p = encode("y_pred", y_pred, classes)
+    t, p, classes = prepare_labelled(y_true, y_pred, labels)
     k = len(classes)
     counts = np.bincount(t * k + p, minlength=k * k).reshape(k, k)
     return counts, classes

@@ -13,9 +13,7 @@ from ._bootstrap import ConfidenceInterval
 from .validation import (
     as_1d,
     check_confidence_level,
-    check_lengths,
-    encode,
-    resolve_classes,
+    prepare_labelled,
     resolve_positive,
 )
 
@@ -269,12 +267,7 @@ def proportion_intervals(
     (0.4902, 0.9433)
     """
     confidence_level = check_confidence_level(confidence_level)
-    y_true = as_1d("y_true", y_true)
-    y_pred = as_1d("y_pred", y_pred)
-    check_lengths(y_true=y_true, y_pred=y_pred)
-    classes = resolve_classes(labels, y_true, y_pred, name="labels")
-    codes = encode("y_true", y_true, classes)
-    predicted = encode("y_pred", y_pred, classes)
+    codes, predicted, classes = prepare_labelled(y_true, y_pred, labels)
     positive = None
     if len(classes) <= 2 or positive_class is not None:
         positive = resolve_positive(classes, positive_class)

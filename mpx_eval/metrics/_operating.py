@@ -26,14 +26,11 @@ from ._intervals import clustered_size, group_index, intervals_of
 from ._ranking import OperatingPoint, _curve_counts, _positive_scores, operating_point
 from .validation import (
     _plain,
-    as_1d,
     check_confidence_level,
-    check_lengths,
     check_positive_int,
     check_unit_interval,
-    encode,
+    prepare_labelled,
     prepare_scored,
-    resolve_classes,
     resolve_positive,
 )
 
@@ -403,12 +400,7 @@ def likelihood_ratios(
     (8.0, 0.2222)
     """
     confidence_level = check_confidence_level(confidence_level)
-    y_true = as_1d("y_true", y_true)
-    y_pred = as_1d("y_pred", y_pred)
-    check_lengths(y_true=y_true, y_pred=y_pred)
-    classes = resolve_classes(labels, y_true, y_pred, name="labels")
-    codes = encode("y_true", y_true, classes)
-    predicted = encode("y_pred", y_pred, classes)
+    codes, predicted, classes = prepare_labelled(y_true, y_pred, labels)
     positive = resolve_positive(classes, positive_class)
     group = group_index(groups, codes.shape[0])
     lr_positive, lr_negative = _likelihood_ratios(

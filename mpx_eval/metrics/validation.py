@@ -225,6 +225,20 @@ def prepare_scored(y_true, scores, classes, *, name: str, probabilities: bool):
     return encode("y_true", y_true, classes), scores, classes
 
 
+def prepare_labelled(y_true, y_pred, classes):
+    """The checks every metric of predicted labels starts with, in one place.
+
+    Returns ``(codes, predicted, classes)``: ``y_true`` and ``y_pred`` checked for matching
+    length and encoded as positions in ``classes`` (given, else the sorted union of the
+    labels seen).
+    """
+    y_true = as_1d("y_true", y_true)
+    y_pred = as_1d("y_pred", y_pred)
+    check_lengths(y_true=y_true, y_pred=y_pred)
+    classes = resolve_classes(classes, y_true, y_pred, name="labels")
+    return encode("y_true", y_true, classes), encode("y_pred", y_pred, classes), classes
+
+
 def check_unit_interval(name: str, value: float, *, closed_low: bool = False) -> float:
     """``value`` as a float in (0, 1], or [0, 1] with ``closed_low``; strings are refused."""
     if isinstance(value, (str, bytes, bool)):
