@@ -10,9 +10,13 @@ and prints pair recall, pair precision, the share of originals whose copies land
 than one cv test fold when folds are grouped by the detected families, wall time and memory.
 
     python benchmarks/families.py                      # 14 copies per original (3,192 images)
-    python benchmarks/families.py --sizes 1000,3000,10000
+    python benchmarks/families.py --sizes 3192,10000,30000 --keep families-sets
     python benchmarks/families.py --copies 0           # the negative control only
     python benchmarks/families.py --setting last_budget_min=100 --setting ratio=0.75
+
+``--keep`` keeps the built sets and uses them again on a later run (same size and seed).
+Detection runs with the family cache off, so that every run measures it from scratch, and
+shows its progress line (a line every 30 s) on stderr.
 
 ``--data`` (or ``$MPX_EVAL_MSLD``) is the folder holding ``Monkeypox/`` and ``Others/``;
 by default the shared data set beside the repository. ``--sizes`` draws that many images
@@ -114,7 +118,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--folds", type=int, default=5, help="cv folds (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="augmentation seed (default 0)")
     parser.add_argument(
-        "--keep", metavar="DIR", help="build the sets here and keep them (default: temporary)"
+        "--keep",
+        metavar="DIR",
+        help="build the sets here and keep them, or use those kept there by an earlier run "
+        "(same size and seed; default: a temporary folder)",
     )
     parser.add_argument(
         "--setting",
@@ -212,6 +219,8 @@ def build_set(originals: Path, out: Path, n_images: int, *, seed: int) -> Path:
     sources = sorted(p for p in originals.glob("*/*") if p.suffix.lower() in (".jpg", ".png"))
     if not sources:
         raise SystemExit(f"no MSLD images under {originals}: pass --data or set MPX_EVAL_MSLD")
+    if _built(out, n_images or len(sources), seed):
+        return out  # kept from an earlier run (--keep): the same images
     rng = np.random.default_rng(seed)
     jobs = []
     if n_images == 0:
@@ -244,13 +253,24 @@ def build_set(originals: Path, out: Path, n_images: int, *, seed: int) -> Path:
         writer = csv.writer(fh)
         writer.writerow(["path", "original", "label"])
         writer.writerows(rows)
+    (out / "built.json").write_text(json.dumps({"images": len(rows), "seed": seed}))
     return out
+
+
+def _built(out: Path, n_images: int, seed: int) -> bool:
+    """Whether ``out`` holds the set of ``n_images`` that ``build_set`` made with ``seed``."""
+    try:
+        done = json.loads((out / "built.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return done == {"images": n_images, "seed": seed}
 
 
 def detect(folder: Path, folds: int, changes: list[str]) -> dict:
     """Load ``folder`` with mpx_eval and find its families with the settings ``changes``
     (run in a child process)."""
     from mpx_eval.data.families import find_families
+    from mpx_eval.data.grouping import DetectionProgress
     from mpx_eval.data.images import load_image_set
     from mpx_eval.data.splits import make_plan
 
@@ -259,10 +279,15 @@ def detect(folder: Path, folds: int, changes: list[str]) -> dict:
     loaded = time.perf_counter()
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cpu = time.process_time()
-    found = find_families(images, settings=family_settings(changes))
+    load = os.getloadavg()[0]
+    # the progress line goes to stderr (a line every 30 s): how its ETA holds up is measured
+    # too; the cache is off, so that every run measures a detection from scratch
+    progress = DetectionProgress(len(images))
+    found = find_families(images, settings=family_settings(changes), progress=progress, cache=False)
     seconds = time.perf_counter() - loaded
     cpu = time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    load = max(load, os.getloadavg()[0])
     grouped = dataclasses.replace(images, groups=found.family.astype(str).astype(object))
     test_fold = np.full(len(images), -1)
     for split in make_plan(grouped, folds=folds)[1:]:
@@ -277,6 +302,7 @@ def detect(folder: Path, folds: int, changes: list[str]) -> dict:
         "decode_s": loaded - started,
         "detect_s": seconds,
         "detect_cpu_s": cpu,
+        "load": load,
         "rss_loaded_kib": rss_loaded,
         "peak_kib": peak,
     }
@@ -314,7 +340,7 @@ def run_detection(folder: Path, args: argparse.Namespace) -> dict:
     """``detect`` in a child process, so that its peak memory is the detector's own."""
     command = [sys.executable, __file__, "--detect", str(folder), "--folds", str(args.folds)]
     command += [f"--setting={change}" for change in args.setting]
-    done = subprocess.run(command, env=child_env(), check=True, capture_output=True, text=True)
+    done = subprocess.run(command, env=child_env(), check=True, stdout=subprocess.PIPE, text=True)
     return json.loads(done.stdout)
 
 
@@ -370,7 +396,8 @@ def measure(
     print(
         f"{n} augmented copies (built in {built:.0f} s): decoding {result['decode_s']:.1f} s, "
         f"detection {result['detect_s']:.1f} s (CPU time {result['detect_cpu_s']:.1f} s, all "
-        f"threads); peak RSS {result['peak_kib'] / 1024:.0f} MiB, "
+        f"threads; 1-minute load average up to {result['load']:.1f}); peak RSS "
+        f"{result['peak_kib'] / 1024:.0f} MiB, "
         f"{(result['peak_kib'] - result['rss_loaded_kib']) / 1024:.0f} MiB above the decoded set"
     )
     print(

@@ -27,6 +27,14 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterable[Path]:
         os.environ["MPX_EVAL_CACHE_DIR"] = old
 
 
+@pytest.fixture(autouse=True)
+def _private_family_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> Path:
+    """A family cache of the test's own: none in the home folder, none shared by tests."""
+    cache = tmp_path_factory.mktemp("family-cache")
+    monkeypatch.setenv("MPX_EVAL_FAMILY_CACHE", str(cache))
+    return cache
+
+
 @pytest.fixture(scope="session")
 def msld_dir() -> Path:
     """The MSLD original images (228 photos); tests using it skip where it is absent."""

@@ -148,7 +148,7 @@ def _join(n: int, links: list[Link], paths: list[str], *, labels: np.ndarray | N
 def _keypoints(images):
     """The keypoints of every image of ``images``, described on one thread."""
     views = working_copies(images, SETTINGS)
-    return describe_set(images, views, SETTINGS, 1, lambda steps: None)
+    return describe_set(images, views, SETTINGS, 1, lambda steps: None)[0]
 
 
 @pytest.mark.parametrize("name", sorted(TRANSFORMS))

@@ -16,8 +16,20 @@ PACKAGE = Path(families.__file__).parent
 PAGE = REPO / "docs" / "families.md"
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 #: Module constants that are implementation, not thresholds: the mirror permutation of SIFT
-#: descriptors, the rows projected at once, the order in which kinds of link are joined.
-NOT_SETTINGS = {"MIRROR", "_PROJECTED_ROWS", "_KIND_ORDER"}
+#: descriptors, the rows projected at once, the order in which kinds of link are joined, the
+#: matches gathered before their first merge and their ranges, the progress weights of the
+#: steps, and the cache's file layout and size bound (none of which changes a family).
+NOT_SETTINGS = {
+    "MIRROR",
+    "_PROJECTED_ROWS",
+    "_KIND_ORDER",
+    "_MERGE_ROWS",
+    "_BUCKETS",
+    "_GROUP_PART",
+    "_WEIGHTS",
+    "_SHARD_HEX",
+    "MAX_BYTES",
+}
 
 
 def test_every_setting_says_why_in_one_line():

@@ -78,6 +78,10 @@ class DetectionProgress:
         self._last = 0.0 if self.tty else self.started  # a log gets no line at the start
         self._width = 0
 
+    def from_cache(self, n_images: int) -> None:
+        """Say that the result for ``n_images`` came from the cache, nothing recomputed."""
+        self._write(f"Image families: from the cache ({n_images:,} images)", final=True)
+
     def __call__(self, done: int, total: int) -> None:
         now = time.perf_counter()
         interval = 0.2 if self.tty else LOG_EVERY_SECONDS
@@ -90,10 +94,13 @@ class DetectionProgress:
         if done < total:
             eta = elapsed / done * (total - done) if done else None
             line += f" | ETA {format_seconds(eta)}" if eta is not None else " | ETA estimating"
+        self._write(line, final=done >= total)
+
+    def _write(self, line: str, *, final: bool) -> None:
         if self.tty:
             self.stream.write("\r" + line + " " * max(0, self._width - len(line)))
             self._width = len(line)
-            if done >= total:
+            if final:
                 self.stream.write("\n")
         else:
             self.stream.write(line + "\n")

@@ -101,13 +101,42 @@ def border_share(rgb: np.ndarray, tolerance: float = 4.0) -> float:
     """The widest plain band along any side, as a share of that side: rows (or columns)
     from the edge inward whose pixels all lie within ``tolerance`` of the edge's median."""
     grey = rgb.astype(np.float32).mean(axis=2) if rgb.ndim == 3 else rgb.astype(np.float32)
-    widest = 0.0
-    for band in (grey, grey[::-1], grey.T, grey.T[::-1]):
-        reference = np.median(band[0])
-        plain = np.all(np.abs(band - reference) <= tolerance, axis=1)
-        depth = int(np.argmin(plain)) if not plain.all() else len(plain)
-        widest = max(widest, depth / len(plain))
+    return float(_border_shares(grey[None], tolerance)[0])
+
+
+def _border_shares(grey: np.ndarray, tolerance: float = 4.0) -> np.ndarray:
+    """``border_share`` of each grey image of ``grey`` (n, height, width), all at once."""
+    widest = np.zeros(len(grey))
+    for band in (grey, grey[:, ::-1], grey.transpose(0, 2, 1), grey.transpose(0, 2, 1)[:, ::-1]):
+        reference = np.median(band[:, 0], axis=1)
+        plain = np.all(np.abs(band - reference[:, None, None]) <= tolerance, axis=2)
+        depth = np.where(plain.all(axis=1), plain.shape[1], np.argmin(plain, axis=1))
+        widest = np.maximum(widest, depth / plain.shape[1])
     return widest
+
+
+#: Thumbnails whose pixel properties are computed at once: bounds the float copies' memory.
+_TRAIT_BATCH = 256
+
+
+def _pixel_traits(thumbnails: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Colourfulness, brightness and border share of each thumbnail, a batch at a time (one
+    image at a time, the per-call overhead of small arrays made these most of a cached
+    ``splits``)."""
+    n = len(thumbnails)
+    colour, bright, border = np.empty(n), np.empty(n), np.empty(n)
+    for s in range(0, n, _TRAIT_BATCH):
+        batch = np.asarray(thumbnails[s : s + _TRAIT_BATCH])
+        rows = slice(s, s + len(batch))
+        flat = len(batch), -1
+        pixels = batch.astype(np.float32)
+        # channel by channel: a reduction over an axis of three is slow in numpy
+        r, g, b = (pixels[..., c] for c in range(3))
+        spread = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
+        colour[rows] = spread.reshape(flat).mean(axis=1)
+        bright[rows] = pixels.reshape(flat).mean(axis=1)
+        border[rows] = _border_shares((r + g + b) / np.float32(3))
+    return colour, bright, border
 
 
 def image_traits(
@@ -115,9 +144,9 @@ def image_traits(
 ) -> pd.DataFrame:
     """One row of :data:`PROPERTIES` per image: sizes as decoded, pixels' properties from
     the run's thumbnails (no second decoding), format, quality and camera from the header."""
+    colour, bright, border = _pixel_traits(np.asarray(thumbnails))
     rows = []
-    for path, (width, height), thumb in zip(paths, sizes, thumbnails, strict=True):
-        pixels = np.asarray(thumb, dtype=np.float32)
+    for path, (width, height), *pixels in zip(paths, sizes, colour, bright, border, strict=True):
         fmt, quality, camera = _header(Path(root) / path)
         rows.append(
             {
@@ -126,10 +155,10 @@ def image_traits(
                 "aspect": float(width) / max(float(height), 1.0),
                 "format": fmt,
                 "jpeg_quality": quality,
-                "colourfulness": float(np.mean(pixels.max(axis=2) - pixels.min(axis=2))),
-                "brightness": float(pixels.mean()),
+                "colourfulness": float(pixels[0]),
+                "brightness": float(pixels[1]),
                 "camera": camera,
-                "border": border_share(pixels),
+                "border": float(pixels[2]),
             }
         )
     return pd.DataFrame(rows, columns=list(PROPERTIES))

@@ -3,6 +3,7 @@ keypoints (the usual ones for the index and the checks, finer ones for the last 
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -132,21 +133,30 @@ def describe_set(
     settings: FamilySettings,
     workers: int,
     tick: Callable[[int], None],
-) -> Keypoints:
-    """Describe every working copy of ``views`` (one progress step each); images too small
-    to compare get no keypoints."""
-    xy, raw = [], []
+    known: dict[int, Description] | None = None,
+) -> tuple[Keypoints, dict[int, Description]]:
+    """Describe every working copy of ``views`` (one progress step each) but those whose
+    description is ``known`` (row -> description, from the cache); images too small to
+    compare get no keypoints. Returns the keypoints and the descriptions made here."""
+    known = known or {}
+    found: list[Description | None] = [known.get(i) for i in range(len(views))]
+    tick(len(known))
+    todo = [i for i, d in enumerate(found) if d is None]
+    made: dict[int, Description] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for found_xy, found_raw in pool.map(lambda view: describe(view, settings), views):
-            xy.append(found_xy)
-            raw.append(found_raw)
+        for i, description in zip(
+            todo, pool.map(lambda i: describe(views[i], settings), todo), strict=True
+        ):
+            found[i] = made[i] = description
             tick(1)
+    xy = [d[0] for d in found if d is not None]
+    raw = [d[1] for d in found if d is not None]
     # an upscaled thumbnail's keypoints sit on its pixel grid, which any two such share
     for i, (w, h) in enumerate(images.original_sizes):
         if min(w, h) < settings.min_side:
             xy[i], raw[i] = xy[i][:0], raw[i][:0]
     counts = np.array([len(p) for p in xy], dtype=np.int64)
-    return Keypoints(
+    points = Keypoints(
         xy=np.concatenate(xy) if xy else np.empty((0, 2), np.float32),
         raw=np.concatenate(raw) if raw else np.empty((0, 128), np.uint8),
         owner=np.repeat(np.arange(len(counts)), counts),
@@ -154,3 +164,16 @@ def describe_set(
         counts=counts,
         starts=np.r_[0, np.cumsum(counts)[:-1]],
     )
+    return points, made
+
+
+def release_freed_memory() -> None:
+    """Hand memory that was freed back to the system (glibc only; elsewhere nothing). The
+    descriptions come one small array at a time from the worker threads, whose memory glibc
+    keeps once they are joined into one: on 3,192 images 84 MB of 176 after describing, and
+    the index, built next, is the detector's peak."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .candidates import Matches
+from .candidates import Matches, _rank_within
 from .describe import Description, Keypoints, describe_finely
 from .join import Pieces
 from .result import Link
 from .settings import FamilySettings
 from .verify import direct_links, pooled_score
+
+_GROUP_PART = 1 << 22  # groups of index matches looked at in one part
 
 #: ``report(done, total)``: how much of a look's work is done.
 Report = Callable[[int, int], None]
@@ -46,20 +48,18 @@ def _votes_for_pieces(
 ) -> dict[int, dict[int, list[_Vote]]]:
     """For each image in reach, its index votes for the members of each piece it may join,
     by the piece's root."""
-    image = np.r_[matches.a, matches.b]
-    other = np.r_[matches.b, matches.a]
-    votes = np.r_[matches.votes, matches.votes]
-    orient = np.r_[matches.orient, matches.orient]
-    keep = np.flatnonzero(
-        (size[image] < reach.smaller_than)
-        & (size[other] >= reach.target)
-        & (size[other] > size[image])
-    )
     by_image: dict[int, dict[int, list[_Vote]]] = defaultdict(lambda: defaultdict(list))
-    for k in keep.tolist():
-        by_image[int(image[k])][int(roots[other[k]])].append(
-            (int(votes[k]), int(other[k]), int(orient[k]))
+    # one direction at a time: tens of millions of pairs at 30,000 images, not copied whole
+    for image, other in ((matches.a, matches.b), (matches.b, matches.a)):
+        mine, theirs = size[image], size[other]
+        keep = np.flatnonzero(
+            (mine < reach.smaller_than) & (theirs >= reach.target) & (theirs > mine)
         )
+        del mine, theirs
+        for k in keep.tolist():
+            by_image[int(image[k])][int(roots[other[k]])].append(
+                (int(matches.votes[k]), int(other[k]), int(matches.orient[k]))
+            )
     return by_image
 
 
@@ -229,13 +229,15 @@ class _RoundProgress:
             self.report(round(share * self.SCALE), self.SCALE)
 
 
-def _rank_within(sorted_keys: np.ndarray) -> np.ndarray:
-    """Each element's position within its run of equal keys (``sorted_keys`` sorted)."""
-    if not len(sorted_keys):
-        return sorted_keys
-    starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
-    first = np.maximum.accumulate(np.where(starts, np.arange(len(sorted_keys)), 0))
-    return np.arange(len(sorted_keys)) - first
+def _between_large_pieces(matches: Matches, roots: np.ndarray, large: np.ndarray) -> np.ndarray:
+    """The groups of ``matches`` that pair members of two distinct ``large`` pieces, worked
+    out a part at a time: at 30,000 images there are tens of millions of groups."""
+    found = []
+    for s in range(0, len(matches.a), _GROUP_PART):
+        a, b = matches.a[s : s + _GROUP_PART], matches.b[s : s + _GROUP_PART]
+        keep = large[a] & large[b] & (roots[a] != roots[b])
+        found.append(np.flatnonzero(keep) + s)
+    return np.concatenate(found) if found else np.empty(0, np.int64)
 
 
 def between_pieces(
@@ -256,24 +258,33 @@ def between_pieces(
     sides."""
     n = len(pieces.parent)
     roots = pieces.roots()
-    large = pieces.size[roots] >= settings.guard_size
-    ra, rb = roots[matches.a], roots[matches.b]
-    groups = np.flatnonzero(large[matches.a] & large[matches.b] & (ra != rb))
+    groups = _between_large_pieces(matches, roots, pieces.size[roots] >= settings.guard_size)
     if not len(groups):
         return []
     # the pairs of pieces as one number each, their member pairs best-voted first
-    key = np.minimum(ra, rb)[groups] * n + np.maximum(ra, rb)[groups]
+    ra, rb = roots[matches.a[groups]], roots[matches.b[groups]]
+    key = np.minimum(ra, rb) * n + np.maximum(ra, rb)
+    del ra, rb
     order = np.lexsort((-matches.votes[groups], key))
     groups, key = groups[order], key[order]
-    rank = _rank_within(key)
-    couples, first = np.unique(key, return_index=True)
+    del order
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    couples = key[first]
+    del key
+    lengths = np.diff(np.r_[first, len(groups)])
+    rank = np.arange(len(groups)) - np.repeat(first, lengths)
     votes = np.where(rank < settings.weigh_members, matches.votes[groups], 0)
+    del rank
     weight = np.add.reduceat(votes, first)
-    # each piece's best-weighed partners
+    del votes
+    # each piece's best-weighed partners, and the best-voted pairs of members of each
     side = np.r_[couples // n, couples % n]
     by_side = np.lexsort((-np.r_[weight, weight], side))
     best = by_side[_rank_within(side[by_side]) < settings.partner_pieces] % max(len(couples), 1)
-    take = groups[np.flatnonzero(np.isin(key, couples[best]) & (rank < settings.partner_pairs))]
+    chosen = np.unique(best)
+    counts = np.minimum(lengths[chosen], settings.partner_pairs)
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    take = groups[np.repeat(first[chosen], counts) + within]
     checks = list(
         zip(
             matches.a[take].tolist(),
