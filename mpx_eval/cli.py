@@ -1,7 +1,8 @@
 """Command line: ``python -m mpx_eval {run,splits,report,predict}``.
 
 Translates arguments into calls; the package's own errors become one line on stderr and an
-exit code (2: usage or data, 1: internal, 130: interrupted).
+exit code (2: usage or data, 1: internal, 3: ``splits --audit --fail-on-leak`` found a leak,
+130: interrupted).
 """
 
 from __future__ import annotations
@@ -128,6 +129,31 @@ def _add_images_option(p: argparse.ArgumentParser, default: str) -> None:
     )
 
 
+def _add_external_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("external validation")
+    g.add_argument(
+        "--external",
+        action="append",
+        metavar="DIR",
+        help="another data set (one sub-folder per class, named as the training classes) "
+        "that every trained model also predicts; repeat for several",
+    )
+    g.add_argument(
+        "--external-map",
+        action="append",
+        metavar="FOLDER=CLASS",
+        help="read an external class folder as one of the training classes, e.g. "
+        "Chickenpox=Others; repeat for several",
+    )
+    g.add_argument(
+        "--keep-contaminated",
+        action="store_true",
+        default=None,
+        help="count external images that have a copy among the training images in the "
+        "external figures too (default: left out, counted and listed)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mpx_eval",
@@ -203,22 +229,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="train again the units recorded as diverged (kept as results otherwise)",
     )
     r.add_argument("--quiet", action="store_true", help="print only errors and the final summary")
+    _add_external_options(run)
     _add_images_option(run, "all")
     run.set_defaults(handler=_cmd_run)
 
     splits = sub.add_parser(
         "splits",
-        help="write the split plan (seed split and K folds) and audit it for leakage",
+        help="write the split plan (seed split and K folds) and audit it for leakage, or "
+        "audit a split made elsewhere (--audit)",
         description="Write which image is in which split, one row per (image, split), and "
-        "report duplicates and groups that fall on both sides of a split.",
+        "report duplicates and groups that fall on both sides of a split. With --audit, "
+        "audit a given split instead (a CSV of path,part) without training: families, "
+        "duplicates and patient groups across its parts, label conflicts, shortcuts, and "
+        "which test images have a copy in training (docs/split-audit.md).",
     )
     _add_data_options(splits)
     _add_protocol_options(splits, folds_default=None)
     splits.add_argument(
         "--out",
-        required=True,
+        metavar="FILE.csv|DIR",
+        help="where to write the plan (FILE.csv; its audit goes to FILE.audit.json); with "
+        "--audit, the folder for audit.json and index.html (default: FILE-audit/ beside "
+        "the split file)",
+    )
+    a = splits.add_argument_group("auditing a given split")
+    a.add_argument(
+        "--audit",
         metavar="FILE.csv",
-        help="where to write the plan; the audit goes to FILE.audit.json",
+        help="audit this split instead of planning one: a CSV with columns path (relative "
+        "to the data folder, '/' between names) and part (train/val/test, fold numbers or "
+        "names of your own), or mpx_eval's own splits.csv",
+    )
+    a.add_argument(
+        "--fail-on-leak",
+        action="store_true",
+        help=f"with --audit: exit with code {_LEAK_EXIT} when a copy, duplicate or patient "
+        "group crosses the parts (default: 0 whenever the audit ran)",
+    )
+    a.add_argument(
+        "--images",
+        choices=("all", "none"),
+        help="with --audit: thumbnails of the crossing copies on the page (all) or no photo "
+        "(none), for a page to share beyond the data's approval (default all)",
     )
     splits.set_defaults(handler=_cmd_splits)
 
@@ -261,43 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_CONFIG_OPTIONS = (
-    "data_dir",
-    "demo",
-    "group_pattern",
-    "families",
-    "skip_bad_images",
-    "folds",
-    "seed",
-    "validation_split",
-    "inner_fraction",
-    "checkpoint",
-    "target_sensitivity",
-    "target_specificity",
-    "repeats",
-    "models",
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "image_size",
-    "out",
-    "device",
-    "precision",
-    "threads",
-    "engine",
-    "executor",
-    "ray_address",
-    "ray_cpus_per_task",
-    "max_retries",
-    "save_models",
-    "images",
-)
-
-
 def _overrides(args: argparse.Namespace, *, skip: Sequence[str] = ()) -> dict[str, Any]:
+    """The config fields the command line set (an option is named after its field)."""
+    from .config import SECTIONS
+
     return {
         key: getattr(args, key)
-        for key in _CONFIG_OPTIONS
+        for keys in SECTIONS.values()
+        for key in keys
         if key not in skip and getattr(args, key, None) is not None
     }
 
@@ -317,12 +340,47 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
 
 
+#: ``splits --audit --fail-on-leak``'s exit code when a copy, duplicate or patient group
+#: crosses the parts: apart from 2 (usage or data) and 1 (internal), for a script to tell.
+_LEAK_EXIT = 3
+#: Options of ``splits`` that make a plan, and mean nothing to ``--audit``.
+_PLAN_OPTIONS = (
+    "folds",
+    "repeats",
+    "seed",
+    "validation_split",
+    "inner_fraction",
+    "target_sensitivity",
+    "target_specificity",
+    "checkpoint",
+)
+
+
 def _cmd_splits(args: argparse.Namespace) -> int:
-    from .commands.splits import split_command
     from .config import resolve
 
+    if args.audit is None:
+        from .commands.splits import split_command
+
+        given = [f"--{k.replace('_', '-')}" for k in ("fail_on_leak", "images") if getattr(args, k)]
+        if given:
+            raise MpxEvalError(f"{given[0]} works with --audit FILE.csv only (see splits --help)")
+        if args.out is None:
+            raise MpxEvalError("splits needs --out FILE.csv, or --audit FILE.csv to audit a split")
+        cfg = resolve(config_file=args.config, overrides=_overrides(args, skip=("out",)))
+        return split_command(cfg, args.out)
+    from .commands.split_audit import audit_command
+
+    planning = [k for k in _PLAN_OPTIONS if getattr(args, k, None) is not None]
+    if planning:
+        raise MpxEvalError(
+            f"--{planning[0].replace('_', '-')} plans a split and means nothing with --audit, "
+            "which audits the split the file gives; leave it out"
+        )
     cfg = resolve(config_file=args.config, overrides=_overrides(args, skip=("out",)))
-    return split_command(cfg, args.out)
+    found = audit_command(cfg, args.audit, args.out)
+    # the audit is a report: it ran, so 0, unless asked to fail a build on a leak
+    return _LEAK_EXIT if args.fail_on_leak and found["verdict"]["leaks"] else 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -59,6 +59,9 @@ class RunConfig:
     group_pattern: str | None = None
     families: bool = True
     skip_bad_images: bool = False
+    external: tuple[str, ...] = ()
+    external_map: tuple[str, ...] = ()
+    keep_contaminated: bool = False
     # [protocol]
     folds: int = 5
     seed: int = 123
@@ -126,7 +129,16 @@ class RunConfig:
 
 #: Which TOML table each field lives in.
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "data": ("data_dir", "demo", "group_pattern", "families", "skip_bad_images"),
+    "data": (
+        "data_dir",
+        "demo",
+        "group_pattern",
+        "families",
+        "skip_bad_images",
+        "external",
+        "external_map",
+        "keep_contaminated",
+    ),
     "protocol": (
         "folds",
         "seed",
@@ -157,8 +169,13 @@ SECTIONS: dict[str, tuple[str, ...]] = {
 #: written). The thread count can change the last bits of a sum and so, over many epochs,
 #: a unit's exact numbers; unit.json records it, and finished units stay valid.
 #: The operating-point targets only change how finished units are read, never the units.
+#: The external sets enter a run's identity by their content (the run adds their
+#: fingerprint), not by where they lie; which of their images count only changes the reading.
 NON_RESULT_FIELDS = frozenset(SECTIONS["runtime"]) - {"precision"} | {
     "data_dir",
+    "external",
+    "external_map",
+    "keep_contaminated",
     "images",
     "target_sensitivity",
     "target_specificity",
@@ -169,7 +186,13 @@ RESULT_FIELDS = tuple(
 #: Fields added after runs were written: at these values they are omitted from the identity
 #: and from config.toml, so those runs' artefacts and resumption stay exactly as they were.
 #: (Runs written before ``checkpoint`` existed chose each fold's epoch by "val-accuracy".)
-LATER_DEFAULTS: dict[str, Any] = {"repeats": 1, "checkpoint": "val-accuracy"}
+LATER_DEFAULTS: dict[str, Any] = {
+    "repeats": 1,
+    "checkpoint": "val-accuracy",
+    "external": (),
+    "external_map": (),
+    "keep_contaminated": False,
+}
 
 
 def _field_types() -> dict[str, str]:
@@ -270,6 +293,25 @@ def validate(cfg: RunConfig) -> None:
     _check_models(cfg.models)
     if cfg.group_pattern is not None:
         compile_group_pattern(cfg.group_pattern, "group_pattern")
+    external_mapping(cfg.external_map)
+
+
+def external_mapping(entries: tuple[str, ...]) -> dict[str, str]:
+    """``external_map`` entries (``"FOLDER=CLASS"``) as {external folder: training class};
+    raises naming the entry when one is not of that form or names a folder twice."""
+    mapping: dict[str, str] = {}
+    for entry in entries:
+        folder, sep, target = (part.strip() for part in entry.partition("="))
+        if not sep or not folder or not target:
+            raise MpxEvalError(
+                f"external_map entry {entry!r} must be FOLDER=CLASS, e.g. Chickenpox=Others"
+            )
+        if folder in mapping and mapping[folder] != target:
+            raise MpxEvalError(
+                f"external_map maps folder {folder!r} twice ({mapping[folder]} and {target})"
+            )
+        mapping[folder] = target
+    return mapping
 
 
 def _check_numbers(cfg: RunConfig) -> None:

@@ -39,6 +39,10 @@ for k, (n_train, n_val, n_test) in enumerate([(40, 8, 16), (35, 10, 0), (44, 6, 
         test=rows[n_train + n_val:n_train + n_val + n_test], num_classes=2, epochs=2,
         batch_size=16, learning_rate=1e-3, seed=100 + k,
         checkpoint=("val-loss", "val-accuracy", "val-accuracy-latest")[k]))
+# external rows beyond the image set's: the first unit's test rows again, which must come out
+# as that unit's test probabilities, epoch by epoch
+x = np.concatenate([x, x[units[0]["test"]]])
+units[0]["external"] = np.arange(72, 72 + len(units[0]["test"]))
 spec = resolve_model("t4")
 def keep(model, result):
     return {"weights": model.get_weights(), "names": [layer.name for layer in model.layers]}
@@ -54,6 +58,10 @@ print(json.dumps([{
                  float(np.abs(s.probs_last - t.probs_last).max()),
                  float(np.abs(s.probs_by_epoch - t.probs_by_epoch).max())),
     "rows": bool(np.array_equal(s.eval_index, t.eval_index)),
+    "external": None if s.external_by_epoch is None else [
+        float(np.abs(s.external_by_epoch - t.external_by_epoch).max()),
+        float(np.abs(s.external_by_epoch - s.probs_by_epoch[:, 8:]).max()),
+    ],
     "kept": t.kept and {
         "weights": max(float(np.abs(a - b).max())
                        for a, b in zip(s.kept["weights"], t.kept["weights"], strict=True)),
@@ -78,6 +86,9 @@ def test_batched_matches_sequential_on_jax():
     assert out.returncode == 0, out.stderr[-2000:]
     units = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(units) == 3
+    # the first unit's external rows (its test rows again) match, alone and batched
+    assert units[0]["external"][0] <= 1e-4 and units[0]["external"][1] <= 1e-6
+    assert units[1]["external"] is None and units[2]["external"] is None
     for unit in units:
         assert unit["epochs"] == [2, 2]
         assert unit["best_epoch"][0] == unit["best_epoch"][1]

@@ -22,6 +22,7 @@ from ..summary._from_json import from_json
 from ..summary.layout import Comparison, ModelSummary
 from .checkpoints import checkpoint_flags, pooled_rule_predictions
 from .departures import departures
+from .external import external_summary, external_table
 from .headline import assess_model, baseline
 from .layout import LAYOUT, RunMetrics, metrics_from_text, read_metrics
 from .leakage import seed_leakage_metrics
@@ -43,6 +44,7 @@ class RunSources:
     models: dict
     units: Units
     _collected: tuple | None = field(default=None, repr=False)
+    _external: tuple | None = field(default=None, repr=False)
 
     @property
     def classes(self) -> list[str]:
@@ -53,6 +55,23 @@ class RunSources:
         if self._collected is None:
             self._collected = collect(self)
         return self._collected
+
+    def external(self) -> tuple[dict, pd.DataFrame] | None:
+        """external.json and the units' external predictions (external_predictions.csv),
+        gathered once; None for a run without an external set."""
+        if self._external is None:
+            info = records.read_external(self.out)
+            if info is None:
+                self._external = (None, None)
+            else:
+                history = self.collected()[0]
+                config = _recorded_config(self.out) or RunConfig()
+                table = external_table(
+                    self.units.where(self.collected()[2]), history, info, self.classes,
+                    rule_name=config.checkpoint, folds_per_repeat=config.folds_per_repeat,
+                )  # fmt: skip
+                self._external = (info, table)
+        return None if self._external[0] is None else self._external
 
 
 def read_sources(out: str | Path, units: Units | None = None) -> RunSources:
@@ -118,7 +137,11 @@ def current_metrics(sources: RunSources) -> RunMetrics | None:
     paths = RunPaths(sources.out)
     try:
         history, predictions, names = sources.collected()
-        for frame, path in ((history, paths.history), (predictions, paths.predictions)):
+        tables = [(history, paths.history), (predictions, paths.predictions)]
+        external = sources.external()
+        if external is not None:
+            tables.append((external[1], paths.external_predictions))
+        for frame, path in tables:
             if path.read_bytes() != csv_text(frame).encode("utf-8"):
                 return None
         metrics = read_metrics(paths.metrics)
@@ -154,8 +177,13 @@ def aggregate_run(sources: RunSources) -> RunMetrics:
             f"summarised: {detail}"
         ) from None
     text = json_text(metrics)
+    external = sources.external()
     records.write_aggregates(
-        sources.out, metrics_text=text, history=history, predictions=predictions
+        sources.out,
+        metrics_text=text,
+        history=history,
+        predictions=predictions,
+        external=None if external is None else external[1],
     )
     return metrics_from_text(text)  # as a reader of the file sees it
 
@@ -215,8 +243,29 @@ def summarize_run(
                     sources, predictions, name, epochs, metrics["positive_class"], config.target,
                     labels,
                 )  # fmt: skip
+    external = _external_metrics(sources, metrics, config)
+    if external is not None:
+        metrics["external"] = external
     metrics["layout"] = LAYOUT
     return metrics
+
+
+def _external_metrics(sources: RunSources, metrics: dict, config: RunConfig) -> dict | None:
+    """metrics.json's ``external`` (None without an external set): each model's figures on
+    it, its gap to the model's cross-validated headline."""
+    external = sources.external()
+    if external is None:
+        return None
+    headlines = {
+        name: (entry.get("assessment") or {}).get("headline")
+        for name, entry in metrics["models"].items()
+        if (entry.get("assessment") or {}).get("evaluated_on") == "cv"
+    }
+    return external_summary(
+        external[1], external[0], sources.classes, metrics.get("positive_class"), headlines,
+        keep_contaminated=config.keep_contaminated,
+        level=metrics.get("confidence_level", 0.95),
+    )  # fmt: skip
 
 
 def _labels(sources: RunSources) -> dict[str, str]:

@@ -268,6 +268,63 @@ class SeedLeakage:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExternalFigures:
+    """Figures on the external images, each with its interval over their clusters; a fold
+    model's carry its ``fold``."""
+
+    n_images: int
+    n_rows: int  # predictions counted (an image once per fold model when they are pooled)
+    n_clusters: int
+    accuracy: Estimate
+    roc_auc: Estimate | None = None  # with a positive class
+    sensitivity: Estimate | None = None
+    specificity: Estimate | None = None
+    fold: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExternalGap:
+    """The internal cross-validated figure less the fold models' external one."""
+
+    internal: float
+    external: float
+    difference: float
+    low: float
+    high: float
+    method: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExternalModel:
+    fold_models: ExternalFigures | None  # every fold model's predictions, pooled
+    ensemble: ExternalFigures | None  # the mean of the fold models' probabilities
+    seed_split: ExternalFigures | None  # the seed split's model (the blog's one model)
+    contaminated: ExternalFigures | None  # the ensemble on the images with a training copy
+    folds: list[ExternalFigures]
+    gap: dict[str, ExternalGap] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExternalSource:
+    name: str
+    n_images: Count
+    counts: dict[str, Count]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExternalSummary:
+    """External validation: the sets, their contamination and each model's figures."""
+
+    sources: list[ExternalSource]
+    n_images: Count
+    n_contaminated: Count
+    contaminated_included: bool
+    n_label_conflicts: Count
+    rule_threshold: float
+    models: dict[str, ExternalModel]
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunMetrics(Summary):
     """A run's ``metrics.json``: the summary and the run-level keys, read back.
 
@@ -291,13 +348,14 @@ class RunMetrics(Summary):
     baseline: Baseline | None = None
     primary_test: PrimaryTest | None = None
     departures: list[Departure] = field(default_factory=list)
+    external: ExternalSummary | None = None  # a run with --external
     # which layout wrote the file (1: before it was recorded); a file of an older layout is
     # computed again from the units, so that a newer mpx_eval shows all it knows
     layout: int = 1
 
 
 #: The layout this version writes: raised whenever metrics.json gains content.
-LAYOUT = 2
+LAYOUT = 3
 
 
 def metrics_from_json(data: object) -> RunMetrics:

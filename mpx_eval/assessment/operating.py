@@ -27,7 +27,7 @@ RULE_THRESHOLD = 0.5
 FIXED_RATE = 0.9
 
 
-def _estimate(interval, successes: int | None = None, n: int | None = None) -> dict:
+def estimate_entry(interval, successes: int | None = None, n: int | None = None) -> dict:
     finite = np.isfinite(interval.low) and np.isfinite(interval.high)
     return {
         "estimate": float(interval.estimate),
@@ -72,8 +72,8 @@ def clinical_readout(
     curve = decision_curve(y, score, positive_class=positive)
     out = {
         "rule_threshold": RULE_THRESHOLD,
-        "lr_positive": _estimate(at_rule.lr_positive),
-        "lr_negative": _estimate(at_rule.lr_negative),
+        "lr_positive": estimate_entry(at_rule.lr_positive),
+        "lr_negative": estimate_entry(at_rule.lr_negative),
         "sensitivity_at_specificity": _readout(
             sensitivity_at_specificity(y, score, specificity=FIXED_RATE, **options), FIXED_RATE
         ),
@@ -116,10 +116,10 @@ def _target(rows, y, score, positive, target, thresholds, confidence_level) -> d
         )  # fmt: skip
         result["honest"] = {
             "n_images": int(usable.sum()),
-            "sensitivity": _estimate(
+            "sensitivity": estimate_entry(
                 found["sensitivity"], int((is_pos & said).sum()), int(is_pos.sum())
             ),
-            "specificity": _estimate(
+            "specificity": estimate_entry(
                 found["specificity"], int((~is_pos & ~said).sum()), int((~is_pos).sum())
             ),
         }

@@ -8,9 +8,12 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 from ..config import PATIENT_PATTERN, RunConfig
 from ..data.audit import audit
-from ..data.demo import demo_dataset
+from ..data.demo import demo_dataset, demo_external_dataset
+from ..data.external import ExternalImages, check_contamination, describe_sources, load_external
 from ..data.grouping import DetectionProgress, apply_families, family_audit
 from ..data.images import ImageSet, describe_unread, load_image_set, require_utf8
 from ..data.shortcuts import image_traits, shortcut_audit
@@ -112,6 +115,37 @@ def _repeated_prefixes(paths: list[str], *, shown: int = 3) -> list[str]:
         return []
     names = [Path(p).name for p, g in zip(paths, groups, strict=True) if g in patients]
     return names[:shown]
+
+
+def load_external_for(
+    cfg: RunConfig, images: ImageSet, sizes: Iterable[int], *, quiet: bool = False
+) -> ExternalImages | None:
+    """The run's external sets (``cfg.external``; with ``--demo`` and none given, the demo's
+    own), decoded at ``sizes`` and checked for copies among ``images`` (whose grey working
+    copies must still be there); None without."""
+    roots = cfg.external or ((str(demo_external_dataset()),) if cfg.demo else ())
+    if not roots:
+        return None
+    joined, loaded, names = load_external(
+        roots,
+        classes=images.class_names,
+        sizes=sorted(set(sizes)),
+        mapping=cfg.external_map,
+        group_pattern=cfg.group_pattern,
+        skip_bad_images=cfg.skip_bad_images,
+    )
+    sources = describe_sources(loaded, names, roots)
+    return check_contamination(images, joined, sources, quiet=quiet)
+
+
+def join_external_rows(images: ImageSet, external: ExternalImages) -> None:
+    """Append the external images to ``images``' decoded arrays, after its own rows: the
+    rows beyond the image set are what every unit predicts besides its split (see
+    ``training.executors.training_arguments``). The external arrays are then freed."""
+    for size in list(images.arrays):
+        images.arrays[size] = np.concatenate([images.arrays[size], external.arrays.pop(size)])
+    external.arrays.clear()
+    external.thumbnails = np.empty((0, *external.thumbnails.shape[1:]), dtype=np.uint8)
 
 
 def plan_and_audit(

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..config import BUILTIN_MODELS, RunConfig
 from ..data.audit import audit_lines
+from ..data.external import ExternalImages, external_lines, require_folders
 from ..data.grouping import family_lines
 from ..data.images import ImageSet
 from ..data.splits import Split
@@ -30,7 +31,7 @@ from ..rundir.units import Units, is_diverged, write_unit
 from ..training import backend
 from ..training.executors import Executor, check_available, make_executor
 from . import guards
-from .inputs import load_for, plan_and_audit
+from .inputs import join_external_rows, load_external_for, load_for, plan_and_audit
 
 # --------------------------------------------------------------------------- units
 
@@ -88,6 +89,8 @@ def run(
     folder.refuse_inside_data(out, None if cfg.demo else Path(cfg.data_dir))
     folder.check_owned(out)
     guards.check_unit_folders(cfg.models)
+    for root in require_folders(cfg.external):  # an external set is data too
+        folder.refuse_inside_data(out, root)
     with contextlib.ExitStack() as stack:
         if out.is_dir():
             stack.enter_context(lock.locked(out, command=command))
@@ -118,6 +121,8 @@ class _Prepared:
     engine: str
     executor: Executor
     models_info: dict  # models.json
+    external: ExternalImages | None = None  # --external: the images every unit also predicts
+    keep_contaminated: bool = False
 
 
 def _run(
@@ -162,11 +167,19 @@ def _prepare(
     guards.check_builtin_sizes(sizes)
 
     images, notes = load_for(cfg, sizes.values(), show_progress=not quiet)
+    # before the plan: family detection frees the grey copies that the contamination needs
+    external = load_external_for(cfg, images, sizes.values(), quiet=quiet)
     plan, found = plan_and_audit(cfg, images, quiet=quiet)
     guards.check_training_classes(images, plan)
     damaged = guards.damaged_units(done, images.class_names)
     done = done.where(name for name in done if name not in damaged)
-    identity = _identity_hash({**cfg.identity(), "fingerprint": images.fingerprint})
+    identity = _identity_hash(
+        {
+            **cfg.identity(),
+            "fingerprint": images.fingerprint,
+            **({"external": external.fingerprint} if external is not None else {}),
+        }
+    )
     if not overwrite:
         guards.refuse_stale(out, done, identity)
 
@@ -195,6 +208,8 @@ def _prepare(
         engine=engine,
         executor=executor,
         models_info=models_info,
+        external=external,
+        keep_contaminated=cfg.keep_contaminated,
     )
 
 
@@ -240,6 +255,9 @@ def _write_header(cfg: RunConfig, out: Path, ready: _Prepared, units, done: Unit
         models=ready.models_info,
     )
     records.write_thumbnails(out, images)
+    records.write_external(out, ready.external)
+    if ready.external is not None:
+        join_external_rows(images, ready.external)
     # in thumbnails.zip now (59 MB at 2,142 images); a fresh empty array, since a slice would
     # keep the whole buffer alive
     images.thumbnails = np.empty((0, *images.thumbnails.shape[1:]), dtype=np.uint8)
@@ -258,9 +276,10 @@ def _train(out: Path, ready: _Prepared, units, done: Units, *, epochs: int, quie
     images = ready.images
     pending = [u for u in units if u.name not in done]
     progress = Progress(units, done, epochs, quiet=quiet)
+    external = ready.external.paths if ready.external is not None else None
     try:
         for unit, result, extra in ready.executor.execute(pending, images, progress):
-            info = write_unit(out, unit, result, images, ready.identity, extra)
+            info = write_unit(out, unit, result, images, ready.identity, extra, external)
             done.add(info)
             _record_unit(unit, result, progress, quiet=quiet)
     except KeyboardInterrupt:
@@ -321,6 +340,10 @@ def _announce(ready: _Prepared, done: dict, units, out: Path) -> None:
     )
     for line in [*audit_lines(ready.found), *family_lines(ready.found)]:
         print(line, file=sys.stderr)
+    if ready.external is not None:
+        keep = ready.keep_contaminated
+        for line in external_lines(ready.external, keep_contaminated=keep):
+            print(line, file=sys.stderr)
     if done:
         print(
             f"Resuming: {len(done)} of {len(units)} units already finished in {out}",

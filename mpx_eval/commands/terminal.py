@@ -117,6 +117,36 @@ def _leakage_text(leak: SeedLeakage) -> str:
     )
 
 
+def external_lines(metrics: RunMetrics) -> list[str]:
+    """Per model: its fold models' figures on the external sets and the gap to the
+    internal ones (none without external sets)."""
+    found = metrics.external
+    if found is None:
+        return []
+    left = "" if found.contaminated_included else ", left out"
+    lines = [
+        f"External validation ({found.n_images} images of "
+        f"{', '.join(s.name for s in found.sources)}; {found.n_contaminated} with a copy "
+        f"among the training images{left}):"
+    ]
+    for name, model in found.models.items():
+        pooled = model.fold_models
+        if pooled is None:
+            continue
+        text = f"  {name}  accuracy {_with_interval(pooled.accuracy)}"
+        if pooled.roc_auc is not None:
+            text += f"; AUC {_with_interval(pooled.roc_auc)}"
+        lines.append(text + f" ({pooled.n_images} images, {pooled.n_clusters} clusters)")
+        for metric, gap in model.gap.items():
+            if metric in ("accuracy", "roc_auc"):
+                lines.append(
+                    f"      {'AUC' if metric == 'roc_auc' else metric} internal "
+                    f"{gap.internal:.3f} vs external {gap.external:.3f}: gap "
+                    f"{gap.difference:+.3f} (95 % CI {gap.low:+.3f} to {gap.high:+.3f})"
+                )
+    return lines
+
+
 def print_summary(metrics: RunMetrics, report: Path) -> None:
     """The headline per model on stdout: what a user reads first (``--quiet`` too: it
     silences progress, not the result)."""
@@ -125,4 +155,5 @@ def print_summary(metrics: RunMetrics, report: Path) -> None:
         leak = metrics.seed_leakage.get(name)
         if leak and leak.with_sibling.n:
             lines.append(f"  {name}: {_leakage_text(leak)}")
+    lines += external_lines(metrics)
     print("\n".join([*lines, f"Report: {report}"]))

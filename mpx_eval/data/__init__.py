@@ -16,5 +16,9 @@ __all__, __getattr__ = lazy_exports(
         "Split": ".splits",
         "make_plan": ".splits",
         "find_duplicates": ".audit",
+        "read_given_split": ".given_split",
+        "audit_given_split": ".part_audit",
+        "load_external": ".external",
+        "check_contamination": ".external",
     },
 )

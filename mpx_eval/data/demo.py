@@ -133,26 +133,28 @@ def _jpeg(img: Image.Image, quality: int) -> bytes:
     return buf.getvalue()
 
 
+def _draw_class(folder: Path, seed: int, label: int, quota: int, prefix: str) -> None:
+    """``quota`` photos of class ``label`` into ``folder``, one to three per 'patient'."""
+    folder.mkdir(parents=True)
+    written, patient = 0, 1
+    while written < quota:
+        patient_rng = np.random.default_rng([seed, label, patient])
+        tone = _SKIN_TONES[patient_rng.integers(len(_SKIN_TONES))]
+        lesions = _layout(patient_rng, monkeypox=label == 0)
+        shots = min(int(patient_rng.choice([1, 1, 2, 2, 3])), quota - written)
+        for shot in range(1, shots + 1):
+            shot_rng = np.random.default_rng([seed, label, patient, shot])
+            img = _photo(shot_rng, label == 0, tone, lesions)
+            quality = int(shot_rng.integers(82, 96))
+            (folder / f"{prefix}{patient:02d}_{shot}.jpg").write_bytes(_jpeg(img, quality))
+            written += 1
+        patient += 1
+
+
 def _generate(target: Path, seed: int) -> None:
     for label, name in enumerate(CLASSES):
-        folder = target / name
-        folder.mkdir(parents=True)
-        written, patient = 0, 1
-        prefix = name[0]
         # keep two slots in Others/Monkeypox for the planted duplicates
-        quota = PER_CLASS - 1
-        while written < quota:
-            patient_rng = np.random.default_rng([seed, label, patient])
-            tone = _SKIN_TONES[patient_rng.integers(len(_SKIN_TONES))]
-            lesions = _layout(patient_rng, monkeypox=label == 0)
-            shots = min(int(patient_rng.choice([1, 1, 2, 2, 3])), quota - written)
-            for shot in range(1, shots + 1):
-                shot_rng = np.random.default_rng([seed, label, patient, shot])
-                img = _photo(shot_rng, label == 0, tone, lesions)
-                quality = int(shot_rng.integers(82, 96))
-                (folder / f"{prefix}{patient:02d}_{shot}.jpg").write_bytes(_jpeg(img, quality))
-                written += 1
-            patient += 1
+        _draw_class(target / name, seed, label, PER_CLASS - 1, name[0])
     # As in web-scraped sets: the same photo filed again under another patient id ...
     others = target / "Others"
     (others / "O90_1.jpg").write_bytes((others / "O03_1.jpg").read_bytes())
@@ -160,11 +162,37 @@ def _generate(target: Path, seed: int) -> None:
     source = Image.open(target / "Monkeypox" / "M02_1.jpg").convert("RGB")
     small = source.resize((160, 160), Image.Resampling.BILINEAR)
     (target / "Monkeypox" / "M90_1.jpg").write_bytes(_jpeg(small, 70))
+    _describe(target, seed, "")
+
+
+def _describe(target: Path, seed: int, what: str) -> None:
     (target / "DEMO.txt").write_text(
-        f"mpx_eval {DEMO_LABEL}, version {DEMO_VERSION}, seed {seed}.\n"
+        f"mpx_eval {DEMO_LABEL}{what}, version {DEMO_VERSION}, seed {seed}.\n"
         "Drawn by mpx_eval.data.demo; safe to delete (it is generated again when needed).\n",
         encoding="utf-8",
     )
+
+
+#: The demo's external set: photos of other 'patients' per class, and copies of demo photos
+#: (turned, cropped, recoloured: the contamination external validation must catch).
+EXTERNAL_PER_CLASS = 16
+EXTERNAL_COPIES = ("Monkeypox/M10_1.jpg", "Monkeypox/M20_1.jpg", "Others/O10_1.jpg")
+
+
+def _generate_external(target: Path, seed: int, training: Path) -> None:
+    for label, name in enumerate(CLASSES):
+        # another 'clinic': the same drawing rules, other patients
+        _draw_class(target / name, seed + 1000, label, EXTERNAL_PER_CLASS, f"C{name[0]}")
+    for k, rel in enumerate(EXTERNAL_COPIES):
+        img = Image.open(training / rel).convert("RGB").rotate(90 * (k + 1))
+        side = img.size[0]
+        crop = img.crop((side // 10, side // 12, side - side // 12, side - side // 10))
+        warm = Image.fromarray(
+            np.clip(np.asarray(crop) * [1.08, 1.0, 0.92], 0, 255).astype(np.uint8)
+        )
+        folder = target / rel.split("/", 1)[0]
+        (folder / f"copy_{k + 1}.jpg").write_bytes(_jpeg(warm, 80))
+    _describe(target, seed, " (external set)")
 
 
 def demo_dataset(*, seed: int = 0, root: Path | None = None) -> Path:
@@ -174,7 +202,25 @@ def demo_dataset(*, seed: int = 0, root: Path | None = None) -> Path:
     interrupted or concurrent first use never leaves a half-written set behind.
     """
     root = Path(root) if root is not None else cache_root()
-    target = root / f"demo-v{DEMO_VERSION}-seed{seed}"
+    return _cached(root, f"demo-v{DEMO_VERSION}-seed{seed}", lambda tmp: _generate(tmp, seed))
+
+
+def demo_external_dataset(*, seed: int = 0, root: Path | None = None) -> Path:
+    """Path of the demo's external set (``run --demo`` validates on it), generated on first
+    use like :func:`demo_dataset`, whose photos it partly copies."""
+    root = Path(root) if root is not None else cache_root()
+    training = demo_dataset(seed=seed, root=root)
+    return _cached(
+        root,
+        f"demo-v{DEMO_VERSION}-seed{seed}-external",
+        lambda tmp: _generate_external(tmp, seed, training),
+    )
+
+
+def _cached(root: Path, name: str, generate) -> Path:
+    """``root / name``, made by ``generate(folder)`` in a temporary folder renamed into
+    place when it does not exist yet."""
+    target = root / name
     if target.is_dir():
         return target
     try:
@@ -186,7 +232,7 @@ def demo_dataset(*, seed: int = 0, root: Path | None = None) -> Path:
             "set MPX_EVAL_CACHE_DIR to a writable folder"
         ) from None
     try:
-        _generate(tmp, seed)
+        generate(tmp)
         os.rename(tmp, target)
     except OSError:
         if not target.is_dir():

@@ -40,6 +40,9 @@ class Run:
     thumbnails: Thumbnails
     #: ``report --images``: overrides the recorded choice for this rendering only
     images: str | None = None
+    #: external.json and the external images' thumbnails (a run with ``--external``)
+    external: dict | None = None
+    external_thumbnails: Thumbnails | None = None
     _rows: dict = field(default_factory=dict, repr=False)
     _training: dict = field(default_factory=dict, repr=False)
     _embedded: set = field(default_factory=set, repr=False)
@@ -101,14 +104,16 @@ class Run:
         """Whether the page may embed photos of the data set (``--images``)."""
         return (self.images or self.config.images) != "none"
 
-    def photo(self, path: str) -> bytes | None:
-        """An image's thumbnail JPEG, or None when the archive lacks it or the report
-        embeds no photos; every photo on the page comes through here, and is counted."""
+    def photo(self, path: str, *, external: bool = False) -> bytes | None:
+        """An image's thumbnail JPEG (an external image's with ``external``), or None when
+        the archive lacks it or the report embeds no photos; every photo on the page comes
+        through here, and is counted."""
         if not self.photos:
             return None
-        data = self.thumbnails.get(path)
+        archive = self.external_thumbnails if external else self.thumbnails
+        data = archive.get(path) if archive is not None else None
         if data:
-            self._embedded.add(path)
+            self._embedded.add(("external", path) if external else path)
         return data
 
     @property
@@ -122,6 +127,11 @@ class Run:
         uri = data_uri(self.photo(path), "image/jpeg")
         return {"path": path, "uri": uri, "hidden": not self.photos}
 
+    def external_thumbnail(self, path: str) -> dict:
+        """An external image's thumbnail, as :meth:`thumbnail` gives a training image's."""
+        uri = data_uri(self.photo(path, external=True), "image/jpeg")
+        return {"path": path, "uri": uri, "hidden": not self.photos}
+
 
 def data_uri(data: bytes | None, mime: str) -> str | None:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}" if data else None
@@ -131,6 +141,8 @@ def read_run(sources: RunSources, metrics: RunMetrics, *, images: str | None = N
     """The rest of the run folder, once its sources are checked and its metrics current;
     ``images`` overrides the recorded ``--images`` for this rendering."""
     out = sources.out
+    found = sources.external()
+    external = found[0] if found is not None else None
     return Run(
         out=out,
         runinfo=sources.runinfo,
@@ -144,4 +156,6 @@ def read_run(sources: RunSources, metrics: RunMetrics, *, images: str | None = N
         metrics=metrics,
         thumbnails=records.read_thumbnails(out),
         images=images,
+        external=external,
+        external_thumbnails=records.read_external_thumbnails(out) if external else None,
     )

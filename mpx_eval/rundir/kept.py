@@ -5,13 +5,14 @@ the Grad-CAM heatmaps and every epoch's probabilities, written and read back. No
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import remove, write_bytes, write_json
 from ..errors import MpxEvalError
-from .layout import EPOCHS_FILE, GRADCAM_FILE, MODEL_FILE, MODEL_INFO
+from .layout import EPOCHS_FILE, EXTERNAL_FILE, GRADCAM_FILE, MODEL_FILE, MODEL_INFO
 
 #: Grad-CAM per unit: its most confident mistakes, as many as the report's gallery shows per
 #: model (so that every mistake shown has its heatmap), and an even spread of correct
@@ -73,17 +74,22 @@ def write_kept(folder: Path, kept: dict, *, paths: list[str], model_info: dict) 
     return record
 
 
-def read_gradcam(folder: Path) -> dict[str, np.ndarray] | None:
-    """A unit's heatmaps by field (paths, heatmaps, predicted, probability, correct), or
-    None when it has none."""
-    path = Path(folder) / GRADCAM_FILE
+def _read_npz(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray] | None:
+    """The arrays ``keys`` (all when None) of an .npz file, or None when there is no file;
+    a file that cannot be read, or lacks a key, is named."""
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError) as exc:
+            return {key: data[key] for key in (data.files if keys is None else keys)}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
         raise MpxEvalError(f"{path} cannot be read ({exc}); it may be truncated") from None
+
+
+def read_gradcam(folder: Path) -> dict[str, np.ndarray] | None:
+    """A unit's heatmaps by field (paths, heatmaps, predicted, probability, correct), or
+    None when it has none."""
+    return _read_npz(Path(folder) / GRADCAM_FILE)
 
 
 def write_epochs(folder: Path, probabilities: np.ndarray, *, val: list[str], test: list[str]):
@@ -104,18 +110,46 @@ def read_epochs(folder: Path) -> dict[str, np.ndarray] | None:
     (checked to fit together), or None when the unit has none (written before they were
     kept, or diverged)."""
     path = Path(folder) / EPOCHS_FILE
-    if not path.is_file():
+    out = _read_npz(path, ("paths", "n_val", "probabilities"))
+    if out is None:
         return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            out = {key: data[key] for key in ("paths", "n_val", "probabilities")}
-    except (OSError, ValueError, EOFError, KeyError) as exc:
-        raise MpxEvalError(f"{path} cannot be read ({exc}); it may be truncated") from None
     probs = out["probabilities"]
     if (
         probs.ndim != 3
         or probs.shape[1] != out["paths"].shape[0]
         or not 0 <= out["n_val"] <= probs.shape[1]
+    ):
+        raise MpxEvalError(f"{path} holds arrays that do not fit together; it may be damaged")
+    return out
+
+
+def write_external(folder: Path, probabilities: np.ndarray, *, paths: list[str]) -> None:
+    """Every epoch's probabilities of the external images (``(epochs, len(paths),
+    classes)``), with their paths."""
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        paths=np.array(paths, dtype=str),
+        probabilities=np.asarray(probabilities, dtype=np.float32),
+    )
+    write_bytes(folder / EXTERNAL_FILE, buf.getvalue())
+
+
+def read_external(folder: Path) -> dict[str, np.ndarray] | None:
+    """A unit's every-epoch probabilities of the external images: ``paths`` and
+    ``probabilities`` (checked to fit together: finite, each row summing to 1), or None
+    when the unit has none."""
+    path = Path(folder) / EXTERNAL_FILE
+    out = _read_npz(path, ("paths", "probabilities"))
+    if out is None:
+        return None
+    probs = out["probabilities"]
+    if (
+        probs.ndim != 3
+        or out["paths"].ndim != 1
+        or probs.shape[1] != out["paths"].shape[0]
+        or not np.isfinite(probs).all()
+        or not np.allclose(probs.sum(axis=2), 1.0, atol=1e-3)
     ):
         raise MpxEvalError(f"{path} holds arrays that do not fit together; it may be damaged")
     return out

@@ -35,6 +35,14 @@ MODEL_INFO = "model.json"
 GRADCAM_FILE = "gradcam.npz"
 #: A unit's probabilities at every epoch, for rules that choose after all folds are trained.
 EPOCHS_FILE = "epochs.npz"
+#: A unit's probabilities of the external images at every epoch.
+EXTERNAL_FILE = "external.npz"
+#: The external sets of a run: their images, clusters and contamination (``--external``).
+EXTERNAL = "external.json"
+#: Small JPEGs of the external images, for the report.
+EXTERNAL_THUMBNAILS = "external_thumbnails.zip"
+#: Every finished unit's predictions of the external images, at its chosen checkpoint.
+EXTERNAL_PREDICTIONS = "external_predictions.csv"
 
 #: Files a run writes at the top of its folder (what ``--overwrite`` removes there).
 RUN_FILES = (
@@ -49,6 +57,9 @@ RUN_FILES = (
     METRICS,
     INDEX,
     METHODS,
+    EXTERNAL,
+    EXTERNAL_THUMBNAILS,
+    EXTERNAL_PREDICTIONS,
 )
 #: Files that do not make a folder someone else's (a repository's placeholder for an
 #: output folder, a file manager's notes).
@@ -56,6 +67,7 @@ PLACEHOLDERS = frozenset({LOCK, ".gitignore", ".gitkeep", ".keep", ".DS_Store"})
 #: Files a unit writes in its folder under ``units/``.
 UNIT_FILES = (
     HISTORY, PREDICTIONS, UNIT_INFO, MODEL_FILE, MODEL_INFO, GRADCAM_FILE, EPOCHS_FILE,
+    EXTERNAL_FILE,
 )  # fmt: skip
 #: A unit folder's name (``t4-cv-3``), or one moved aside as damaged.
 UNIT_DIR = re.compile(r"^[\w.-]+-(seed|cv)-\d+(\.damaged-\d{8}T\d{6}Z(-\d+)?)?$")
@@ -119,6 +131,9 @@ class RunPaths:
     metrics = property(lambda self: self.root / METRICS)
     index = property(lambda self: self.root / INDEX)
     methods = property(lambda self: self.root / METHODS)
+    external = property(lambda self: self.root / EXTERNAL)
+    external_thumbnails = property(lambda self: self.root / EXTERNAL_THUMBNAILS)
+    external_predictions = property(lambda self: self.root / EXTERNAL_PREDICTIONS)
     units = property(lambda self: self.root / UNITS)
     figures = property(lambda self: self.root / FIGURES)
 

@@ -14,7 +14,15 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..atomic import read_csv, read_json, write_bytes, write_csv, write_json, write_text
+from ..atomic import (
+    read_csv,
+    read_json,
+    remove,
+    write_bytes,
+    write_csv,
+    write_json,
+    write_text,
+)
 from ..config import DEMO_SETTINGS
 from ..data.demo import DEMO_LABEL
 from ..errors import MpxEvalError
@@ -128,9 +136,11 @@ def write_thumbnails(out: Path, images: ImageSet) -> None:
     write_thumbnail_zip(out, zip(images.paths, images.thumbnails, strict=True), images.fingerprint)
 
 
-def write_thumbnail_zip(out: Path, thumbnails, fingerprint: str) -> None:
-    """thumbnails.zip from ``(image path, RGB array)`` pairs, the data set's fingerprint as
-    its comment; fixed entry dates, so the same images give the same bytes."""
+def write_thumbnail_zip(
+    out: Path, thumbnails, fingerprint: str, *, path: Path | None = None
+) -> None:
+    """thumbnails.zip (or ``path``) from ``(image path, RGB array)`` pairs, the data set's
+    fingerprint as its comment; fixed entry dates, so the same images give the same bytes."""
     from PIL import Image
 
     buf = io.BytesIO()
@@ -141,11 +151,16 @@ def write_thumbnail_zip(out: Path, thumbnails, fingerprint: str) -> None:
             Image.fromarray(thumb).save(jpeg, format="JPEG", quality=85)
             info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
             zf.writestr(info, jpeg.getvalue())
-    write_bytes(RunPaths(out).thumbnails, buf.getvalue())
+    write_bytes(path or RunPaths(out).thumbnails, buf.getvalue())
 
 
 def write_aggregates(
-    out: Path, *, metrics_text: str, history: pd.DataFrame, predictions: pd.DataFrame
+    out: Path,
+    *,
+    metrics_text: str,
+    history: pd.DataFrame,
+    predictions: pd.DataFrame,
+    external: pd.DataFrame | None = None,
 ) -> None:
     """The run-level metrics.json, history.csv and predictions.csv.
 
@@ -156,6 +171,8 @@ def write_aggregates(
     write_text(paths.metrics, metrics_text)
     write_csv(history, paths.history)
     write_csv(predictions, paths.predictions)
+    if external is not None:
+        write_csv(external, paths.external_predictions)
 
 
 # --------------------------------------------------------------------------- reading
@@ -223,6 +240,47 @@ def read_audit(out: Path) -> dict:
         for item in require_list(leak["items"], path, f"leak {i} 'items'"):
             require_keys(item, ("path", "role"), path, f"leak {i} item")
     return audit
+
+
+def write_external(out: Path, external) -> None:
+    """external.json and external_thumbnails.zip of a run with external sets (an
+    ``data.external.ExternalImages``); a run without any removes those of an earlier one."""
+    paths = RunPaths(out)
+    if external is None:
+        for stale in (paths.external, paths.external_thumbnails, paths.external_predictions):
+            remove(stale)
+        return
+    write_json(paths.external, external.describe())
+    pairs = zip(external.paths, external.thumbnails, strict=True)
+    write_thumbnail_zip(out, pairs, external.fingerprint, path=paths.external_thumbnails)
+
+
+def read_external(out: Path) -> dict | None:
+    """external.json, checked for what the assessment and the report read; None when the
+    run has no external set."""
+    path = RunPaths(out).external
+    if not path.is_file():
+        return None
+    found = require_keys(
+        read_json(path), ("fingerprint", "sources", "images", "label_conflicts"), path
+    )
+    for i, image in enumerate(require_list(found["images"], path, "'images'")):
+        require_keys(
+            image, ("path", "label", "group", "contaminated", "copies_in_training"), path,
+            f"image {i}",
+        )  # fmt: skip
+        if not isinstance(image["contaminated"], bool) or not isinstance(image["path"], str):
+            raise damaged(path, f"image {i} has a 'path' or 'contaminated' of the wrong type")
+        for copy in require_list(image["copies_in_training"], path, f"image {i} copies"):
+            require_keys(copy, ("path", "label"), path, f"image {i} copy")
+    for source in require_list(found["sources"], path, "'sources'"):
+        require_keys(source, ("name", "root", "counts", "n_images"), path, "source")
+    require_list(found["label_conflicts"], path, "'label_conflicts'")
+    return found
+
+
+def read_external_thumbnails(out: Path) -> Thumbnails:
+    return Thumbnails(RunPaths(out).external_thumbnails)
 
 
 def read_splits(out: Path) -> pd.DataFrame:

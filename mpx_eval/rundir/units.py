@@ -16,9 +16,10 @@ from .. import __version__
 from ..atomic import loads, read_csv, remove, write_csv, write_json
 from ..errors import MpxEvalError
 from ._checks import damaged, require_keys, require_numeric
-from .kept import PREPROCESSING, write_epochs, write_kept
+from .kept import PREPROCESSING, read_external, write_epochs, write_external, write_kept
 from .layout import (
     EPOCHS_FILE,
+    EXTERNAL_FILE,
     HISTORY,
     HISTORY_COLUMNS,
     PREDICTION_KEYS,
@@ -40,6 +41,7 @@ UNIT_FIELDS: dict[str, tuple[type, ...]] = {
     "n_train": (int,),
     "n_val": (int,),
     "n_test": (int,),
+    "n_external": (int,),
     "seconds": (int, float),
     "seconds_per_epoch": (int, float, type(None)),
     "identity": (str,),
@@ -151,6 +153,7 @@ class Units(dict[str, dict]):
         _check_history(info, history, folder / HISTORY)
         if predictions is not None:
             _check_predictions(info, predictions, classes, folder / PREDICTIONS)
+            _check_external(info, folder, len(classes))
 
 
 # --------------------------------------------------------------------------- checks
@@ -180,6 +183,20 @@ def _check_history(info: dict, history: pd.DataFrame, path: Path) -> None:
     if info["scheme"] == "cv":
         core += ["test_loss", "test_accuracy"]
     require_numeric(history, core, path)
+
+
+def _check_external(info: dict, folder: Path, n_classes: int) -> None:
+    """A unit that predicted external images has them all, at every epoch it trained."""
+    expected = info.get("n_external")
+    if not isinstance(expected, int):
+        return
+    path = folder / EXTERNAL_FILE
+    kept = read_external(folder)  # a file that cannot be read is named there
+    if kept is None:
+        raise damaged(path, f"is missing although unit.json says {expected} external images")
+    shape = (info.get("epochs"), expected, n_classes)
+    if kept["probabilities"].shape != shape:
+        raise damaged(path, f"holds {kept['probabilities'].shape} probabilities, not {shape}")
 
 
 def _check_predictions(
@@ -260,8 +277,17 @@ def finish_unit(folder: Path, info: dict) -> None:
     write_json(folder / UNIT_INFO, info)
 
 
-def write_unit(out: Path, unit, result, images: ImageSet, identity: str, extra: dict) -> dict:
+def write_unit(
+    out: Path,
+    unit,
+    result,
+    images: ImageSet,
+    identity: str,
+    extra: dict,
+    external_paths: list[str] | None = None,
+) -> dict:
     """Every file of a trained unit (a ``commands.run.Unit``), unit.json last; returns it.
+    ``external_paths`` name the external images the unit predicted (``external.npz``).
 
     A diverged unit keeps its history up to the epoch that diverged and has no
     predictions: there is no model left to predict with."""
@@ -280,6 +306,10 @@ def write_unit(out: Path, unit, result, images: ImageSet, identity: str, extra: 
             val=[images.paths[i] for i in unit.split.val],
             test=[images.paths[i] for i in unit.split.test],
         )
+    remove(folder / EXTERNAL_FILE)
+    external = getattr(result, "external_by_epoch", None)
+    if not diverged_at and external is not None:
+        write_external(folder, external, paths=external_paths)
     kept = write_kept(
         folder, result.kept, paths=images.paths, model_info=saved_model_info(unit, images)
     )
@@ -294,6 +324,7 @@ def write_unit(out: Path, unit, result, images: ImageSet, identity: str, extra: 
         "n_train": len(unit.split.train),
         "n_val": len(unit.split.val),
         "n_test": len(unit.split.test),
+        **({"n_external": len(external_paths)} if external_paths else {}),
         "best_epoch": result.best_epoch,
         "epochs": len(result.history),
         "params": result.params,

@@ -55,8 +55,13 @@ class _GivenOutputs(_EpochEvaluator):
     """The sequential engine's evaluator, fed with outputs the batched program computed, so
     that history rows, checkpoint choice and probabilities are the same code."""
 
-    def __init__(self, x, y, val, test, probabilities: bool, on_epoch, checkpoint) -> None:
-        super().__init__(None, x, y, val, test, probabilities, on_epoch, checkpoint=checkpoint)
+    def __init__(
+        self, x, y, val, test, probabilities: bool, on_epoch, checkpoint, external=None
+    ) -> None:
+        super().__init__(
+            None, x, y, val, test, probabilities, on_epoch, checkpoint=checkpoint,
+            external=external,
+        )  # fmt: skip
         self.outputs: np.ndarray | None = None
 
     def _outputs(self) -> np.ndarray:
@@ -311,7 +316,7 @@ def _evaluators(x, y, units, probabilities: bool, on_epoch) -> list[_GivenOutput
         evaluators.append(
             _GivenOutputs(
                 x, y, u["val"], u["test"], probabilities, report,
-                u.get("checkpoint", SEED_SPLIT_RULE),
+                u.get("checkpoint", SEED_SPLIT_RULE), u.get("external"),
             )
         )  # fmt: skip
     return evaluators
@@ -394,6 +399,7 @@ def _unit_results(units, evaluators: list[_GivenOutputs], params: int) -> list[U
             probs_last=np.exp(e.last_logp),
             params=params,
             probs_by_epoch=np.stack(e.by_epoch),
+            external_by_epoch=e.stacked_external(),
             seconds=0.0,
             seconds_per_epoch=e.seconds,
         )

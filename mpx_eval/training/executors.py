@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterator
 from typing import Protocol
 
+import numpy as np
+
 from ..config import RunConfig
 from ..errors import MpxEvalError
 from ..summary.checkpoints import SEED_SPLIT_RULE
@@ -150,8 +152,11 @@ def _train_batched(batch, images, spec, cfg, policy, progress) -> list:
 
 
 def training_arguments(unit, images, cfg: RunConfig) -> dict:
-    """What ``train_unit`` needs about one unit besides the model and the images."""
+    """What ``train_unit`` needs about one unit besides the model and the images. Rows of
+    the decoded array beyond the image set's are an external set's, predicted every epoch."""
+    n_rows = len(images.arrays[unit.size]) if unit.size in images.arrays else len(images)
     return {
+        "external": np.arange(len(images), n_rows) if n_rows > len(images) else None,
         "train": unit.split.train,
         "val": unit.split.val,
         "test": unit.split.test,

@@ -37,6 +37,9 @@ class UnitResult:
     # (epochs, n_val + n_test, classes) float32: every epoch's probabilities of the validation
     # rows, then the test rows
     probs_by_epoch: np.ndarray | None = None
+    # (epochs, n_external, classes) float32: every epoch's probabilities of the external
+    # images (None without external images); which epoch counts is the checkpoint rule's
+    external_by_epoch: np.ndarray | None = None
 
 
 def log_probabilities(out: np.ndarray, probabilities: bool) -> np.ndarray:
@@ -70,7 +73,7 @@ class _EpochEvaluator:
 
     def __init__(
         self, model, x, y, val, test, probabilities: bool, on_epoch, keep_best=False,
-        checkpoint: str = SEED_SPLIT_RULE,
+        checkpoint: str = SEED_SPLIT_RULE, external=None,
     ):  # fmt: skip
         self.model = model
         self.checkpoint = rule(checkpoint).during_training
@@ -78,8 +81,10 @@ class _EpochEvaluator:
         self.keep_best = keep_best
         self.best_weights: list[np.ndarray] | None = None
         self.x = x
-        self.rows = np.concatenate([val, test]).astype(np.int64)
-        self.n_val = len(val)
+        external = np.empty(0, np.int64) if external is None else np.asarray(external)
+        self.rows = np.concatenate([val, test, external]).astype(np.int64)
+        self.n_val, self.n_test = len(val), len(test)
+        self.external_by_epoch: list[np.ndarray] | None = [] if len(external) else None
         self.y_val, self.y_test = y[val], y[test]
         self.probabilities = probabilities
         self.on_epoch = on_epoch
@@ -90,6 +95,10 @@ class _EpochEvaluator:
         self.best_logp: np.ndarray | None = None
         self.last_logp: np.ndarray | None = None
         self.diverged_at: int | None = None
+
+    def stacked_external(self) -> np.ndarray | None:
+        """Every epoch's external probabilities, (epochs, n_external, classes)."""
+        return None if self.external_by_epoch is None else np.stack(self.external_by_epoch)
 
     def _outputs(self) -> np.ndarray:
         # predict_on_batch skips predict()'s per-call data pipeline and callbacks
@@ -105,6 +114,10 @@ class _EpochEvaluator:
             # training cannot recover from non-finite weights: the unit stops here
             self.diverged_at = epoch + 1
         logp = log_probabilities(out, self.probabilities)
+        internal = self.n_val + self.n_test
+        if self.external_by_epoch is not None:
+            self.external_by_epoch.append(np.exp(logp[internal:]).astype(np.float32))
+        logp = logp[:internal]
         val_loss, val_acc = _loss_acc(logp[: self.n_val], self.y_val)
         test_loss, test_acc = _loss_acc(logp[self.n_val :], self.y_test)
         row = {
@@ -249,6 +262,7 @@ def train_unit(
     on_epoch: Callable[[dict, float], None] | None = None,
     keep: Callable[[keras.Model, UnitResult], dict] | None = None,
     checkpoint: str = SEED_SPLIT_RULE,
+    external: np.ndarray | None = None,
 ) -> UnitResult:
     """Train a fresh model on ``x[train]`` and evaluate every epoch on ``val`` and ``test``.
 
@@ -261,7 +275,9 @@ def train_unit(
     ``val`` (a pooled rule trains with its per-fold form). ``keep(model, result)`` is called
     with the chosen
     checkpoint's weights loaded, while the model is still in memory (a saved model, Grad-CAM
-    heatmaps); what it returns is ``result.kept``.
+    heatmaps); what it returns is ``result.kept``. ``external``: rows of ``x`` outside the
+    image set (an external data set) predicted after every epoch too, never chosen on;
+    their probabilities are ``result.external_by_epoch``.
     """
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
@@ -282,7 +298,7 @@ def train_unit(
         )
         evaluator = _EpochEvaluator(
             model, x, y, val, test, probabilities, on_epoch, keep_best=keep is not None,
-            checkpoint=checkpoint,
+            checkpoint=checkpoint, external=external,
         )  # fmt: skip
         if on_cpu:
             _train_in_a_loop(model, x, y, train, batch_size, epochs, order, evaluator)
@@ -306,6 +322,7 @@ def train_unit(
             probs_last=None if diverged else np.exp(evaluator.last_logp),
             params=params,
             probs_by_epoch=None if diverged else np.stack(evaluator.by_epoch),
+            external_by_epoch=None if diverged else evaluator.stacked_external(),
             seconds=0.0,
             seconds_per_epoch=evaluator.seconds,
             diverged_at=evaluator.diverged_at,

@@ -155,7 +155,9 @@ def test_names_from_the_data_are_escaped_in_markdown_and_html(three_classes):
     assert not re.search(r"(?<!\\)<", markdown)  # every < escaped
     assert r"\<img src=x onerror=alert(1)\>" in markdown
     html = (
-        environment().get_template("_methods.html").render(methods=methods_section(three_classes))
+        environment()
+        .get_template("_methods.html")
+        .render(methods=methods_section(three_classes), number={"methods": 8})
     )
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "<code>^([^_]+)_</code>" in html  # a pattern set apart as code

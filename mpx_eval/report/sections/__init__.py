@@ -15,6 +15,7 @@ from ..run import Run
 from .audit import MISCLASSIFIED_PER_MODEL, audit_section
 from .cells import judged_rows
 from .comparison import comparison
+from .external import external_section
 from .families import families_section
 from .gradcam import gradcam_context
 from .headline import headline
@@ -73,7 +74,13 @@ def build_context(run: Run) -> tuple[dict, list[FigureSpec]]:
         model_section(run, name, slugify(name, taken), evaluated[name], figures) for name in names
     ]
     compared = comparison(run, models, figures)
+    external = external_section(run)
+    order = ["overview", "headline", "models", "comparison"]
+    order += ["external"] if external else []
+    order += ["audit", "mistakes", "reproduce", "methods"]
     context = {
+        "number": {name: i for i, name in enumerate(order, start=1)},
+        "external": external,
         "title": f"{' vs '.join(names)} — evaluation report",
         "version": run.runinfo.get("mpx_eval") or "(version not recorded)",
         "out": str(run.out),

@@ -58,6 +58,14 @@ def checklist(run: Run) -> list[dict]:
              "the primary test declared in advance, secondary tests, effect sizes",
              ("#methods-comparison", "#comparison", "metrics.json"))
         )  # fmt: skip
+    if run.metrics.external is not None:
+        rows.append(
+            ("External validation", "TRIPOD+AI, CLAIM",
+             "the external sets, their copies of training images (left out or kept), the "
+             "figures per fold model, of the ensemble and of the seed-split model, the gap "
+             "to the internal figures", ("#methods-external", "#external", "external.json",
+                                         "external_predictions.csv", "metrics.json"))
+        )  # fmt: skip
     rows += [
         ("Software and code availability", "TRIPOD+AI, CLAIM",
          "mpx_eval version and code revision, library versions, settings and command",
@@ -82,7 +90,7 @@ FOR_THE_AUTHORS = (
     "How missing data were handled, beyond the files left out",
     "How the sample size was arrived at",
     "Intended use, clinical setting and target population",
-    "External validation on data from another source (a run is an internal validation)",
+    "External validation on data from another source, when the run had none (--external)",
     "Performance across subgroups of participants (fairness)",
     "Funding, conflicts of interest, protocol, registration and data availability",
 )

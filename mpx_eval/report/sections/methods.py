@@ -21,6 +21,7 @@ from .. import text as T
 from ..run import Run
 from .checklist import FOR_THE_AUTHORS, checklist
 from .comparison import size_mix
+from .external import external_methods
 
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _CODE = re.compile(f"{_OPEN}([^{_OPEN}{_CLOSE}]*){_CLOSE}")
@@ -716,14 +717,14 @@ def _subsections(run: Run) -> list[tuple[str, str, list[str]]]:
         ("methods-decision", "Decision rule and operating points", _decision(run)),
         ("methods-metrics", "Metrics and uncertainty", _metrics(run)),
         ("methods-comparison", "Comparison", _comparison(run)),
+        ("methods-external", "External validation", external_methods(run, code)),
         ("methods-software", "Software", _software(run)),
     ]
 
 
 def methods_section(run: Run) -> dict:
-    """The context of ``_methods.html`` (the ``methods`` key): the subsections, each a list
-    of paragraphs as :func:`parts`, the checklist of reporting items and what is left to the
-    authors."""
+    """The context of ``_methods.html`` (the ``methods`` key): the subsections that have
+    paragraphs (as :func:`parts`), the reporting checklist and what is left to the authors."""
     return {
         "title": "Methods",
         "note": (
@@ -737,6 +738,7 @@ def methods_section(run: Run) -> dict:
                 "paragraphs": [parts(p) for p in paragraphs if p],
             }
             for anchor, title, paragraphs in _subsections(run)
+            if paragraphs
         ],
         "checklist": checklist(run),
         "authors": list(FOR_THE_AUTHORS),
