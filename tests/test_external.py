@@ -184,6 +184,9 @@ def test_a_run_with_an_external_set(sets, tmp_path, capsys):
     assert set(t4["gap"]) >= {"accuracy", "roc_auc"}
     page = (out / "index.html").read_text()
     assert "External validation" in page and "3 of the 9 external" in page
+    assert "photos from the data set and the external sets" in page
+    assert main(["report", "--out", str(out), "--images", "none"]) == 0
+    assert "data:image/jpeg" not in (out / "index.html").read_text()  # external ones too
 
     capsys.readouterr()
     started = (out / "units" / "t4-cv-1" / "unit.json").stat().st_mtime_ns
