@@ -23,6 +23,28 @@ EARLY_SHARE = 0.1
 FLAT_SHARE = 0.5
 
 
+def pooled_epochs(
+    history: pd.DataFrame, units: Units, rule_name: str, folds_per_repeat: int | None
+) -> dict[str, int]:
+    """Unit name -> the epoch a rule pooling the folds keeps for each finished cv unit (per
+    model and repeat, from the inner-validation curves only); empty for a per-fold rule,
+    whose epoch training recorded itself (unit.json's ``best_epoch``)."""
+    if not rule(rule_name).pooled:
+        return {}
+    out: dict[str, int] = {}
+    cv = history.loc[history["scheme"] == "cv"]
+    for model, h in cv.groupby("model"):
+        epochs = chosen_epochs(h, rule_name, folds_per_repeat)
+        for name in units.in_folder_order():
+            info = units[name]
+            if info["model"] != model or info["scheme"] != "cv" or is_diverged(info):
+                continue
+            epoch = epochs.get(int(info["fold"]))
+            if epoch is not None:
+                out[name] = epoch
+    return out
+
+
 def pooled_rule_predictions(
     history: pd.DataFrame,
     predictions: pd.DataFrame,
@@ -33,29 +55,21 @@ def pooled_rule_predictions(
     classes: list[str],
 ) -> pd.DataFrame:
     """``predictions`` with every cv unit's "best" probabilities taken at the epoch the
-    pooled rule ``rule_name`` chooses for its model (per repeat); unchanged for a per-fold
-    rule, which training applied itself. Reads only the inner-validation curves to choose."""
+    pooled rule ``rule_name`` chooses for its model (per repeat, :func:`pooled_epochs`);
+    unchanged for a per-fold rule, which training applied itself."""
     if not rule(rule_name).pooled or predictions.empty:
         return predictions
     out = predictions.copy()
     columns = [f"prob_{c}" for c in classes]
-    cv = history.loc[history["scheme"] == "cv"]
-    for model, h in cv.groupby("model"):
-        epochs = chosen_epochs(h, rule_name, folds_per_repeat)
-        for name in units.in_folder_order():
-            info = units[name]
-            if info["model"] != model or info["scheme"] != "cv" or is_diverged(info):
-                continue
-            epoch = epochs.get(int(info["fold"]))
-            if epoch is None:
-                continue
-            rows = (
-                (out["model"] == model)
-                & (out["scheme"] == "cv")
-                & (out["fold"] == int(info["fold"]))
-                & (out["checkpoint"] == "best")
-            )
-            out.loc[rows, columns] = _probabilities(units, name, epoch, out.loc[rows, "path"])
+    for name, epoch in pooled_epochs(history, units, rule_name, folds_per_repeat).items():
+        info = units[name]
+        rows = (
+            (out["model"] == info["model"])
+            & (out["scheme"] == "cv")
+            & (out["fold"] == int(info["fold"]))
+            & (out["checkpoint"] == "best")
+        )
+        out.loc[rows, columns] = _probabilities(units, name, epoch, out.loc[rows, "path"])
     return out
 
 

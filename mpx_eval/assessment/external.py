@@ -18,9 +18,8 @@ import pandas as pd
 
 from ..errors import MpxEvalError
 from ..metrics import delong_auc_ci, predicted_labels, proportion_intervals
-from ..rundir.kept import read_external
 from ..rundir.units import Units, is_diverged
-from ..summary.checkpoints import chosen_epochs, rule
+from .checkpoints import pooled_epochs
 from .operating import RULE_THRESHOLD, estimate_entry
 
 #: Columns of external_predictions.csv before its ``prob_<class>`` columns.
@@ -34,16 +33,7 @@ def _unit_epochs(units: Units, history: pd.DataFrame, rule_name: str, repeat_k) 
     """Unit name -> the epoch its "best" rows are read at: the pooled rule's choice for cv
     units when the rule pools the folds, else the epoch recorded in unit.json."""
     epochs = {n: int(units[n]["best_epoch"] or 0) for n in units if not is_diverged(units[n])}
-    if not rule(rule_name).pooled:
-        return epochs
-    cv = history.loc[history["scheme"] == "cv"]
-    for model, h in cv.groupby("model"):
-        chosen = chosen_epochs(h, rule_name, repeat_k)
-        for name in epochs:
-            info = units[name]
-            if info["model"] == model and info["scheme"] == "cv":
-                epochs[name] = chosen.get(int(info["fold"]), epochs[name])
-    return epochs
+    return {**epochs, **pooled_epochs(history, units, rule_name, repeat_k)}
 
 
 def external_table(
@@ -66,7 +56,7 @@ def external_table(
         if name not in epochs:
             continue
         folder = units.folder(name)
-        kept = read_external(folder)
+        kept = units.external(name)
         if kept is None:
             continue
         probs = kept["probabilities"]
@@ -87,7 +77,7 @@ def external_table(
                     "fold": int(info["fold"]),
                     "checkpoint": checkpoint,
                     "epoch": epoch,
-                    "source": [path.split("/", 1)[0] for path in paths],
+                    "source": [image["source"] for image in images],
                     "path": paths,
                     "label": [image["label"] for image in images],
                     "group": [image["group"] for image in images],

@@ -122,7 +122,6 @@ class _Prepared:
     executor: Executor
     models_info: dict  # models.json
     external: ExternalImages | None = None  # --external: the images every unit also predicts
-    keep_contaminated: bool = False
 
 
 def _run(
@@ -142,7 +141,7 @@ def _run(
     units = plan_units(ready.sizes, ready.plan)
     runinfo = _write_header(cfg, out, ready, units, done, command)
     if not quiet:
-        _announce(ready, done, units, out)
+        _announce(ready, done, units, out, keep_contaminated=cfg.keep_contaminated)
     if not _train(out, ready, units, done, epochs=cfg.epochs, quiet=quiet):
         return 130
     return _finish(out, runinfo, done, ready.executor.failures, started_wall, quiet=quiet)
@@ -209,7 +208,6 @@ def _prepare(
         executor=executor,
         models_info=models_info,
         external=external,
-        keep_contaminated=cfg.keep_contaminated,
     )
 
 
@@ -326,7 +324,7 @@ def _say_interrupted(out: Path, progress, n_units: int) -> None:
     )
 
 
-def _announce(ready: _Prepared, done: dict, units, out: Path) -> None:
+def _announce(ready: _Prepared, done: dict, units, out: Path, *, keep_contaminated: bool) -> None:
     """What a run found and will do, on stderr, before training."""
     device_info = ready.device_info
     print("\n".join(ready.notes), file=sys.stderr)
@@ -341,8 +339,7 @@ def _announce(ready: _Prepared, done: dict, units, out: Path) -> None:
     for line in [*audit_lines(ready.found), *family_lines(ready.found)]:
         print(line, file=sys.stderr)
     if ready.external is not None:
-        keep = ready.keep_contaminated
-        for line in external_lines(ready.external, keep_contaminated=keep):
+        for line in external_lines(ready.external, keep_contaminated=keep_contaminated):
             print(line, file=sys.stderr)
     if done:
         print(

@@ -117,7 +117,7 @@ def _leakage_text(leak: SeedLeakage) -> str:
     )
 
 
-def external_lines(metrics: RunMetrics) -> list[str]:
+def external_result_lines(metrics: RunMetrics) -> list[str]:
     """Per model: its fold models' figures on the external sets and the gap to the
     internal ones (none without external sets)."""
     found = metrics.external
@@ -155,5 +155,5 @@ def print_summary(metrics: RunMetrics, report: Path) -> None:
         leak = metrics.seed_leakage.get(name)
         if leak and leak.with_sibling.n:
             lines.append(f"  {name}: {_leakage_text(leak)}")
-    lines += external_lines(metrics)
+    lines += external_result_lines(metrics)
     print("\n".join([*lines, f"Report: {report}"]))

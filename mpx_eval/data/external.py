@@ -43,13 +43,17 @@ class ExternalImages:
     sha256: list[str]
     arrays: dict[int, np.ndarray]
     thumbnails: np.ndarray
-    contaminated: np.ndarray  # (m,) bool: has a copy among the training images
     copies: dict[int, list[dict]] = field(default_factory=dict)  # row -> training copies
     conflicts: list[dict] = field(default_factory=list)  # copies labelled differently
     detection_notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    @property
+    def contaminated(self) -> np.ndarray:
+        """(m,) bool: the rows with a copy among the training images."""
+        return np.array([i in self.copies for i in range(len(self))], dtype=bool)
 
     @property
     def fingerprint(self) -> str:
@@ -69,13 +73,14 @@ class ExternalImages:
             "fingerprint": self.fingerprint,
             "sources": self.sources,
             "n_images": len(self),
-            "n_contaminated": int(self.contaminated.sum()),
+            "n_contaminated": len(self.copies),
             "images": [
                 {
                     "path": path,
+                    "source": path.split("/", 1)[0],
                     "label": label_of[i],
                     "group": str(self.groups[i]),
-                    "contaminated": bool(self.contaminated[i]),
+                    "contaminated": i in self.copies,
                     "copies_in_training": self.copies.get(i, []),
                 }
                 for i, path in enumerate(self.paths)
@@ -236,7 +241,6 @@ def check_contamination(
     n = len(training)
     ext_family = families.family[n:]
     copies, conflicts = _copies(training, external, families, n)
-    contaminated = np.array([i in copies for i in range(len(external))], dtype=bool)
     external.family_view = None
     return ExternalImages(
         sources=sources,
@@ -247,7 +251,6 @@ def check_contamination(
         sha256=list(external.sha256),
         arrays=external.arrays,
         thumbnails=external.thumbnails,
-        contaminated=contaminated,
         copies=copies,
         conflicts=conflicts,
         detection_notes=list(families.notes),
@@ -309,14 +312,14 @@ def external_lines(ext: ExternalImages, *, keep_contaminated: bool) -> list[str]
         f"({', '.join(f'{c} {n}' for c, n in counts.items())}), "
         f"{len(set(ext.groups.tolist()))} clusters"
     ]
-    n_bad = int(ext.contaminated.sum())
+    n_bad = len(ext.copies)
     if n_bad:
         fate = "kept in (--keep-contaminated)" if keep_contaminated else "left out of"
         lines.append(
             f"  ! {n_bad} of {len(ext)} external images have a copy among the training images; "
             f"{fate} the external figures and listed in external.json"
         )
-        for i in np.flatnonzero(ext.contaminated)[:SHOWN].tolist():
+        for i in sorted(ext.copies)[:SHOWN]:
             first = ext.copies[i][0]["path"]
             more = len(ext.copies[i]) - 1
             lines.append(f"    {ext.paths[i]} ~ {first}" + (f" (+{more})" if more else ""))

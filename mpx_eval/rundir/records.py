@@ -266,7 +266,8 @@ def read_external(out: Path) -> dict | None:
     )
     for i, image in enumerate(require_list(found["images"], path, "'images'")):
         require_keys(
-            image, ("path", "label", "group", "contaminated", "copies_in_training"), path,
+            image, ("path", "source", "label", "group", "contaminated", "copies_in_training"),
+            path,
             f"image {i}",
         )  # fmt: skip
         if not isinstance(image["contaminated"], bool) or not isinstance(image["path"], str):

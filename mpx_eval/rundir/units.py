@@ -86,6 +86,7 @@ class Units(dict[str, dict]):
         super().__init__(infos or {})
         self.paths = RunPaths(out)
         self._tables: dict[str, tuple[pd.DataFrame, pd.DataFrame | None]] = {}
+        self._external: dict[str, dict[str, np.ndarray] | None] = {}
 
     @classmethod
     def scan(cls, out: str | Path) -> Units:
@@ -104,6 +105,7 @@ class Units(dict[str, dict]):
         """These units only (their tables as read so far come along)."""
         kept = Units(self.paths.root, {n: self[n] for n in names if n in self})
         kept._tables = {n: t for n, t in self._tables.items() if n in kept}
+        kept._external = {n: e for n, e in self._external.items() if n in kept}
         return kept
 
     def add(self, info: dict) -> None:
@@ -111,6 +113,7 @@ class Units(dict[str, dict]):
         their folders' names, as a scan lists them."""
         self[info["unit"]] = info
         self._tables.pop(info["unit"], None)
+        self._external.pop(info["unit"], None)
         ordered = sorted(self.items(), key=lambda item: str(item[1]["dirname"]))
         self.clear()
         self.update(ordered)
@@ -143,6 +146,12 @@ class Units(dict[str, dict]):
             self._tables[name] = (history, predictions)
         return self._tables[name]
 
+    def external(self, name: str) -> dict[str, np.ndarray] | None:
+        """A unit's external probabilities (``external.npz``; None without), read once."""
+        if name not in self._external:
+            self._external[name] = read_external(self.folder(name))
+        return self._external[name]
+
     def check(self, name: str, classes: list[str]) -> None:
         """The unit's unit.json has fields of the right types and its tables agree with it
         (catches truncated files); raises ``MpxEvalError`` naming the file at fault."""
@@ -153,7 +162,7 @@ class Units(dict[str, dict]):
         _check_history(info, history, folder / HISTORY)
         if predictions is not None:
             _check_predictions(info, predictions, classes, folder / PREDICTIONS)
-            _check_external(info, folder, len(classes))
+            _check_external(info, folder, len(classes), lambda: self.external(name))
 
 
 # --------------------------------------------------------------------------- checks
@@ -185,13 +194,14 @@ def _check_history(info: dict, history: pd.DataFrame, path: Path) -> None:
     require_numeric(history, core, path)
 
 
-def _check_external(info: dict, folder: Path, n_classes: int) -> None:
-    """A unit that predicted external images has them all, at every epoch it trained."""
+def _check_external(info: dict, folder: Path, n_classes: int, read) -> None:
+    """A unit that predicted external images has them all, at every epoch it trained
+    (``read()``: its external.npz, read once by :meth:`Units.external`)."""
     expected = info.get("n_external")
     if not isinstance(expected, int):
         return
     path = folder / EXTERNAL_FILE
-    kept = read_external(folder)  # a file that cannot be read is named there
+    kept = read()  # a file that cannot be read is named there
     if kept is None:
         raise damaged(path, f"is missing although unit.json says {expected} external images")
     shape = (info.get("epochs"), expected, n_classes)
