@@ -221,6 +221,8 @@ def build_set(originals: Path, out: Path, n_images: int, *, seed: int) -> Path:
         raise SystemExit(f"no MSLD images under {originals}: pass --data or set MPX_EVAL_MSLD")
     if _built(out, n_images or len(sources), seed):
         return out  # kept from an earlier run (--keep): the same images
+    if out.exists():
+        shutil.rmtree(out)  # a set left half built, or another one: never mixed with the new
     rng = np.random.default_rng(seed)
     jobs = []
     if n_images == 0:
@@ -436,9 +438,9 @@ def main(argv=None) -> int:
     sizes = [s for s in sizes if s > 0]
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="mpx-families-"))
     try:
-        photo_of = negative_control(originals, root / "originals", args)
+        photo_of = negative_control(originals, root / f"originals-seed{args.seed}", args)
         for n_images in sizes:
-            measure(originals, root / f"set-{n_images}", n_images, args, photo_of)
+            measure(originals, root / f"set-{n_images}-seed{args.seed}", n_images, args, photo_of)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

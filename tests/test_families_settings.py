@@ -16,12 +16,16 @@ PACKAGE = Path(families.__file__).parent
 PAGE = REPO / "docs" / "families.md"
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 #: Module constants that are implementation, not thresholds: the mirror permutation of SIFT
-#: descriptors, the rows projected at once, the order in which kinds of link are joined, the
-#: matches gathered before their first merge and their ranges, the progress weights of the
-#: steps, and the cache's file layout and size bound (none of which changes a family).
+#: descriptors, the rows projected, distances computed, cells searched and codes grouped at
+#: once, the order in which kinds of link are joined, the matches gathered before their
+#: first merge and their ranges, the progress weights of the steps, and the cache's file
+#: layout and size bound (none of which changes a family).
 NOT_SETTINGS = {
     "MIRROR",
     "_PROJECTED_ROWS",
+    "_BLOCK",
+    "_CELLS_PER_TASK",
+    "_PART",
     "_KIND_ORDER",
     "_MERGE_ROWS",
     "_BUCKETS",

@@ -51,16 +51,22 @@ def _votes_for_pieces(
     by_image: dict[int, dict[int, list[_Vote]]] = defaultdict(lambda: defaultdict(list))
     # one direction at a time: tens of millions of pairs at 30,000 images, not copied whole
     for image, other in ((matches.a, matches.b), (matches.b, matches.a)):
-        mine, theirs = size[image], size[other]
-        keep = np.flatnonzero(
-            (mine < reach.smaller_than) & (theirs >= reach.target) & (theirs > mine)
-        )
-        del mine, theirs
-        for k in keep.tolist():
+        for k in _in_reach(image, other, size, reach).tolist():
             by_image[int(image[k])][int(roots[other[k]])].append(
                 (int(matches.votes[k]), int(other[k]), int(matches.orient[k]))
             )
     return by_image
+
+
+def _in_reach(image: np.ndarray, other: np.ndarray, size: np.ndarray, reach: _Reach) -> np.ndarray:
+    """The groups whose ``image`` may join the piece of ``other`` (``size``: each image's
+    piece size), a part at a time: at 30,000 images there are tens of millions of groups."""
+    found = []
+    for s in range(0, len(image), _GROUP_PART):
+        mine, theirs = size[image[s : s + _GROUP_PART]], size[other[s : s + _GROUP_PART]]
+        keep = (mine < reach.smaller_than) & (theirs >= reach.target) & (theirs > mine)
+        found.append(np.flatnonzero(keep) + s)
+    return np.concatenate(found) if found else np.empty(0, np.int64)
 
 
 def _look_checks(
@@ -236,8 +242,35 @@ def _between_large_pieces(matches: Matches, roots: np.ndarray, large: np.ndarray
     for s in range(0, len(matches.a), _GROUP_PART):
         a, b = matches.a[s : s + _GROUP_PART], matches.b[s : s + _GROUP_PART]
         keep = large[a] & large[b] & (roots[a] != roots[b])
-        found.append(np.flatnonzero(keep) + s)
+        found.append((np.flatnonzero(keep) + s).astype(_index_type(len(matches.a))))
     return np.concatenate(found) if found else np.empty(0, np.int64)
+
+
+def _index_type(count: int) -> type:
+    """The smallest integer type that numbers ``count`` things."""
+    return np.int32 if count < 2**31 else np.int64
+
+
+def _couples_by_votes(
+    matches: Matches, groups: np.ndarray, roots: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``groups`` sorted by their pair of pieces (one number each, ``min * n + max`` of the
+    roots), best-voted first within each, and that number of each: one int64 sort key
+    (pair of pieces, then fewer votes later) made a part at a time, where sorting by two
+    keys held four arrays of tens of millions at once."""
+    top = int(matches.votes.max(initial=0)) + 1
+    key = np.empty(len(groups), np.int64)
+    for s in range(0, len(groups), _GROUP_PART):
+        part = groups[s : s + _GROUP_PART]
+        ra, rb = roots[matches.a[part]], roots[matches.b[part]]
+        couple = np.minimum(ra, rb).astype(np.int64) * n + np.maximum(ra, rb)
+        key[s : s + _GROUP_PART] = couple * top + (top - 1 - matches.votes[part])
+    order = np.argsort(key, kind="stable")
+    groups = groups[order]
+    del order
+    key.sort()  # the keys in that order, sorted in place rather than copied
+    key //= top
+    return groups, key
 
 
 def between_pieces(
@@ -262,12 +295,7 @@ def between_pieces(
     if not len(groups):
         return []
     # the pairs of pieces as one number each, their member pairs best-voted first
-    ra, rb = roots[matches.a[groups]], roots[matches.b[groups]]
-    key = np.minimum(ra, rb) * n + np.maximum(ra, rb)
-    del ra, rb
-    order = np.lexsort((-matches.votes[groups], key))
-    groups, key = groups[order], key[order]
-    del order
+    groups, key = _couples_by_votes(matches, groups, roots, n)
     first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     couples = key[first]
     del key

@@ -26,12 +26,21 @@ from .result import Families, Link
 from .settings import FamilySettings
 from .verify import candidate_links, duplicate_links
 
-#: Progress steps per image of each step of detection, about its share of the time on
-#: augmented MSLD photos: describing is a quarter of the CPU time at 10,000 images (75 of
-#: 305 s) and a sixth at 30,000, where the index search (its build included) is three
-#: quarters; the looks are a tenth or less. So that the line is short of 95 % when the last
-#: look starts, that look gets a little more than its share.
-_WEIGHTS = {"describe": 20, "search": 65, "verify": 2, "second": 3, "last": 4, "between": 6}
+#: Progress steps per image of each step of detection, about its share of the wall time on
+#: augmented MSLD photos: at 30,000 images describing is about a third, the checks of the
+#: near duplicates a tenth, the index search a fifth, the candidate checks a tenth, the
+#: looks the rest; at 3,192 the last look weighs more (a quarter), the near duplicates
+#: next to nothing. So that the line is short of 80 % when the last look starts, that look
+#: gets a little more than its share at scale.
+_WEIGHTS = {
+    "describe": 36,
+    "near": 8,
+    "search": 20,
+    "verify": 10,
+    "second": 5,
+    "last": 13,
+    "between": 8,
+}
 
 
 class _Progress:
@@ -164,7 +173,7 @@ def _detect(
     workers = max(1, usable_cpus())
     exact, near = find_duplicates(images)
     points = _described(images, views, settings, tick.counted(w["describe"] * n, n), store, keys)
-    links = duplicate_links(exact, near, points, settings)
+    links = duplicate_links(exact, near, points, settings, tick.part(w["near"] * n))
     if points.counts.sum() > settings.neighbours:
         matches = index_matches(points, settings, workers, tick.counted(w["search"] * n, n))
         groups = candidates(matches, settings)

@@ -185,18 +185,23 @@ def duplicate_links(
     near: list[tuple[int, int, int]],
     points: Keypoints,
     settings: FamilySettings,
+    report: Callable[[int, int], None] | None = None,
 ) -> list[Link]:
     """Links of the exact duplicates (each set a chain) and of the near duplicates whose
     keypoints agree, or of which one has too few keypoints to tell; a near duplicate with a
-    sure fit gets a geometric link too, since the guards weigh a hash match as weak."""
+    sure fit gets a geometric link too, since the guards weigh a hash match as weak.
+    ``report(done, total)`` after each near duplicate (31,000 at 30,000 augmented images,
+    half a minute)."""
     links = [Link(a, b, "exact", 1.0) for m in exact for a, b in itertools.pairwise(m)]
     # On augmented sets of smooth skin photos, copies of distinct photos can share a
     # perceptual hash within the near-duplicate distance, so a hash match alone is no link.
-    for a, b, d in near:
+    for done, (a, b, d) in enumerate(near, start=1):
         few_points = min(points.counts[a], points.counts[b]) < settings.min_inliers
         inliers = 0 if few_points else pair_score(points, a, b, settings)
         if few_points or inliers:
             links.append(Link(a, b, "near", float(d)))
         if inliers >= settings.sure_inliers:
             links.append(Link(a, b, "geometric", float(inliers)))
+        if report is not None:
+            report(done, len(near))
     return links
