@@ -5,7 +5,6 @@ write OUT/audit.json and OUT/index.html. No Keras import.
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from ..data.part_audit import audit_given_split
 from ..data.shortcuts import shortcut_lines
 from ..errors import MpxEvalError
 from ..rundir import folder
+from ..rundir.records import thumbnail_jpeg
 from .inputs import load_for
 
 #: What the audit folder holds.
@@ -56,8 +56,6 @@ def _out_folder(cfg: RunConfig, split_file: Path, out: str | None) -> Path:
 
 def _thumbnails(images: ImageSet):
     """An image path's thumbnail as a JPEG data URI (from the decoded set, no re-reading)."""
-    from PIL import Image
-
     from ..report.run import data_uri
 
     row_of = {p: i for i, p in enumerate(images.paths)}
@@ -65,9 +63,8 @@ def _thumbnails(images: ImageSet):
 
     def uri(path: str) -> str | None:
         if path not in made and path in row_of:
-            buffer = io.BytesIO()
-            Image.fromarray(images.thumbnails[row_of[path]]).save(buffer, "JPEG", quality=85)
-            made[path] = data_uri(buffer.getvalue(), "image/jpeg")
+            jpeg = thumbnail_jpeg(images.thumbnails[row_of[path]])
+            made[path] = data_uri(jpeg, "image/jpeg")
         return made.get(path)
 
     return uri

@@ -136,21 +136,26 @@ def write_thumbnails(out: Path, images: ImageSet) -> None:
     write_thumbnail_zip(out, zip(images.paths, images.thumbnails, strict=True), images.fingerprint)
 
 
+def thumbnail_jpeg(thumb: np.ndarray) -> bytes:
+    """A thumbnail (RGB array) as the JPEG every page of mpx_eval embeds."""
+    from PIL import Image
+
+    jpeg = io.BytesIO()
+    Image.fromarray(thumb).save(jpeg, format="JPEG", quality=85)
+    return jpeg.getvalue()
+
+
 def write_thumbnail_zip(
     out: Path, thumbnails, fingerprint: str, *, path: Path | None = None
 ) -> None:
     """thumbnails.zip (or ``path``) from ``(image path, RGB array)`` pairs, the data set's
     fingerprint as its comment; fixed entry dates, so the same images give the same bytes."""
-    from PIL import Image
-
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         zf.comment = fingerprint.encode()
         for rel, thumb in thumbnails:
-            jpeg = io.BytesIO()
-            Image.fromarray(thumb).save(jpeg, format="JPEG", quality=85)
             info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
-            zf.writestr(info, jpeg.getvalue())
+            zf.writestr(info, thumbnail_jpeg(thumb))
     write_bytes(path or RunPaths(out).thumbnails, buf.getvalue())
 
 

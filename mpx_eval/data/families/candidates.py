@@ -55,7 +55,7 @@ def _grouped(codes: np.ndarray, n: int, features: int) -> Matches:
     that grouping was the detector's peak)."""
     m, square, part = len(codes), features * features, _PART
     small = np.uint8 if features <= 256 else np.uint16
-    index_type = np.int32 if m < 2**31 else np.int64
+    index_type = index_type_for(m)
     ka, kb = np.empty(m, small), np.empty(m, small)
     new_a = np.empty(m, bool)
     found_starts = []
@@ -83,6 +83,11 @@ def _grouped(codes: np.ndarray, n: int, features: int) -> Matches:
     ends = np.empty(g, index_type)
     ends[:-1], ends[-1:] = starts[1:], m
     return Matches(a=a, b=b, orient=orient, votes=votes, starts=starts, ends=ends, ka=ka, kb=kb)
+
+
+def index_type_for(count: int) -> type:
+    """The smallest integer type that numbers ``count`` things (int32 or int64)."""
+    return np.int32 if count < 2**31 else np.int64
 
 
 def candidates(matches: Matches, settings: FamilySettings) -> list[int]:

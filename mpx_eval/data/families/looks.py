@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .candidates import Matches, _rank_within
+from .candidates import Matches, _rank_within, index_type_for
 from .describe import Description, Keypoints, describe_finely
 from .join import Pieces
 from .result import Link
@@ -60,13 +60,24 @@ def _votes_for_pieces(
 
 def _in_reach(image: np.ndarray, other: np.ndarray, size: np.ndarray, reach: _Reach) -> np.ndarray:
     """The groups whose ``image`` may join the piece of ``other`` (``size``: each image's
-    piece size), a part at a time: at 30,000 images there are tens of millions of groups."""
-    found = []
-    for s in range(0, len(image), _GROUP_PART):
-        mine, theirs = size[image[s : s + _GROUP_PART]], size[other[s : s + _GROUP_PART]]
-        keep = (mine < reach.smaller_than) & (theirs >= reach.target) & (theirs > mine)
-        found.append(np.flatnonzero(keep) + s)
-    return np.concatenate(found) if found else np.empty(0, np.int64)
+    piece size)."""
+
+    def keep(part: slice) -> np.ndarray:
+        mine, theirs = size[image[part]], size[other[part]]
+        return (mine < reach.smaller_than) & (theirs >= reach.target) & (theirs > mine)
+
+    return _groups_where(len(image), keep)
+
+
+def _groups_where(count: int, keep: Callable[[slice], np.ndarray]) -> np.ndarray:
+    """The rows of ``count`` groups of index matches where ``keep`` (told a slice of them)
+    holds, worked out a part at a time: at 30,000 images there are tens of millions of
+    groups, and whole-array masks and lookups of them were the looks' peak of memory."""
+    found = [
+        np.flatnonzero(keep(slice(s, s + _GROUP_PART))).astype(index_type_for(count)) + s
+        for s in range(0, count, _GROUP_PART)
+    ]
+    return np.concatenate(found) if found else np.empty(0, index_type_for(count))
 
 
 def _look_checks(
@@ -236,19 +247,13 @@ class _RoundProgress:
 
 
 def _between_large_pieces(matches: Matches, roots: np.ndarray, large: np.ndarray) -> np.ndarray:
-    """The groups of ``matches`` that pair members of two distinct ``large`` pieces, worked
-    out a part at a time: at 30,000 images there are tens of millions of groups."""
-    found = []
-    for s in range(0, len(matches.a), _GROUP_PART):
-        a, b = matches.a[s : s + _GROUP_PART], matches.b[s : s + _GROUP_PART]
-        keep = large[a] & large[b] & (roots[a] != roots[b])
-        found.append((np.flatnonzero(keep) + s).astype(_index_type(len(matches.a))))
-    return np.concatenate(found) if found else np.empty(0, np.int64)
+    """The groups of ``matches`` that pair members of two distinct ``large`` pieces."""
 
+    def keep(part: slice) -> np.ndarray:
+        a, b = matches.a[part], matches.b[part]
+        return large[a] & large[b] & (roots[a] != roots[b])
 
-def _index_type(count: int) -> type:
-    """The smallest integer type that numbers ``count`` things."""
-    return np.int32 if count < 2**31 else np.int64
+    return _groups_where(len(matches.a), keep)
 
 
 def _couples_by_votes(
